@@ -1,0 +1,1 @@
+"""Enclave's services: settings, retrieval, answering, and the wiring that builds them."""

@@ -1,0 +1,115 @@
+"""The corpus: the document store, the per-collection indexes and the embedder, kept consistent."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any
+
+from assistant.embeddings import Embedder
+from assistant.errors import ModelMismatchError, NotFoundError
+from storage.documents import DocumentStore
+from storage.index_store import CollectionIndex, IndexStore
+
+MODEL_KEY = "embedding_model"
+DIM_KEY = "embedding_dim"
+
+
+class Corpus:
+    """Opens collection indexes on demand, repaired against the database."""
+
+    def __init__(
+        self, store: DocumentStore, index_root: Any, model_name: str, embedder_factory: Callable[[], Embedder]
+    ) -> None:
+        self.store = store
+        self.model_name = model_name
+        self.index_root = index_root
+        self._embedder_factory = embedder_factory
+        self._indexes: dict[int, CollectionIndex] = {}
+        self._lock = threading.RLock()
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        """The embedding model, loaded on first use and checked against the index."""
+        embedder = self._embedder_factory()
+        self._check_model(embedder)
+        return embedder
+
+    @cached_property
+    def index_store(self) -> IndexStore:
+        """Where collection indexes are saved."""
+        return IndexStore(self.index_root, self.embedder.dim)
+
+    def verify_model(self, dim: int | None = None) -> None:
+        """Refuse to mix embeddings: the configured model must be the one the index was built with."""
+        stored_model, stored_dim = self.store.get_meta(MODEL_KEY), self.store.get_meta(DIM_KEY)
+        if stored_model is None:
+            return
+        if stored_model != self.model_name or (dim is not None and int(stored_dim or 0) != dim):
+            raise ModelMismatchError(
+                f"the index was built with embedding model {stored_model!r} ({stored_dim} dimensions) but "
+                f"{self.model_name!r} is configured; set embedding.model back, "
+                "or run `run.py reindex` to re-embed every chunk with the new model"
+            )
+
+    def _check_model(self, embedder: Embedder) -> None:
+        self.verify_model(embedder.dim)
+        if self.store.get_meta(MODEL_KEY) is None:
+            self.store.set_meta(MODEL_KEY, self.model_name)
+            self.store.set_meta(DIM_KEY, str(embedder.dim))
+
+    def collection_id(self, name: str, create: bool = False) -> int:
+        """A collection's id; unknown names raise NotFoundError unless ``create``."""
+        found = self.store.collection_id(name, create=create)
+        if found is None:
+            raise NotFoundError(f"there is no collection named {name!r}")
+        return found
+
+    def index(self, collection_id: int) -> CollectionIndex:
+        """The open index of a collection, loaded and reconciled on first use."""
+        with self._lock:
+            if collection_id not in self._indexes:
+                self._indexes[collection_id] = self.index_store.open(collection_id, self.store)
+            return self._indexes[collection_id]
+
+    def save(self, collection_id: int) -> None:
+        """Write a new version of a collection's index."""
+        with self._lock:
+            if collection_id in self._indexes:
+                self.index_store.save(self._indexes[collection_id])
+
+    def status(self) -> dict[str, Any]:
+        """Collections with their documents and chunks, the embedding model, index size on disk."""
+        collections = self.store.status()
+        size = IndexStore(self.index_root, 0).size_bytes()
+        return {
+            "collections": collections,
+            "documents": sum(c["documents"] for c in collections),
+            "chunks": sum(c["chunks"] for c in collections),
+            "embedding_model": self.store.get_meta(MODEL_KEY),
+            "embedding_dim": int(self.store.get_meta(DIM_KEY) or 0) or None,
+            "index_bytes": size,
+        }
+
+    def reembed(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Re-embed every chunk with the configured model and rebuild all indexes."""
+        embedder = self._embedder_factory()
+        total = done = 0
+        for cid in self.store.collections():
+            ids = self.store.chunk_ids(cid)
+            total += len(ids)
+            for batch_ids, _, texts in self.store.iter_chunk_payloads(ids.tolist(), batch=512):
+                self.store.update_embeddings(batch_ids, embedder.embed_passages(texts))
+                done += len(batch_ids)
+                if progress:
+                    progress(done, total)
+        with self._lock:
+            self.store.set_meta(MODEL_KEY, self.model_name)
+            self.store.set_meta(DIM_KEY, str(embedder.dim))
+            self.__dict__.pop("embedder", None)
+            self.__dict__.pop("index_store", None)
+            self._indexes.clear()
+            for cid in self.store.collections():
+                IndexStore(self.index_root, embedder.dim).drop(cid)
+        return done

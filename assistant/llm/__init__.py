@@ -1,0 +1,1 @@
+"""Chat models that write answers: Ollama servers or an embedded llama.cpp model."""

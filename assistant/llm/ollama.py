@@ -1,0 +1,249 @@
+"""Answers from one or more Ollama servers, reached with the official ``ollama`` client."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from assistant.errors import BackendUnavailable, ConfigError, GenerationError
+from assistant.llm.base import ChatMessage
+from assistant.settings import OllamaSettings
+
+if TYPE_CHECKING:
+    import ollama
+
+CHARS_PER_TOKEN = 3.5
+"""Rough characters per token for the budget; Ollama's API offers no tokenizer."""
+
+DEFAULT_COOL_DOWN_S = 30.0
+"""How long a host that did not answer is passed over while another host is available."""
+
+
+@dataclass(frozen=True)
+class HostCheck:
+    """Whether one Ollama host answers and has the model; ``problem`` names the fix when not."""
+
+    host: str
+    ok: bool
+    problem: str = ""
+
+
+def _import_ollama() -> Any:
+    """Import the ``ollama`` client, or say how to install it."""
+    try:
+        import ollama
+    except ImportError as error:
+        raise ConfigError("the Ollama backend needs the `ollama` package: pip install 'ollama>=0.6'") from error
+    return ollama
+
+
+def _full_name(model: str) -> str:
+    """The name Ollama lists for ``model``: a missing tag means ``latest``."""
+    return model if ":" in model.rsplit("/", 1)[-1] else f"{model}:latest"
+
+
+def _unreachable(host: str) -> BackendUnavailable:
+    return BackendUnavailable(
+        f"Ollama is not reachable at {host}: start it with `ollama serve` or set generation.ollama.hosts"
+    )
+
+
+def _model_missing(host: str, model: str) -> BackendUnavailable:
+    return BackendUnavailable(
+        f"Ollama at {host} does not have model {model}: run `ollama pull {model}` on that server "
+        "or set generation.ollama.model to a model it has"
+    )
+
+
+def _translate(error: Exception, host: str, settings: OllamaSettings) -> GenerationError:
+    """Turn a client or transport error into Enclave's error that names the fix."""
+    import httpx
+
+    ollama = _import_ollama()
+    if isinstance(error, (ConnectionError, httpx.ConnectError, httpx.ConnectTimeout)):
+        return _unreachable(host)
+    if isinstance(error, httpx.ReadTimeout):
+        return GenerationError(
+            f"Ollama at {host} sent nothing for {settings.read_timeout_s:g} s: the server is overloaded or the "
+            "model too slow; raise generation.ollama.read_timeout_s or use a smaller model"
+        )
+    if isinstance(error, httpx.TimeoutException):
+        return GenerationError(f"Ollama at {host} timed out ({type(error).__name__}): check the network to it")
+    if isinstance(error, ollama.ResponseError):
+        return _translate_response_error(error, host, settings.model)
+    if isinstance(error, httpx.HTTPError):
+        return GenerationError(f"the connection to Ollama at {host} failed mid-answer: {error or type(error).__name__}")
+    return GenerationError(f"Ollama at {host} sent a reply Enclave cannot read ({error}): is it an Ollama server?")
+
+
+def _translate_response_error(error: Any, host: str, model: str) -> GenerationError:
+    """Translate an ``ollama.ResponseError`` (an HTTP status, or an error line mid-stream)."""
+    status: int = error.status_code
+    if status == 404:
+        return _model_missing(host, model)
+    if status == -1:
+        return GenerationError(f"Ollama at {host} stopped the answer with an error: {error.error}")
+    if status >= 500:
+        return OllamaServerError(f"Ollama at {host} failed with status {status}: {error.error}")
+    return GenerationError(f"Ollama at {host} refused the request with status {status}: {error.error}")
+
+
+class OllamaServerError(GenerationError):
+    """An Ollama host answered with a 5xx status (busy, out of memory, crashed runner)."""
+
+
+def _worth_another_host(error: GenerationError) -> bool:
+    """Whether a failure before any text was shown should send the request to the next host."""
+    return isinstance(error, (BackendUnavailable, OllamaServerError))
+
+
+class OllamaChatModel:
+    """A chat model served by Ollama; several hosts are used in turn, skipping ones that are down."""
+
+    def __init__(
+        self,
+        settings: OllamaSettings,
+        *,
+        cool_down_s: float = DEFAULT_COOL_DOWN_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not settings.hosts:
+            raise ConfigError("generation.ollama.hosts is empty: list at least one Ollama server URL")
+        self._settings = settings
+        self._cool_down_s = cool_down_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._next_host = 0
+        self._down_until: dict[str, float] = {}
+        self._clients: dict[str, ollama.Client] = {}
+
+    @property
+    def name(self) -> str:
+        """The model and the hosts it is served from."""
+        return f"Ollama {self._settings.model} at {', '.join(self._settings.hosts)}"
+
+    def count_tokens(self, text: str) -> int:
+        """Estimate tokens from characters; Ollama offers no tokenizer endpoint."""
+        return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+    def stream(self, messages: list[ChatMessage], *, max_tokens: int, temperature: float) -> Iterator[str]:
+        """Yield the answer from the next live host; fail over only while nothing has been yielded."""
+        options = {"num_ctx": self._settings.num_ctx, "temperature": temperature, "num_predict": max_tokens}
+        failures: list[GenerationError] = []
+        for host in self._hosts_in_turn():
+            started = False
+            try:
+                for piece in self._stream_from(host, messages, options):
+                    started = True
+                    yield piece
+                return
+            except GenerationError as error:
+                if started or not _worth_another_host(error):
+                    raise
+                failures.append(error)
+                if isinstance(error, BackendUnavailable):
+                    self._cool_down(host)
+        raise _all_failed(failures)
+
+    def check(self) -> list[HostCheck]:
+        """Ask every host, within the connect timeout, whether it answers and has the model."""
+        results = [self._check_host(host) for host in self._settings.hosts]
+        for result in results:
+            if not result.ok:
+                self._cool_down(result.host)
+        return results
+
+    def close(self) -> None:
+        """Close the HTTP connections to every host."""
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
+
+    def _stream_from(self, host: str, messages: list[ChatMessage], options: dict[str, Any]) -> Iterator[str]:
+        """Stream one host's answer, translating its errors."""
+        import httpx
+
+        ollama = _import_ollama()
+        expected = (ollama.ResponseError, httpx.HTTPError, ConnectionError, ValueError)
+        # With stream=True the client only builds a generator; the request starts on the first next().
+        parts = self._client(host).chat(model=self._settings.model, messages=messages, stream=True, options=options)
+        try:
+            for part in parts:
+                if part.message.content:
+                    yield part.message.content
+        except expected as error:  # ValueError: a line that is not JSON or not Ollama's reply shape
+            raise _translate(error, host, self._settings) from error
+        finally:
+            # Closing the response tells Ollama to stop generating for a reader that left.
+            if isinstance(parts, Generator):
+                parts.close()
+        self._mark_up(host)
+
+    def _check_host(self, host: str) -> HostCheck:
+        """Check one host with a short timeout on every step, so a dead host costs little."""
+        import httpx
+
+        ollama = _import_ollama()
+        timeout = httpx.Timeout(self._settings.connect_timeout_s)
+        expected = (ollama.ResponseError, httpx.HTTPError, ConnectionError, ValueError)
+        try:
+            with ollama.Client(host=host, timeout=timeout) as client:
+                listed = client.list()
+        except expected as error:
+            return HostCheck(host, False, str(_translate(error, host, self._settings)))
+        wanted = _full_name(self._settings.model)
+        if any(item.model and _full_name(item.model) == wanted for item in listed.models):
+            self._mark_up(host)
+            return HostCheck(host, True)
+        return HostCheck(host, False, str(_model_missing(host, self._settings.model)))
+
+    def _client(self, host: str) -> ollama.Client:
+        """The reusable client for ``host``, built on first use."""
+        import httpx
+
+        ollama = _import_ollama()
+        with self._lock:
+            if host not in self._clients:
+                settings = self._settings
+                timeout = httpx.Timeout(
+                    connect=settings.connect_timeout_s,
+                    read=settings.read_timeout_s,
+                    write=settings.read_timeout_s,
+                    pool=settings.connect_timeout_s,
+                )
+                self._clients[host] = ollama.Client(host=host, timeout=timeout)
+            return self._clients[host]
+
+    def _hosts_in_turn(self) -> list[str]:
+        """Hosts starting at the next in turn; those cooling down go last, tried only if the rest fail."""
+        hosts = self._settings.hosts
+        with self._lock:
+            start = self._next_host
+            self._next_host = (start + 1) % len(hosts)
+            now = self._clock()
+            cooling = {host for host, until in self._down_until.items() if until > now}
+        ordered = hosts[start:] + hosts[:start]
+        return [h for h in ordered if h not in cooling] + [h for h in ordered if h in cooling]
+
+    def _cool_down(self, host: str) -> None:
+        with self._lock:
+            self._down_until[host] = self._clock() + self._cool_down_s
+
+    def _mark_up(self, host: str) -> None:
+        with self._lock:
+            self._down_until.pop(host, None)
+
+
+def _all_failed(failures: list[GenerationError]) -> GenerationError:
+    """One error for a request that no host could take: the host's own, or all of them listed."""
+    if len(failures) == 1:
+        return failures[0]
+    reasons = "; ".join(str(failure) for failure in failures)
+    if all(isinstance(failure, BackendUnavailable) for failure in failures):
+        return BackendUnavailable(f"no Ollama host could answer: {reasons}")
+    return GenerationError(f"no Ollama host could answer: {reasons}")

@@ -1,0 +1,32 @@
+"""Air-gap switches that must be set before any model or web library is imported."""
+
+from __future__ import annotations
+
+import os
+
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1",
+    "DISABLE_TELEMETRY": "1",
+    "DO_NOT_TRACK": "1",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "ANONYMIZED_TELEMETRY": "False",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+def enforce_offline() -> None:
+    """Force every model library into offline mode and switch off telemetry.
+
+    Values already set to the offline value are kept; anything else is overwritten,
+    because an air-gapped install must not depend on the caller's environment.
+    """
+    os.environ.update(OFFLINE_ENV)
+
+
+def offline_violations() -> list[str]:
+    """Variables that are not in their offline state (empty when all is well)."""
+    return [f"{key}={os.environ.get(key)!r}" for key, value in OFFLINE_ENV.items() if os.environ.get(key) != value]

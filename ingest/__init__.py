@@ -1,0 +1,1 @@
+"""From folders of files to chunks in the index."""

@@ -1,0 +1,87 @@
+"""Cut parsed pages into chunks with llama-index's sentence splitter, keeping offsets.
+
+Chunk sizes are counted in the embedding model's own tokens, so no chunk is silently
+truncated by the model, and no tiktoken data is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from ingest.document import ParsedDocument
+
+
+@dataclass
+class ChunkDraft:
+    """A chunk before embedding: where it sits and what it says."""
+
+    page_ordinal: int
+    page: int | None
+    heading: str
+    text: str
+    char_start: int
+    char_end: int
+    token_count: int
+
+
+@lru_cache(maxsize=4)
+def model_tokenizer(model_dir: str) -> Callable[[str], list[int]]:
+    """Token ids of the embedding model's fast tokenizer, without special tokens."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
+    tokenizer.no_truncation()
+
+    def encode(text: str) -> list[int]:
+        return list(tokenizer.encode(text, add_special_tokens=False).ids)
+
+    return encode
+
+
+@lru_cache(maxsize=4)
+def _splitter(model_dir: str, chunk_tokens: int, overlap: int) -> Any:
+    from llama_index.core.node_parser import SentenceSplitter
+
+    return SentenceSplitter(
+        chunk_size=chunk_tokens, chunk_overlap=overlap, tokenizer=model_tokenizer(model_dir),
+        paragraph_separator="\n\n", include_metadata=False, include_prev_next_rel=False,
+    )
+
+
+def _locate(text: str, piece: str, cursor: int) -> int:
+    """Where a split piece starts in the section text (splitters strip whitespace)."""
+    found = text.find(piece, cursor)
+    if found < 0:
+        found = text.find(piece)
+    if found < 0:
+        head = piece[:40]
+        found = text.find(head, cursor)
+    return found if found >= 0 else cursor
+
+
+def chunk_document(doc: ParsedDocument, model_dir: str, chunk_tokens: int, overlap: int) -> list[ChunkDraft]:
+    """Split every section of every page; offsets index into the page text."""
+    splitter = _splitter(model_dir, chunk_tokens, overlap)
+    encode = model_tokenizer(model_dir)
+    drafts: list[ChunkDraft] = []
+    for ordinal, page in enumerate(doc.pages):
+        for section in page.iter_sections():
+            text = page.text[section.start : section.end]
+            if not text.strip():
+                continue
+            cursor = 0
+            for piece in splitter.split_text(text):
+                if not piece.strip():
+                    continue
+                at = _locate(text, piece, cursor)
+                end = min(at + len(piece), len(text))
+                drafts.append(
+                    ChunkDraft(ordinal, page.number, section.heading, piece,
+                               section.start + at, section.start + end, len(encode(piece)))
+                )
+                cursor = at + 1
+    return drafts

@@ -1,0 +1,114 @@
+"""HTML pages: the main text as Markdown (headings kept), never fetching anything they link to."""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+from pathlib import Path
+
+from assistant.settings import IngestSettings
+from ingest.document import ParsedDocument
+from ingest.parsers.encoding import decode_text
+from ingest.parsers.markdown_doc import markdown_page
+
+_DECLARED_CHARSET = re.compile(
+    rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)|<\?xml[^>]+encoding\s*=\s*["']([\w.:-]+)""", re.IGNORECASE
+)
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+_BOLD = re.compile(r"\*\*(?=\S)([^*]+?)(?<=\S)\*\*")
+_ITALIC = re.compile(r"(?<![\w*])\*(?=[^\s*])([^*\n]+?)(?<=\S)\*(?![\w*])")
+_LIST_ITEM = re.compile(r"(?:[-*+]|\d+[.)])\s")
+_INLINE_TAGS = re.compile(r"</?(?:u|s|sub|sup|del|ins|mark|small|big|kbd|span)>", re.IGNORECASE)
+_INNER_SPACES = re.compile(r"(?<=\S)[ \t]{2,}")
+_TRAILING_SPACES = re.compile(r"(?m)[ \t]+$")
+_BLANK_RUNS = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")
+_DROPPED_TAGS = ("script", "style", "noscript", "template", "head", "svg", "iframe", "object")
+_BLOCK_TAGS = (
+    "p", "div", "li", "tr", "table", "section", "article", "header", "footer", "nav", "aside",
+    "blockquote", "pre", "ul", "ol", "dl", "dt", "dd", "form", "figure", "figcaption", "main", "address",
+)
+
+
+def parse_html(path: Path, settings: IngestSettings) -> ParsedDocument:
+    """One page of main text with sections at the page's headings."""
+    page_html = decode_html(path.read_bytes())
+    page = markdown_page(html_to_markdown(page_html))
+    return ParsedDocument([page], title=html_title(page_html))
+
+
+def decode_html(data: bytes) -> str:
+    """Decode by BOM, then the ``<meta charset>`` or XML declaration, then detection."""
+    match = _DECLARED_CHARSET.search(data[:4096])
+    declared = (match.group(1) or match.group(2)).decode("ascii") if match else None
+    return decode_text(data, declared=declared)
+
+
+def html_title(page_html: str) -> str | None:
+    """The text of ``<title>``, if any."""
+    match = _TITLE.search(page_html[:200_000])
+    title = " ".join(html_lib.unescape(match.group(1)).split()) if match else ""
+    return title or None
+
+
+def html_to_markdown(page_html: str) -> str:
+    """Main text as Markdown via trafilatura; the whole visible text when it finds nothing."""
+    import trafilatura
+
+    extracted = trafilatura.extract(
+        page_html,
+        output_format="markdown",
+        include_tables=True,
+        include_formatting=True,  # needed for '#' headings; bold and italic marks are removed below
+        include_links=False,
+        include_images=False,
+        include_comments=False,
+        favor_recall=True,
+        with_metadata=False,
+    )
+    if extracted and extracted.strip():
+        return _tidy_markdown(extracted)
+    return soup_text(page_html)
+
+
+def _tidy_markdown(text: str) -> str:
+    """Drop emphasis marks and leftover inline tags, and the source's layout whitespace."""
+    text = _BOLD.sub(r"\1", text)
+    text = _ITALIC.sub(r"\1", text)
+    text = _INLINE_TAGS.sub("", text)
+    text = _INNER_SPACES.sub(" ", _TRAILING_SPACES.sub("", text))
+    return _dedent(text).strip()
+
+
+def _dedent(text: str) -> str:
+    """Remove the source's indentation except for nested list items and fenced ``<pre>`` text."""
+    lines: list[str] = []
+    fenced = False
+    for line in text.split("\n"):
+        stripped = line.lstrip()
+        if stripped.startswith("```"):
+            fenced = not fenced
+        keep = fenced or (_LIST_ITEM.match(stripped) is not None)
+        lines.append(line if keep else stripped)
+    return "\n".join(lines)
+
+
+def soup_text(page_html: str) -> str:
+    """All visible text, one block a line, headings as Markdown ``#`` lines."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(page_html, "lxml")
+    for tag in soup(_DROPPED_TAGS):
+        tag.decompose()
+    for level in range(1, 7):
+        for heading in soup.find_all(f"h{level}"):
+            title = " ".join(heading.get_text(" ").split())
+            heading.replace_with(f"\n\n{'#' * level} {title}\n\n" if title else "\n")
+    for br in soup.find_all("br"):
+        br.replace_with("\n")
+    for cell in soup.find_all(("td", "th")):
+        cell.append(" | ")
+    for block in soup.find_all(_BLOCK_TAGS):
+        block.append("\n")
+    lines = (" ".join(line.split()) for line in soup.get_text().split("\n"))
+    text = "\n".join(line.removesuffix(" |") for line in lines)
+    return _BLANK_RUNS.sub("\n\n", text).strip()

@@ -1,0 +1,93 @@
+"""PDF files via pdfium: the text of each page, and OCR for pages that are only a scanned image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import SkipFile
+from assistant.settings import IngestSettings
+from ingest.document import Page, ParsedDocument
+from ingest.parsers.ocr import ocr_image, ocr_unavailable
+
+# A page with fewer visible characters than this and an image on it is treated as scanned.
+MIN_TEXT_CHARS = 20
+OCR_DPI = 300
+MAX_RENDER_PIXELS = 6000  # longest side of a rendered page, so huge page sizes stay in memory
+
+
+def parse_pdf(path: Path, settings: IngestSettings) -> ParsedDocument:
+    """One Page per PDF page, numbered from 1; scanned pages are OCRed when tesseract is there."""
+    pdf = _open(path)
+    try:
+        texts, scanned = _page_texts(pdf)
+        ocr_used = False
+        if scanned:
+            reason = ocr_unavailable(settings)
+            if reason is None:
+                for index in scanned:
+                    texts[index] = ocr_image(_render(pdf[index]), settings) or texts[index]
+                ocr_used = True
+            elif not any(t.strip() for t in texts):
+                raise SkipFile(f"scanned PDF with no text layer: {reason}")
+        title = str(pdf.get_metadata_dict().get("Title") or "").strip()
+    finally:
+        pdf.close()
+    pages = [Page(number, text) for number, text in enumerate(texts, start=1) if text.strip()]
+    return ParsedDocument(pages, title=title or None, ocr_used=ocr_used)
+
+
+def _open(path: Path) -> Any:
+    """Open with the empty user password pdfium tries by itself; map its errors to reasons."""
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
+
+    try:
+        return pdfium.PdfDocument(str(path))
+    except pdfium.PdfiumError as exc:
+        code = getattr(exc, "err_code", None)
+        if code == pdfium_c.FPDF_ERR_PASSWORD:
+            raise SkipFile("password-protected PDF") from exc
+        if code == pdfium_c.FPDF_ERR_FORMAT:
+            raise SkipFile("corrupt or truncated PDF (pdfium cannot read its structure)") from exc
+        if code == pdfium_c.FPDF_ERR_SECURITY:
+            raise SkipFile("PDF uses an unsupported encryption scheme") from exc
+        raise SkipFile(f"PDF cannot be opened: {exc}") from exc
+
+
+def _page_texts(pdf: Any) -> tuple[list[str], list[int]]:
+    """The text layer of every page, and the indexes of pages that look scanned."""
+    import pypdfium2.raw as pdfium_c
+
+    texts: list[str] = []
+    scanned: list[int] = []
+    for index in range(len(pdf)):
+        page = pdf[index]
+        try:
+            textpage = page.get_textpage()
+            text = _clean(textpage.get_text_bounded())
+            textpage.close()
+            if len("".join(text.split())) < MIN_TEXT_CHARS and any(
+                True for _ in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,))
+            ):
+                scanned.append(index)
+        finally:
+            page.close()
+        texts.append(text)
+    return texts, scanned
+
+
+def _clean(text: str) -> str:
+    """pdfium's CRLF line ends to LF; drop NULs and the marks it leaves for soft hyphens."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.replace("\x00", "").replace("\ufffe", "").replace("\x02", "")
+
+
+def _render(page: Any) -> Any:
+    """The page as a PIL image at OCR resolution (capped for very large pages)."""
+    width, height = page.get_size()
+    scale = min(OCR_DPI / 72, MAX_RENDER_PIXELS / max(width, height, 1))
+    try:
+        return page.render(scale=scale, may_draw_forms=False).to_pil()
+    finally:
+        page.close()

@@ -1,0 +1,122 @@
+"""Walk a folder and decide, before any parsing, which files are candidates for ingestion."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from assistant.errors import EnclaveError
+from assistant.settings import IngestSettings
+from ingest.parsers import SUPPORTED_SUFFIXES
+
+# Editor swap files, Office lock files and OS litter: never documents, never failures.
+IGNORED_PATTERNS = ("~$*", "*.swp", "*.swo", "*.swx", "*~", "#*#", "*.tmp", "*.part", "Thumbs.db", "desktop.ini")
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """A regular file under the ingested folder."""
+
+    rel: str
+    path: Path
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class ScanResult:
+    """Candidate files, files refused with a reason, and how many were ignored silently."""
+
+    files: list[FileEntry] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    ignored: int = 0
+
+
+def is_ignored(name: str) -> bool:
+    """Hidden files and folders, swap and lock files."""
+    return name.startswith(".") or any(fnmatch.fnmatch(name, p) for p in IGNORED_PATTERNS)
+
+
+def scan_folder(root: Path, settings: IngestSettings) -> ScanResult:
+    """List the files under ``root`` (only names below it count as hidden or not)."""
+    if not root.is_dir():
+        raise EnclaveError(f"{root} is not a folder")
+    root = root.resolve()
+    result = ScanResult()
+
+    def walk_error(exc: OSError) -> None:
+        result.failures.append((_rel(root, Path(exc.filename or root)), f"cannot list folder: {exc.strerror}"))
+
+    for folder, dirs, names in os.walk(root, onerror=walk_error):
+        base = Path(folder)
+        kept = []
+        for d in sorted(dirs):
+            if is_ignored(d):
+                result.ignored += 1
+            elif (base / d).is_symlink():
+                _symlinked_dir(root, base / d, result)
+            else:
+                kept.append(d)
+        dirs[:] = kept
+        for name in sorted(names):
+            if is_ignored(name):
+                result.ignored += 1
+            else:
+                _consider(root, base / name, settings, result)
+    return result
+
+
+def _rel(root: Path, path: Path) -> str:
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
+def _symlinked_dir(root: Path, link: Path, result: ScanResult) -> None:
+    target = link.resolve()
+    if not target.is_relative_to(root):
+        result.failures.append((_rel(root, link), "symlink points outside the ingested folder"))
+    else:
+        result.ignored += 1  # its files are ingested under their real path
+
+
+def _consider(root: Path, path: Path, settings: IngestSettings, result: ScanResult) -> None:
+    rel = _rel(root, path)
+    reason = _refusal(root, path, settings)
+    if reason == "":
+        result.ignored += 1
+        return
+    if reason:
+        result.failures.append((rel, reason))
+        return
+    info = path.stat()
+    result.files.append(FileEntry(rel, path, info.st_size, info.st_mtime_ns))
+
+
+def _refusal(root: Path, path: Path, settings: IngestSettings) -> str | None:
+    """A reason to refuse the file, "" to ignore it silently, None to ingest it."""
+    if path.is_symlink():
+        target = path.resolve()
+        if not target.exists():
+            return "broken symlink"
+        if not target.is_relative_to(root):
+            return "symlink points outside the ingested folder"
+        return ""  # the target is ingested under its own path
+    try:
+        info = path.stat()
+    except OSError as exc:
+        return f"cannot read file: {exc.strerror}"
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file"
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        return f"unsupported file type {suffix or '(no extension)'}"
+    if info.st_size == 0:
+        return "empty file (0 bytes)"
+    limit = settings.max_file_mb * 1024 * 1024
+    if info.st_size > limit:
+        return f"file is {info.st_size / 2**20:.1f} MB, over the {settings.max_file_mb:g} MB limit (ingest.max_file_mb)"
+    if not os.access(path, os.R_OK):
+        return "permission denied"
+    return None

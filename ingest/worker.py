@@ -1,0 +1,56 @@
+"""What runs in parser processes: parse one file and cut it into chunks.
+
+Parsers run in child processes so that one file cannot hang or crash the batch: the
+parent kills a worker that overruns the time limit, and a memory cap turns a
+decompression bomb into a clean failure instead of an exhausted machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import resource
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.offline import enforce_offline
+from assistant.settings import IngestSettings
+from ingest.chunker import ChunkDraft, chunk_document
+
+
+@dataclass
+class PreparedFile:
+    """A parsed and chunked file, ready for embedding."""
+
+    pages: list[tuple[int | None, str]]
+    chunks: list[ChunkDraft]
+    title: str | None
+    ocr_used: bool
+
+
+def init_worker(memory_limit_mb: int) -> None:
+    """Runs once in each parser process: offline mode and an address-space cap."""
+    enforce_offline()
+    if memory_limit_mb > 0:
+        limit = memory_limit_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def prepare_file(path: Path, settings: IngestSettings, model_dir: str) -> PreparedFile:
+    """Parse and chunk one file; raises SkipFile with the reason when it cannot be read."""
+    from assistant.errors import SkipFile
+    from ingest.parsers import parse_file
+
+    doc = parse_file(path, settings)
+    chunks = chunk_document(doc, model_dir, settings.chunk_tokens, settings.chunk_overlap)
+    if not chunks:
+        raise SkipFile("no text found")
+    return PreparedFile([(p.number, p.text) for p in doc.pages], chunks, doc.title, doc.ocr_used)
+
+
+def content_hash(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

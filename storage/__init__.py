@@ -1,0 +1,1 @@
+"""Persistence: the metadata database and the vector and BM25 indexes."""

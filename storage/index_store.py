@@ -1,0 +1,224 @@
+"""Versioned, atomically written index folders, one per collection, kept in step with the DB.
+
+Layout: ``<index_dir>/c<collection id>/v<version>/`` holds the FAISS file, the BM25 files
+and a manifest with checksums; ``CURRENT`` names the live version. A save writes a new
+version folder, fsyncs it, renames it into place, then atomically replaces ``CURRENT``.
+Readers therefore never see a half-written index, and a crash leaves the previous one.
+On open, the index is reconciled with the database (the source of truth): chunks the
+database lacks are removed, chunks the index lacks are added from stored embeddings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from assistant.errors import IndexCorruptError
+from storage.bm25 import BM25Index
+from storage.documents import DocumentStore
+from storage.vector_index import VectorIndex
+
+log = logging.getLogger(__name__)
+CURRENT = "CURRENT"
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class RepairReport:
+    """What opening an index had to fix to agree with the database."""
+
+    removed: int = 0
+    added: int = 0
+    rebuilt_reason: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything was repaired."""
+        return bool(self.removed or self.added or self.rebuilt_reason)
+
+
+class CollectionIndex:
+    """The dense and the BM25 index of one collection, changed together."""
+
+    def __init__(self, collection_id: int, vectors: VectorIndex, bm25: BM25Index, version: int) -> None:
+        self.collection_id = collection_id
+        self.vectors = vectors
+        self.bm25 = bm25
+        self.version = version
+        self.repair = RepairReport()
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray, texts: list[str]) -> None:
+        """Index chunks under their ids."""
+        self.vectors.add(ids, vectors)
+        self.bm25.add(ids, texts)
+
+    def remove(self, ids: list[int]) -> None:
+        """Drop chunk ids from both indexes."""
+        self.vectors.remove(ids)
+        self.bm25.remove(ids)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    with path.open("rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class IndexStore:
+    """Opens, repairs and atomically saves collection indexes under one folder."""
+
+    def __init__(self, root: Path, dim: int) -> None:
+        self.root = root
+        self.dim = dim
+
+    def _folder(self, collection_id: int) -> Path:
+        return self.root / f"c{collection_id}"
+
+    def current_version(self, collection_id: int) -> int:
+        """The live version number of a collection's index, 0 when none was saved."""
+        pointer = self._folder(collection_id) / CURRENT
+        try:
+            return int(pointer.read_text(encoding="ascii").strip().lstrip("v"))
+        except FileNotFoundError:
+            return 0
+        except ValueError as exc:
+            raise IndexCorruptError(f"{pointer} does not name a version") from exc
+
+    def open(self, collection_id: int, store: DocumentStore) -> CollectionIndex:
+        """Load the live version and reconcile it with the database, saving any repair."""
+        try:
+            index = self._load(collection_id)
+            reason = None
+        except IndexCorruptError as exc:
+            log.warning("rebuilding index of collection %s from the database: %s", collection_id, exc)
+            index = CollectionIndex(collection_id, VectorIndex(self.dim), BM25Index(), self._safe_version(collection_id))
+            reason = str(exc)
+        index.repair = self.reconcile(index, store)
+        index.repair.rebuilt_reason = reason
+        if index.repair.changed:
+            self.save(index)
+        return index
+
+    def _safe_version(self, collection_id: int) -> int:
+        try:
+            return self.current_version(collection_id)
+        except IndexCorruptError:
+            return max((int(p.name[1:]) for p in self._versions(collection_id)), default=0)
+
+    def _versions(self, collection_id: int) -> list[Path]:
+        folder = self._folder(collection_id)
+        if not folder.is_dir():
+            return []
+        return sorted(p for p in folder.iterdir() if p.is_dir() and p.name[1:].isdigit() and p.name[0] == "v")
+
+    def _load(self, collection_id: int) -> CollectionIndex:
+        version = self.current_version(collection_id)
+        if version == 0:
+            return CollectionIndex(collection_id, VectorIndex(self.dim), BM25Index(), 0)
+        folder = self._folder(collection_id) / f"v{version:08d}"
+        self._verify(folder)
+        vectors = VectorIndex.load(folder, self.dim)
+        try:
+            bm25 = BM25Index.load(folder)
+        except (OSError, ValueError, KeyError) as exc:
+            raise IndexCorruptError(f"BM25 index in {folder} cannot be read: {exc}") from exc
+        return CollectionIndex(collection_id, vectors, bm25, version)
+
+    @staticmethod
+    def _verify(folder: Path) -> None:
+        try:
+            manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise IndexCorruptError(f"index manifest in {folder} cannot be read: {exc}") from exc
+        for name, digest in manifest["files"].items():
+            path = folder / name
+            if not path.is_file() or _sha256(path) != digest:
+                raise IndexCorruptError(f"index file {path} is missing or damaged")
+
+    def reconcile(self, index: CollectionIndex, store: DocumentStore) -> RepairReport:
+        """Make the index hold exactly the collection's chunks in the database."""
+        truth = store.chunk_ids(index.collection_id)
+        report = RepairReport()
+        for part in (index.vectors, index.bm25):
+            extra = np.setdiff1d(part.ids(), truth, assume_unique=True)
+            if len(extra):
+                part.remove(extra.tolist())
+                report.removed = max(report.removed, len(extra))
+        missing_vectors = np.setdiff1d(truth, index.vectors.ids(), assume_unique=True)
+        missing_bm25 = np.setdiff1d(truth, index.bm25.ids(), assume_unique=True)
+        missing = np.union1d(missing_vectors, missing_bm25)
+        for ids, vectors, texts in store.iter_chunk_payloads(missing.tolist()):
+            index.vectors.add(ids, vectors)
+            index.bm25.add(ids, texts)
+        report.added = len(missing)
+        return report
+
+    def save(self, index: CollectionIndex) -> None:
+        """Write a new version of the index atomically and make it the live one."""
+        folder = self._folder(index.collection_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        # A crash may have left a version folder that CURRENT never pointed at: number past it.
+        existing = max((int(p.name[1:]) for p in self._versions(index.collection_id)), default=0)
+        version = max(index.version, existing) + 1
+        final = folder / f"v{version:08d}"
+        staging = folder / f"v{version:08d}.tmp-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        files = [index.vectors.save(staging), *index.bm25.save(staging)]
+        manifest = {"version": version, "dim": self.dim, "count": len(index.vectors),
+                    "files": {f.name: _sha256(f) for f in files}}
+        (staging / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+        for path in [*files, staging / MANIFEST]:
+            _fsync_file(path)
+        _fsync_dir(staging)
+        os.rename(staging, final)
+        _fsync_dir(folder)
+        pointer_tmp = folder / f"{CURRENT}.tmp-{os.getpid()}"
+        pointer_tmp.write_text(f"v{version:08d}\n", encoding="ascii")
+        _fsync_file(pointer_tmp)
+        os.replace(pointer_tmp, folder / CURRENT)
+        _fsync_dir(folder)
+        index.version = version
+        self._prune(index.collection_id, keep_from=version - 1)
+
+    def _prune(self, collection_id: int, keep_from: int) -> None:
+        """Delete versions older than the previous one, and leftovers of crashed saves."""
+        folder = self._folder(collection_id)
+        for path in folder.iterdir():
+            stale_version = path.name[0] == "v" and path.name[1:].isdigit() and int(path.name[1:]) < keep_from
+            crashed = ".tmp-" in path.name and not path.name.endswith(f"-{os.getpid()}")
+            if stale_version or crashed:
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+    def drop(self, collection_id: int) -> None:
+        """Delete every version of a collection's index."""
+        shutil.rmtree(self._folder(collection_id), ignore_errors=True)
+
+    def size_bytes(self) -> int:
+        """Bytes on disk used by all live index versions."""
+        return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file()) if self.root.exists() else 0

@@ -1,0 +1,1 @@
+"""The web app (built in a later issue)."""
