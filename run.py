@@ -97,6 +97,53 @@ def status(as_json: JsonFlag = False, data_dir: DataDir = None, config: ConfigFi
 
 
 @app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question to answer.")],
+    collection: Annotated[list[str] | None, typer.Option(help="Collection to search (repeatable).")] = None,
+    retrieve_only: Annotated[bool, typer.Option("--retrieve-only", help="Skip generation.")] = False,
+    as_json: JsonFlag = False,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Answer a question from the documents, with numbered sources."""
+    from assistant.events import Done
+    from ui.terminal import render_answer
+
+    with _services(data_dir, config) as services:
+        events = services.answers.ask(question, collections=collection, retrieve_only=retrieve_only)
+        if as_json:
+            final = next(e.answer for e in events if isinstance(e, Done))
+            sys.stdout.write(json.dumps(final.as_json()) + "\n")
+        else:
+            render_answer(out, events)
+
+
+@app.command(name="eval")
+def evaluate(
+    dataset: Annotated[Path, typer.Argument(help="A QA set folder: docs/ and qa.jsonl.")],
+    retrieve_only: Annotated[bool, typer.Option("--retrieve-only", help="Measure retrieval only.")] = False,
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
+    as_json: JsonFlag = False,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Ingest a QA set (into a temporary data dir unless --data-dir) and report quality figures."""
+    import tempfile
+
+    from assistant.evaluation import Evaluation, load_qa
+    from ui.terminal import print_eval
+
+    with tempfile.TemporaryDirectory(prefix="enclave-eval-") as scratch:
+        with _services(data_dir or Path(scratch), config) as services:
+            items = load_qa(dataset)[:limit]
+            services.ingest.ingest(dataset / "docs")
+            report = Evaluation(services, retrieve_only).run(
+                items, None if as_json else lambda i, n: err.print(f"question {i}/{n}", end="\r")
+            )
+            _emit(as_json, report, lambda r: print_eval(out, r))
+
+
+@app.command()
 def reindex(data_dir: DataDir = None, config: ConfigFile = None) -> None:
     """Re-embed every chunk with the configured embedding model (after changing it)."""
     with _services(data_dir, config) as services:

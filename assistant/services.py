@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from assistant.answer import AnswerService
 from assistant.corpus import Corpus
 from assistant.embeddings import Embedder, SentenceTransformerEmbedder
+from assistant.llm.base import ChatModel
+from assistant.retrieval import CrossEncoderReranker, Reranker, Retriever
 from assistant.settings import Settings
 from ingest.pipeline import IngestService
 from storage.db import Database
@@ -20,18 +23,23 @@ class Services:
     db: Database
     corpus: Corpus
     ingest: IngestService
+    retriever: Retriever
+    answers: AnswerService
 
     def close(self) -> None:
         """Release database connections."""
         self.db.dispose()
 
 
-def build_services(settings: Settings, embedder: Embedder | None = None) -> Services:
+def build_services(
+    settings: Settings, embedder: Embedder | None = None, chat_model: ChatModel | None = None
+) -> Services:
     """Create the data dir, migrate the database, and wire the services (models load lazily).
 
     Args:
         settings: The one settings object.
         embedder: An already loaded embedder to share (tests, several services in one process).
+        chat_model: An already loaded chat model to share; by default one is chosen on first use.
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.db_url)
@@ -40,5 +48,15 @@ def build_services(settings: Settings, embedder: Embedder | None = None) -> Serv
     def make_embedder() -> Embedder:
         return embedder or SentenceTransformerEmbedder(settings.embedding)
 
+    def make_chat_model() -> ChatModel:
+        from assistant.llm.factory import build_chat_model
+
+        return chat_model or build_chat_model(settings.generation, settings.data_dir / "models")
+
     corpus = Corpus(DocumentStore(db), settings.index_dir, settings.embedding.model, make_embedder)
-    return Services(settings, db, corpus, IngestService(settings, corpus))
+    reranker: Reranker | None = (
+        CrossEncoderReranker(settings.retrieval.reranker_model) if settings.retrieval.reranker_model else None
+    )
+    retriever = Retriever(corpus, settings.retrieval, reranker)
+    answers = AnswerService(settings, corpus, retriever, make_chat_model)
+    return Services(settings, db, corpus, IngestService(settings, corpus), retriever, answers)

@@ -68,6 +68,24 @@ class RetrievalSettings(BaseModel):
     )
 
 
+class AnswerSettings(BaseModel):
+    """How answers are grounded, cited and refused."""
+
+    passage_tokens: int = Field(
+        110, description="Most tokens of each passage shown to the model (the best-matching sentences)."
+    )
+    attribution_threshold: float = Field(
+        0.55, description="Cosine support an uncited sentence needs to be attributed to a passage."
+    )
+    refuse_below_dense: float = Field(
+        0.30, description="Refuse without calling the model when the best passage's cosine is below this."
+    )
+    refuse_missing_terms: bool = Field(
+        True, description="Refuse without calling the model when a key term of the question is in no document."
+    )
+    ask_model_verdict: bool = Field(True, description="Treat the model saying it does not know as a refusal.")
+
+
 class OllamaSettings(BaseModel):
     """An Ollama server the organisation runs."""
 
@@ -112,6 +130,7 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)  # type: ignore[arg-type]
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)  # type: ignore[arg-type]
     generation: GenerationSettings = Field(default_factory=GenerationSettings)  # type: ignore[arg-type]
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)  # type: ignore[arg-type]
 
     @classmethod
     def settings_customise_sources(

@@ -35,6 +35,7 @@ def model_tokenizer(model_dir: str) -> Callable[[str], list[int]]:
 
     tokenizer = Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
     tokenizer.no_truncation()
+    tokenizer.no_padding()
 
     def encode(text: str) -> list[int]:
         return list(tokenizer.encode(text, add_special_tokens=False).ids)

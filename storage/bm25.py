@@ -71,6 +71,11 @@ class BM25Index:
         """Chunk ids in the index."""
         return np.fromiter(self._where.keys(), dtype=np.int64, count=len(self._where))
 
+    def has_term(self, term: str) -> bool:
+        """Whether any indexed chunk contains this (already tokenized) term."""
+        found = self.vocab.get(term)
+        return found is not None and found < len(self.df) and self.df[found] > 0
+
     def add(self, ids: np.ndarray, texts: list[str]) -> None:
         """Index texts under chunk ids; an id already present is replaced."""
         self.remove([int(i) for i in ids if int(i) in self._where])

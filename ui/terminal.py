@@ -71,8 +71,57 @@ def print_status(console: Console, status: dict[str, Any]) -> None:
     for c in status["collections"]:
         table.add_row(c["name"], str(c["documents"]), str(c["pages"]), str(c["chunks"]))
     console.print(table)
-    console.print(
-        f"embedding model: {status['embedding_model'] or '(none yet)'}"
-        f"{f' ({status['embedding_dim']} dimensions)' if status['embedding_dim'] else ''}; "
-        f"index size: {status['index_bytes'] / 2**20:.1f} MB"
-    )
+    model = status["embedding_model"] or "(none yet)"
+    if status["embedding_dim"]:
+        model += f" ({status['embedding_dim']} dimensions)"
+    console.print(f"embedding model: {model}; index size: {status['index_bytes'] / 2**20:.1f} MB")
+
+
+def render_answer(console: Console, events: Any) -> Any:
+    """Stream an answer's tokens, then its numbered sources; returns the final Answer."""
+    from assistant.events import Done, Status, Token
+
+    final = None
+    for event in events:
+        if isinstance(event, Status) and event.stage in ("rewriting", "generating"):
+            console.print(f"[dim]{event.stage}: {event.detail}[/dim]", highlight=False)
+        elif isinstance(event, Token):
+            console.print(event.text, end="", highlight=False, markup=False)
+        elif isinstance(event, Done):
+            final = event.answer
+    if final is None:
+        return None
+    if final.refused:
+        console.print(f"{final.text} [dim]({final.refusal_reason})[/dim]", highlight=False)
+    if final.error:
+        console.print(f"\n[red]{final.error}[/red]", highlight=False)
+    console.print()
+    cited = {c.n: c.kind for c in final.citations}
+    for n, p in enumerate(final.retrieved, 1):
+        mark = {"cited": "cited", "attributed": "attributed"}.get(cited.get(n, ""), "")
+        where = p.chunk.file + (f" p.{p.chunk.page}" if p.chunk.page else "")
+        heading = f" > {p.chunk.heading}" if p.chunk.heading else ""
+        console.print(f"[{n}] {where}{heading} (score {p.score:.3f}) {mark}", highlight=False, markup=False)
+    unsupported = [s.text for s in final.sentences if s.status == "unsupported"]
+    for text in unsupported:
+        console.print(f"[yellow]unsupported by the documents:[/yellow] {text}", highlight=False)
+    console.print(f"[dim]answered by {final.backend}[/dim]")
+    return final
+
+
+def print_eval(console: Console, report: dict[str, Any]) -> None:
+    """Retrieval, answer and latency figures, overall and per question type."""
+    rows = [("overall", report), *report.get("by_type", {}).items()]
+    table = Table("type", "n", "file@1", "file@5", "file@10", "page@5", "mrr@10", "f1", "contain",
+                  "cite prec", "refusal acc", "false refusal")
+    for name, fig in rows:
+        r, a = fig["retrieval"], fig.get("answers") or {}
+        cells = [r["file_recall@1"], r["file_recall@5"], r["file_recall@10"], r["page_recall@5"], r["mrr@10"],
+                 a.get("token_f1"), a.get("containment"), a.get("citation_precision"), a.get("refusal_accuracy"),
+                 a.get("false_refusal_rate")]
+        table.add_row(name, str(fig["questions"]), *("-" if c is None else f"{c:.3f}" for c in cells))
+    console.print(table)
+    lat = report["latency_ms"]
+    console.print(", ".join(f"{k} {'-' if v is None else f'{v:.0f}'} ms" for k, v in lat.items()))
+    for reason, counts in (report.get("answers") or {}).get("refusals_by_reason", {}).items():
+        console.print(f"refused by '{reason}': {counts['unanswerable']} unanswerable, {counts['answerable']} answerable")

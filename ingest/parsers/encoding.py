@@ -18,6 +18,7 @@ _BOMS = (
 # C0 controls other than tab, newline, vertical tab, form feed, carriage return and escape.
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
 _MAX_CONTROL_RATIO = 0.01
+_CP1252_TOLERANCE = 0.1  # extra 'chaos' (charset-normalizer's oddness score) allowed to cp1252
 
 
 def decode_text(data: bytes, declared: str | None = None) -> str:
@@ -52,15 +53,17 @@ def _decode(data: bytes, declared: str | None) -> str:
 
 def _detect(data: bytes) -> str:
     from charset_normalizer import from_bytes
+    from charset_normalizer.utils import is_multi_byte_encoding
 
-    matches = from_bytes(data)
-    best = matches.best()
+    best = from_bytes(data).best()
     if best is None:
         raise SkipFile("content is binary, not text")
-    # Single-byte code pages often fit equally well; Windows-1252 is by far the likeliest.
-    for match in matches:
-        if match.encoding == "cp1252" and match.chaos <= best.chaos:
-            return str(match)
+    # Short Western text fits several single-byte code pages (cp850, cp1250, Mac Roman...)
+    # about equally well; Windows-1252 is by far the likeliest of them in an office.
+    if best.encoding != "cp1252" and not is_multi_byte_encoding(best.encoding):
+        western = from_bytes(data, cp_isolation=["cp1252"]).best()
+        if western is not None and western.chaos <= best.chaos + _CP1252_TOLERANCE:
+            return str(western)
     return str(best)
 
 

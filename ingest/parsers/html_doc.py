@@ -17,6 +17,9 @@ _DECLARED_CHARSET = re.compile(
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
 _BOLD = re.compile(r"\*\*(?=\S)([^*]+?)(?<=\S)\*\*")
 _ITALIC = re.compile(r"(?<![\w*])\*(?=[^\s*])([^*\n]+?)(?<=\S)\*(?![\w*])")
+_HEADING_LINE = re.compile(r"(?m)^#{1,6} \S")
+_TABLE_ROW = re.compile(r"(?m)^.*\S \| \S.*$")
+_MIN_MAIN_SHARE = 0.5  # below this share of the visible text, the "main text" has lost content
 _LIST_ITEM = re.compile(r"(?:[-*+]|\d+[.)])\s")
 _INLINE_TAGS = re.compile(r"</?(?:u|s|sub|sup|del|ins|mark|small|big|kbd|span)>", re.IGNORECASE)
 _INNER_SPACES = re.compile(r"(?<=\S)[ \t]{2,}")
@@ -51,7 +54,11 @@ def html_title(page_html: str) -> str | None:
 
 
 def html_to_markdown(page_html: str) -> str:
-    """Main text as Markdown via trafilatura; the whole visible text when it finds nothing."""
+    """Main text as Markdown via trafilatura, or the whole visible text when that loses content.
+
+    On short pages trafilatura sometimes drops every heading or a whole table; then the
+    full text, boilerplate and all, is the safer thing to index.
+    """
     import trafilatura
 
     extracted = trafilatura.extract(
@@ -65,9 +72,16 @@ def html_to_markdown(page_html: str) -> str:
         favor_recall=True,
         with_metadata=False,
     )
-    if extracted and extracted.strip():
-        return _tidy_markdown(extracted)
-    return soup_text(page_html)
+    main = _tidy_markdown(extracted or "")
+    full = soup_text(page_html)
+    return main if _keeps_structure(main, full) else full
+
+
+def _keeps_structure(main: str, full: str) -> bool:
+    """Whether the extracted main text kept enough of the page: its share, headings, tables."""
+    if len(main) < _MIN_MAIN_SHARE * len(full):
+        return False
+    return all(pattern.search(main) or not pattern.search(full) for pattern in (_HEADING_LINE, _TABLE_ROW))
 
 
 def _tidy_markdown(text: str) -> str:

@@ -41,12 +41,21 @@ def _headings(text: str) -> list[tuple[int, int, str]]:
     from markdown_it import MarkdownIt
 
     tokens = MarkdownIt("commonmark").parse(text)
+    skip_lines = _front_matter_lines(text)
     found: list[tuple[int, int, str]] = []
     for i, token in enumerate(tokens):
-        if token.type == "heading_open" and token.map is not None:
+        if token.type == "heading_open" and token.map is not None and token.map[0] >= skip_lines:
             title = tokens[i + 1].content if i + 1 < len(tokens) else ""
             found.append((token.map[0], int(token.tag[1:]), title))
     return found
+
+
+def _front_matter_lines(text: str) -> int:
+    """Lines taken by a leading YAML front matter block (``---`` ... ``---``), else 0."""
+    if not text.startswith("---\n"):
+        return 0
+    end = text.find("\n---\n", 3)
+    return text.count("\n", 0, end) + 2 if end >= 0 else 0
 
 
 def _line_starts(text: str) -> list[int]:

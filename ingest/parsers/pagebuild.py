@@ -54,11 +54,6 @@ class PageBuilder:
         else:
             self._sections.append(Section(heading, start, self._length))
 
-    @property
-    def empty(self) -> bool:
-        """True while no text has been added."""
-        return not self._parts
-
     def build(self) -> Page:
         """The page; a page whose only section has no heading gets no sections."""
         sections = list(self._sections)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ from ingest.parsers.ocr import ocr_image, ocr_unavailable
 MIN_TEXT_CHARS = 20
 OCR_DPI = 300
 MAX_RENDER_PIXELS = 6000  # longest side of a rendered page, so huge page sizes stay in memory
+_TOOL_PREFIX = re.compile(r"^Microsoft (?:Word|PowerPoint|Excel) - ", re.IGNORECASE)
+_FILE_SUFFIX = re.compile(r"\.(?:docx?|pptx?|xlsx?|pdf|jpe?g|png|tiff?|txt|rtf|odt)$", re.IGNORECASE)
 
 
 def parse_pdf(path: Path, settings: IngestSettings) -> ParsedDocument:
@@ -30,11 +33,18 @@ def parse_pdf(path: Path, settings: IngestSettings) -> ParsedDocument:
                 ocr_used = True
             elif not any(t.strip() for t in texts):
                 raise SkipFile(f"scanned PDF with no text layer: {reason}")
-        title = str(pdf.get_metadata_dict().get("Title") or "").strip()
+        title = _useful_title(str(pdf.get_metadata_dict().get("Title") or ""))
     finally:
         pdf.close()
     pages = [Page(number, text) for number, text in enumerate(texts, start=1) if text.strip()]
-    return ParsedDocument(pages, title=title or None, ocr_used=ocr_used)
+    return ParsedDocument(pages, title=title, ocr_used=ocr_used)
+
+
+def _useful_title(title: str) -> str | None:
+    """The metadata title, without the file names and 'untitled' that tools leave there."""
+    title = _TOOL_PREFIX.sub("", " ".join(title.split()))
+    title = _FILE_SUFFIX.sub("", title)
+    return None if title.lower() in ("", "untitled", "title") else title
 
 
 def _open(path: Path) -> Any:

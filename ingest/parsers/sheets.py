@@ -97,14 +97,14 @@ def add_rows(builder: PageBuilder, rows: Iterable[Sequence[Any]], heading: str, 
 def _header_index(rows: list[tuple[list[str], Sequence[Any]]]) -> int | None:
     """Which of the first rows names the columns, or None when the table has no header row.
 
-    Above the first row holding a number, the widest text-only row (the last one on a tie)
+    Above the first row holding a number, the widest text-only row (the first on a tie)
     is the header; in an all-text table it is the first row with two or more cells.
     """
     numeric = (i for i, (_, row) in enumerate(rows) if any(_is_number(v) for v in row if cell_text(v)))
     first_numeric = next(numeric, None)
     if first_numeric is not None:
         widths = [sum(1 for v in values if v) for values, _ in rows[:first_numeric]]
-        return max(range(len(widths)), key=lambda i: (widths[i], i)) if widths else None
+        return max(range(len(widths)), key=lambda i: (widths[i], -i)) if widths else None
     return next((i for i, (values, _) in enumerate(rows) if sum(1 for v in values if v) >= 2), 0 if rows else None)
 
 

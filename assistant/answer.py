@@ -1,0 +1,155 @@
+"""Answer a question from the readable collections: retrieve, decide, generate, cite.
+
+``AnswerService.ask`` yields typed events; the last one is always ``Done`` with the
+finished ``Answer``, including when the model failed (then ``error`` says why and the
+retrieved sources are still there).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+from assistant.answerability import judge
+from assistant.citations import attribute_sentences, clean_markers
+from assistant.corpus import Corpus
+from assistant.errors import GenerationError
+from assistant.events import Answer, Citation, Done, Event, Sources, Status, Token
+from assistant.followup import standalone_question
+from assistant.llm.base import ChatMessage, ChatModel
+from assistant.retrieval import Passage, Retriever
+from assistant.settings import Settings
+from storage.bm25 import tokenize
+
+SYSTEM_PROMPT = (
+    "You answer employees' questions using only the numbered passages from company documents. "
+    "Answer in one to three short sentences. After each fact, write the number of the passage it "
+    "comes from in brackets, like [2]. If the passages do not answer the question, reply only: "
+    "I could not find this in the documents."
+)
+REFUSAL_TEXT = "I could not find this in the documents you can read."
+REFUSAL_RE = re.compile(
+    r"could not find|couldn't find|cannot find|can't find|i don't know|i do not know|not (?:mentioned|"
+    r"provided|specified|stated|covered) in the|no information|do(?:es)? not (?:contain|mention|say|provide)",
+    re.I,
+)
+SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def lean_passage(text: str, question: str, budget_chars: int) -> str:
+    """The sentences of a passage that best match the question, within a size budget."""
+    if len(text) <= budget_chars:
+        return text
+    sentences = [s for s in SENTENCE_SPLIT.split(text) if s.strip()]
+    wanted = set(tokenize(question))
+    scores = [len(wanted & set(tokenize(s))) for s in sentences]
+    best = max(range(len(sentences)), key=scores.__getitem__)
+    lo = hi = best
+    size = len(sentences[best])
+    while True:
+        grow = [i for i in (lo - 1, hi + 1) if 0 <= i < len(sentences) and size + len(sentences[i]) <= budget_chars]
+        if not grow:
+            break
+        pick = max(grow, key=scores.__getitem__)
+        size += len(sentences[pick]) + 1
+        lo, hi = min(lo, pick), max(hi, pick)
+    return " ".join(sentences[lo : hi + 1])[:budget_chars]
+
+
+def build_messages(question: str, passages: list[Passage], budget_chars: int) -> list[ChatMessage]:
+    """The system prompt (a constant, so the model's prompt cache reuses it) and the numbered passages."""
+    lines = []
+    for n, p in enumerate(passages, 1):
+        where = p.chunk.file + (f", page {p.chunk.page}" if p.chunk.page else "")
+        lines.append(f"[{n}] ({where}) {lean_passage(p.chunk.text, question, budget_chars)}")
+    user = "Passages:\n" + "\n".join(lines) + f"\n\nQuestion: {question}"
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+class AnswerService:
+    """Retrieval, the answerability decision, generation and citations for one question."""
+
+    def __init__(self, settings: Settings, corpus: Corpus, retriever: Retriever,
+                 chat_model_factory: Callable[[], ChatModel]) -> None:
+        self.settings = settings
+        self.corpus = corpus
+        self.retriever = retriever
+        self._factory = chat_model_factory
+        self._model: ChatModel | None = None
+        self._lock = threading.Lock()
+
+    def chat_model(self) -> ChatModel:
+        """The model that answers, chosen on first use (Ollama when it answers, else embedded)."""
+        with self._lock:
+            if self._model is None:
+                self._model = self._factory()
+            return self._model
+
+    def ask(
+        self, question: str, history: list[ChatMessage] | None = None,
+        collections: list[str] | None = None, retrieve_only: bool = False,
+    ) -> Iterator[Event]:
+        """Stream the answer to ``question`` from ``collections`` (all when None)."""
+        started = time.perf_counter()
+        query = standalone_question(question, history or [])
+        if query != question:
+            yield Status("rewriting", query)
+        yield Status("retrieving")
+        retrieval = self.retriever.retrieve(query, collections)
+        passages = retrieval.passages
+        yield Sources(passages)
+        answer = Answer(question, query, "", False, "retrieve-only", retrieved=passages,
+                        timings={"retrieve_ms": retrieval.retrieve_ms, "first_token_ms": None})
+        if not retrieve_only:
+            yield from self._answer(answer, collections, started)
+        answer.timings["total_ms"] = (time.perf_counter() - started) * 1000
+        yield Done(answer)
+
+    def _known(self, collections: list[str] | None) -> Callable[[str], bool]:
+        names = self.corpus.store.collections()
+        indexes = [self.corpus.index(cid) for cid, n in names.items() if collections is None or n in collections]
+        return lambda term: any(ix.bm25.has_term(term) for ix in indexes)
+
+    def _answer(self, answer: Answer, collections: list[str] | None, started: float) -> Iterator[Event]:
+        yield Status("deciding")
+        verdict = judge(answer.query, answer.retrieved, self._known(collections), self.settings.answer)
+        if verdict.refuse:
+            answer.text, answer.refused, answer.refusal_reason = REFUSAL_TEXT, True, verdict.reason
+            answer.backend = "none (decided before generation)"
+            return
+        pieces: list[str] = []
+        try:
+            model = self.chat_model()
+            answer.backend = model.name
+            yield Status("generating", model.name)
+            messages = build_messages(answer.query, answer.retrieved, self.settings.answer.passage_tokens * 4)
+            for piece in model.stream(messages, max_tokens=self.settings.generation.embedded.max_tokens,
+                                      temperature=self.settings.generation.temperature):
+                if not pieces:
+                    answer.timings["first_token_ms"] = (time.perf_counter() - started) * 1000
+                pieces.append(piece)
+                yield Token(piece)
+        except GenerationError as exc:
+            answer.error = str(exc)
+            answer.text = "".join(pieces)
+            return
+        self._finish(answer, "".join(pieces))
+
+    def _finish(self, answer: Answer, raw: str) -> None:
+        """Clean markers, decide refusal by the model's verdict, cite and attribute."""
+        text, used = clean_markers(raw.strip(), len(answer.retrieved))
+        answer.text = text
+        if self.settings.answer.ask_model_verdict and REFUSAL_RE.search(text) and not used:
+            answer.refused, answer.refusal_reason = True, "the model found no answer in the passages"
+            return
+        embed = self.corpus.embedder.embed_passages
+        answer.sentences = attribute_sentences(
+            text, [p.chunk.text for p in answer.retrieved], embed, self.settings.answer.attribution_threshold
+        )
+        cited: dict[int, str] = {n: "cited" for n in used}
+        for s in answer.sentences:
+            if s.status == "attributed":
+                cited.setdefault(s.passages[0], "attributed")
+        answer.citations = [Citation(n, answer.retrieved[n - 1], kind) for n, kind in cited.items()]

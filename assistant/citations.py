@@ -1,0 +1,86 @@
+"""Citation markers in model output, and attribution of uncited sentences to passages."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+MARKER_RE = re.compile(r"\[\s*(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*\]")
+SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])|\n{2,}|\n(?=\s*[-*•]|\s*\d+[.)]\s)")
+
+
+@dataclass
+class SentenceSupport:
+    """One answer sentence and what backs it.
+
+    ``status`` is ``cited`` (the model put a valid marker on it), ``attributed`` (no marker,
+    but passage ``passages[0]`` supports it above the threshold) or ``unsupported``.
+    """
+
+    text: str
+    status: str
+    passages: list[int]
+    support: float | None = None
+
+
+def clean_markers(text: str, passage_count: int) -> tuple[str, list[int]]:
+    """Drop markers that point at no passage; returns the text and valid numbers in order of first use."""
+    used: list[int] = []
+
+    def keep(match: re.Match[str]) -> str:
+        numbers = [int(n) for n in re.split(r"\s*[,;]\s*", match.group(1))]
+        valid = [n for n in numbers if 1 <= n <= passage_count]
+        used.extend(n for n in valid if n not in used)
+        return "".join(f"[{n}]" for n in dict.fromkeys(valid))
+
+    cleaned = MARKER_RE.sub(keep, text)
+    return re.sub(r"[ \t]+([.,;:!?])", r"\1", cleaned), used
+
+
+def split_sentences(text: str) -> list[str]:
+    """Answer text cut into sentences (and list items)."""
+    return [s.strip() for s in SENTENCE_RE.split(text) if s and s.strip()]
+
+
+def markers_in(sentence: str) -> list[int]:
+    """The passage numbers a sentence cites."""
+    found: list[int] = []
+    for match in MARKER_RE.finditer(sentence):
+        found += [int(n) for n in re.split(r"\s*[,;]\s*", match.group(1))]
+    return list(dict.fromkeys(found))
+
+
+def attribute_sentences(
+    answer: str,
+    passage_texts: list[str],
+    embed: Callable[[list[str]], np.ndarray],
+    threshold: float,
+) -> list[SentenceSupport]:
+    """Classify each sentence as cited, attributed to its best-supporting passage, or unsupported."""
+    sentences = split_sentences(answer)
+    if not sentences:
+        return []
+    uncited = [i for i, s in enumerate(sentences) if not markers_in(s)]
+    similarity = np.zeros((0, 0))
+    if uncited and passage_texts:
+        bare = [MARKER_RE.sub("", sentences[i]) for i in uncited]
+        vectors = embed(bare + passage_texts)
+        similarity = vectors[: len(bare)] @ vectors[len(bare) :].T
+    result: list[SentenceSupport] = []
+    row = 0
+    for i, sentence in enumerate(sentences):
+        cited = markers_in(sentence)
+        if cited:
+            result.append(SentenceSupport(sentence, "cited", cited))
+            continue
+        best = int(np.argmax(similarity[row])) if similarity.size else -1
+        score = float(similarity[row, best]) if best >= 0 else 0.0
+        row += 1
+        if best >= 0 and score >= threshold:
+            result.append(SentenceSupport(sentence, "attributed", [best + 1], round(score, 3)))
+        else:
+            result.append(SentenceSupport(sentence, "unsupported", [], round(score, 3)))
+    return result

@@ -1,0 +1,82 @@
+"""Typed events the answering service streams; the CLI and the web app render the same ones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from assistant.citations import SentenceSupport
+from assistant.retrieval import Passage
+
+
+@dataclass(frozen=True)
+class Status:
+    """A stage started: rewriting, retrieving, deciding, generating."""
+
+    stage: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Sources:
+    """The passages retrieved for the question, numbered from 1 in this order."""
+
+    passages: list[Passage]
+
+
+@dataclass(frozen=True)
+class Token:
+    """A piece of the answer text as the model writes it."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A passage the answer relies on: cited by the model (``cited``) or by attribution."""
+
+    n: int
+    passage: Passage
+    kind: str
+
+    def as_json(self) -> dict[str, Any]:
+        """The citation as the CLI and API show it."""
+        return {**self.passage.as_json(self.n), "kind": self.kind}
+
+
+@dataclass
+class Answer:
+    """The finished answer with everything needed to check it."""
+
+    question: str
+    query: str
+    text: str
+    refused: bool
+    backend: str
+    citations: list[Citation] = field(default_factory=list)
+    sentences: list[SentenceSupport] = field(default_factory=list)
+    retrieved: list[Passage] = field(default_factory=list)
+    timings: dict[str, float | None] = field(default_factory=dict)
+    refusal_reason: str | None = None
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``ask --json`` shape."""
+        return {
+            "question": self.question, "query": self.query, "answer": self.text, "refused": self.refused,
+            "refusal_reason": self.refusal_reason, "backend": self.backend, "error": self.error,
+            "citations": [c.as_json() for c in self.citations],
+            "sentences": [{"text": s.text, "status": s.status, "passages": s.passages} for s in self.sentences],
+            "retrieved": [p.as_json(i + 1) for i, p in enumerate(self.retrieved)],
+            "timings": {k: (round(v, 1) if v is not None else None) for k, v in self.timings.items()},
+        }
+
+
+@dataclass(frozen=True)
+class Done:
+    """The last event of every question."""
+
+    answer: Answer
+
+
+Event = Status | Sources | Token | Done
