@@ -151,5 +151,38 @@ def reindex(data_dir: DataDir = None, config: ConfigFile = None) -> None:
         out.print(f"re-embedded {done} chunks with {services.settings.embedding.model}")
 
 
+@app.command()
+def serve(
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open a browser (servers).")] = False,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default web.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default web.port).")] = None,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Start the web app; prints its address and opens a browser on desktops."""
+    from ui.server import serve as run_server
+
+    with _services(data_dir, config) as services:
+        services.settings.web.host = host or services.settings.web.host
+        services.settings.web.port = port or services.settings.web.port
+        run_server(services, not no_browser, out.print)
+
+
+def _users_app() -> typer.Typer:
+    from ui.users_cli import users_app
+
+    target: dict[str, Path | None] = {}
+    users = users_app(lambda: _services(target.get("data_dir"), target.get("config")), out)
+
+    @users.callback()
+    def options(data_dir: DataDir = None, config: ConfigFile = None) -> None:
+        """Users, groups and which groups may read which collections."""
+        target.update(data_dir=data_dir, config=config)
+
+    return users
+
+
+app.add_typer(_users_app(), name="users")
+
 if __name__ == "__main__":
     app()

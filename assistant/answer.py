@@ -87,6 +87,17 @@ class AnswerService:
                 self._model = self._factory()
             return self._model
 
+    @property
+    def chosen_model_name(self) -> str | None:
+        """The name of the model that answers, once one has been chosen."""
+        model = self._model
+        return model.name if model is not None else None
+
+    def reset_chat_model(self) -> None:
+        """Forget the chosen model, so the next question picks one from the current settings."""
+        with self._lock:
+            self._model = None
+
     def ask(
         self, question: str, history: list[ChatMessage] | None = None,
         collections: list[str] | None = None, retrieve_only: bool = False,

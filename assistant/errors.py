@@ -33,3 +33,23 @@ class GenerationError(EnclaveError):
 
 class BackendUnavailable(GenerationError):
     """The configured model server cannot be reached or lacks the model."""
+
+
+class AccessError(EnclaveError):
+    """The caller may not do or see this (HTTP 403, or 401 when nobody is signed in)."""
+
+
+class PermissionDenied(AccessError):
+    """The signed-in user's role or grants do not allow the action or the object."""
+
+
+class SignInFailed(AccessError):
+    """The user name or password is wrong, or the account is disabled; deliberately not saying which."""
+
+
+class AccountLocked(SignInFailed):
+    """Too many failed sign-ins in a row; the account unlocks after a while."""
+
+
+class InvalidInput(EnclaveError):
+    """A value a user typed or uploaded is not acceptable; the message says why."""

@@ -89,6 +89,17 @@ def fuse_weighted(dense: list[tuple[int, float]], bm25: list[tuple[int, float]],
     return fused
 
 
+def distinct_pages_first(passages: list[Passage], k: int) -> list[Passage]:
+    """Keep ranking order, but let a page's second chunk wait until k distinct pages are in."""
+    seen: set[tuple[str, int | None, str]] = set()
+    first, later = [], []
+    for p in passages:
+        key = (p.chunk.file, p.chunk.page, p.chunk.collection)
+        (later if key in seen else first).append(p)
+        seen.add(key)
+    return first + later
+
+
 class Retriever:
     """Finds the passages that best answer a question within the allowed collections."""
 
@@ -106,7 +117,7 @@ class Retriever:
             fused = fuse_rrf([dense, bm25], self.settings.rrf_k)
         else:
             fused = fuse_weighted(dense, bm25, self.settings.dense_weight)
-        order = sorted(fused, key=fused.__getitem__, reverse=True)[: max(k, self.settings.candidates // 2)]
+        order = sorted(fused, key=fused.__getitem__, reverse=True)[: max(k, self.settings.candidates)]
         chunks = self.corpus.store.chunks_by_id(order)  # ids the database lacks are never returned
         dense_of, bm25_of = dict(dense), dict(bm25)
         passages = [
@@ -114,6 +125,8 @@ class Retriever:
         ]
         if self.reranker and passages:
             passages = self._rerank(query, passages)
+        if self.settings.distinct_pages:
+            passages = distinct_pages_first(passages, k)
         return Retrieval(passages[:k], query, (time.perf_counter() - started) * 1000)
 
     def _search(

@@ -10,6 +10,7 @@ from assistant.embeddings import Embedder, SentenceTransformerEmbedder
 from assistant.llm.base import ChatModel
 from assistant.retrieval import CrossEncoderReranker, Reranker, Retriever
 from assistant.settings import Settings
+from assistant.web_services import WebServices, build_web_services
 from ingest.pipeline import IngestService
 from storage.db import Database
 from storage.documents import DocumentStore
@@ -25,6 +26,7 @@ class Services:
     ingest: IngestService
     retriever: Retriever
     answers: AnswerService
+    web: WebServices
 
     def close(self) -> None:
         """Release database connections."""
@@ -59,4 +61,6 @@ def build_services(
     )
     retriever = Retriever(corpus, settings.retrieval, reranker)
     answers = AnswerService(settings, corpus, retriever, make_chat_model)
-    return Services(settings, db, corpus, IngestService(settings, corpus), retriever, answers)
+    ingest = IngestService(settings, corpus)
+    web = build_web_services(settings, db, corpus, ingest, answers)
+    return Services(settings, db, corpus, ingest, retriever, answers, web)

@@ -64,8 +64,38 @@ def _locate(text: str, piece: str, cursor: int) -> int:
     return found if found >= 0 else cursor
 
 
+PAGE_BREAK = "\n\n"
+
+
+def chunk_flowing(doc: ParsedDocument, model_dir: str, chunk_tokens: int, overlap: int) -> list[ChunkDraft]:
+    """Split a document whose text runs across pages as one text, so a paragraph broken by a
+    page break stays in one chunk. A chunk belongs to the page where it starts; its end
+    offset may run past that page's text (the viewer clips the highlight there)."""
+    splitter = _splitter(model_dir, chunk_tokens, overlap)
+    encode = model_tokenizer(model_dir)
+    starts, cursor = [], 0
+    for page in doc.pages:
+        starts.append(cursor)
+        cursor += len(page.text) + len(PAGE_BREAK)
+    text = PAGE_BREAK.join(p.text for p in doc.pages)
+    drafts: list[ChunkDraft] = []
+    cursor = 0
+    for piece in splitter.split_text(text):
+        if not piece.strip():
+            continue
+        at = _locate(text, piece, cursor)
+        ordinal = max(i for i, s in enumerate(starts) if s <= at)
+        page = doc.pages[ordinal]
+        local = at - starts[ordinal]
+        drafts.append(ChunkDraft(ordinal, page.number, "", piece, local, local + len(piece), len(encode(piece))))
+        cursor = at + 1
+    return drafts
+
+
 def chunk_document(doc: ParsedDocument, model_dir: str, chunk_tokens: int, overlap: int) -> list[ChunkDraft]:
     """Split every section of every page; offsets index into the page text."""
+    if doc.flowing and not any(p.sections for p in doc.pages):
+        return chunk_flowing(doc, model_dir, chunk_tokens, overlap)
     splitter = _splitter(model_dir, chunk_tokens, overlap)
     encode = model_tokenizer(model_dir)
     drafts: list[ChunkDraft] = []

@@ -39,6 +39,8 @@ class ParsedDocument:
     pages: list[Page]
     title: str | None = None
     ocr_used: bool = False
+    flowing: bool = False
+    """Text runs on from one page to the next (PDF), so chunks may cross a page break."""
 
     @property
     def char_count(self) -> int:

@@ -37,7 +37,7 @@ def parse_pdf(path: Path, settings: IngestSettings) -> ParsedDocument:
     finally:
         pdf.close()
     pages = [Page(number, text) for number, text in enumerate(texts, start=1) if text.strip()]
-    return ParsedDocument(pages, title=title, ocr_used=ocr_used)
+    return ParsedDocument(pages, title=title, ocr_used=ocr_used, flowing=True)
 
 
 def _useful_title(title: str) -> str | None:

@@ -1,0 +1,152 @@
+"""Showing documents to readers: a cited page with the passage marked, page images, the original file.
+
+Everything here checks that the principal may read the document's collection; a document
+that does not exist and one that may not be read give the same answer, so ids reveal nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from assistant.access import AccessService
+from assistant.audit import AuditLog, Principal, require_admin
+from assistant.corpus import Corpus
+from assistant.errors import NotFoundError
+from storage.library import DocumentRecord, LibraryStore
+
+HIDDEN = "there is no such document, or you may not read it"
+PAGE_IMAGE_CACHE = 64
+
+
+@dataclass(frozen=True)
+class PageView:
+    """One page of a document as the viewer shows it; ``highlight`` is a span of ``text``."""
+
+    document: DocumentRecord
+    ordinal: int
+    number: int | None
+    text: str
+    highlight: tuple[int, int] | None
+    has_image: bool
+
+
+class Library:
+    """Read access to ingested documents, and their removal by admins."""
+
+    def __init__(self, store: LibraryStore, access: AccessService, corpus: Corpus, audit: AuditLog) -> None:
+        self.store = store
+        self.access = access
+        self.corpus = corpus
+        self.audit = audit
+        self._images: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def document(self, principal: Principal, document_id: int) -> DocumentRecord:
+        """A document the principal may read."""
+        doc = self.store.document(document_id)
+        if doc is None or not self.access.can_read(principal, doc.collection):
+            raise NotFoundError(HIDDEN)
+        return doc
+
+    def chunk_page(self, principal: Principal, chunk_id: int) -> PageView:
+        """The page a passage comes from, with the passage marked."""
+        loc = self.store.locations([chunk_id]).get(chunk_id)
+        if loc is None or not self.access.can_read(principal, loc.collection):
+            raise NotFoundError(HIDDEN)
+        return self.page(principal, loc.document_id, loc.page_ordinal, (loc.char_start, loc.char_end))
+
+    def page(self, principal: Principal, document_id: int, ordinal: int,
+             highlight: tuple[int, int] | None = None) -> PageView:
+        """A page of a document by its position among the document's pages."""
+        doc = self.document(principal, document_id)
+        found = self.store.page(document_id, ordinal)
+        if found is None:
+            raise NotFoundError(f"{doc.path} has no page {ordinal + 1}")
+        number, text = found
+        return PageView(doc, ordinal, number, text, highlight, self._is_pdf(doc) and number is not None)
+
+    def page_image(self, principal: Principal, document_id: int, ordinal: int) -> bytes:
+        """A PNG of a PDF page, rendered on the server so the browser runs no PDF code."""
+        view = self.page(principal, document_id, ordinal)
+        if not view.has_image or view.number is None:
+            raise NotFoundError("this page has no image: it is not from a PDF")
+        key = (document_id, ordinal)
+        with self._lock:
+            if key in self._images:
+                self._images.move_to_end(key)
+                return self._images[key]
+        png = _render_pdf_page(self.original_file(principal, document_id), view.number - 1)
+        with self._lock:
+            self._images[key] = png
+            while len(self._images) > PAGE_IMAGE_CACHE:
+                self._images.popitem(last=False)
+        return png
+
+    def original_file(self, principal: Principal, document_id: int) -> Path:
+        """The ingested file on disk, only when it still lies inside the folder it was ingested from."""
+        doc = self.document(principal, document_id)
+        root = Path(doc.root).resolve()
+        path = (root / doc.path).resolve()
+        if not path.is_relative_to(root) or not path.is_file():
+            raise NotFoundError(f"the original of {doc.path} is no longer on the server")
+        return path
+
+    def documents(self, actor: Principal, collection: str | None = None) -> list[DocumentRecord]:
+        """Documents of a collection, or of all (admins only)."""
+        require_admin(actor)
+        return self.store.documents(collection)
+
+    def status(self, actor: Principal) -> dict[str, Any]:
+        """Collections, documents, chunks, embedding model and index size (admins only)."""
+        require_admin(actor)
+        return self.corpus.status()
+
+    def failures(self, actor: Principal, job_id: int) -> list[tuple[str, str]]:
+        """The files a recorded ingest job could not read (admins only)."""
+        require_admin(actor)
+        return self.store.failures(job_id)
+
+    def jobs(self, actor: Principal, limit: int = 20) -> list[dict[str, Any]]:
+        """Recent ingest jobs (admins only)."""
+        require_admin(actor)
+        return self.store.jobs(limit)
+
+    def remove(self, actor: Principal, document_id: int) -> None:
+        """Remove a document from its collection and its indexes (admins only)."""
+        require_admin(actor)
+        doc = self.store.document(document_id)
+        if doc is None:
+            raise NotFoundError(HIDDEN)
+        collection_id = self.corpus.collection_id(doc.collection)
+        removed = self.corpus.store.delete_documents([document_id])
+        self.corpus.index(collection_id).remove(removed)
+        self.corpus.save(collection_id)
+        with self._lock:
+            for key in [k for k in self._images if k[0] == document_id]:
+                del self._images[key]
+        self.audit.record(actor, "document_removed", doc.path, collection=doc.collection)
+
+    @staticmethod
+    def _is_pdf(doc: DocumentRecord) -> bool:
+        return doc.path.lower().endswith(".pdf")
+
+
+def _render_pdf_page(path: Path, index: int, scale: float = 1.5) -> bytes:
+    import io
+
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(str(path))
+    try:
+        if not 0 <= index < len(pdf):
+            raise NotFoundError("the PDF no longer has this page")
+        image = pdf[index].render(scale=scale).to_pil()
+    finally:
+        pdf.close()
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", optimize=True)
+    return buffer.getvalue()

@@ -1,0 +1,53 @@
+"""The services behind the web app and ``run.py users``: accounts, access, chats, documents, jobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from assistant.access import AccessService
+from assistant.accounts import AccountService
+from assistant.answer import AnswerService
+from assistant.audit import AuditLog
+from assistant.chats import ChatService
+from assistant.corpus import Corpus
+from assistant.jobs import IngestJobs
+from assistant.library import Library
+from assistant.runtime import RuntimeSettings
+from assistant.settings import Settings
+from ingest.pipeline import IngestService
+from storage.account_store import AccountStore
+from storage.chat_store import ChatStore
+from storage.db import Database
+from storage.library import LibraryStore
+
+
+@dataclass
+class WebServices:
+    """Who may do and read what, and the per-user features built on the answering service."""
+
+    audit: AuditLog
+    accounts: AccountService
+    access: AccessService
+    chats: ChatService
+    library: Library
+    jobs: IngestJobs
+    runtime: RuntimeSettings
+
+
+def build_web_services(
+    settings: Settings, db: Database, corpus: Corpus, ingest: IngestService, answers: AnswerService
+) -> WebServices:
+    """Wire the web services on an already migrated database (nothing starts until used)."""
+    account_store = AccountStore(db)
+    library_store = LibraryStore(db)
+    audit = AuditLog(account_store)
+    access = AccessService(account_store, corpus.store, audit)
+    return WebServices(
+        audit=audit,
+        accounts=AccountService(account_store, settings.web, audit),
+        access=access,
+        chats=ChatService(answers, access, ChatStore(db), library_store, audit),
+        library=Library(library_store, access, corpus, audit),
+        jobs=IngestJobs(ingest, settings, audit),
+        runtime=RuntimeSettings(settings, answers, corpus.store, audit),
+    )

@@ -1,0 +1,209 @@
+"""Reads and writes of users, groups, read grants, sessions and the audit log.
+
+No permission checks here: ``assistant.accounts`` and ``assistant.access`` decide who may
+call what; this module only keeps the rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+
+from storage.accounts import AuditEvent, CollectionGrant, Group, GroupMember, User, WebSession
+from storage.db import Database
+from storage.models import Collection, utcnow
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """A user row as the services see it."""
+
+    id: int
+    username: str
+    password_hash: str
+    role: str
+    active: bool
+    failed_sign_ins: int
+    locked_until: datetime | None
+
+
+def _record(row: User) -> UserRecord:
+    return UserRecord(row.id, row.username, row.password_hash, row.role, row.active, row.failed_sign_ins,
+                      row.locked_until)
+
+
+class AccountStore:
+    """Users, groups, grants, sessions and audit events in the metadata database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # users
+
+    def add_user(self, username: str, password_hash: str, role: str) -> int:
+        """Insert a user; the caller checked the name is free."""
+        with self.db.session() as s:
+            row = User(username=username, password_hash=password_hash, role=role, active=True, failed_sign_ins=0)
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def user(self, username: str) -> UserRecord | None:
+        """A user by name."""
+        with self.db.session() as s:
+            row = s.scalar(select(User).where(User.username == username))
+            return _record(row) if row else None
+
+    def user_by_id(self, user_id: int) -> UserRecord | None:
+        """A user by id."""
+        with self.db.session() as s:
+            row = s.get(User, user_id)
+            return _record(row) if row else None
+
+    def users(self) -> list[tuple[UserRecord, list[str]]]:
+        """Every user with the names of their groups, by name."""
+        with self.db.session() as s:
+            rows = list(s.scalars(select(User).order_by(User.username)))
+            pairs = s.execute(select(GroupMember.user_id, Group.name).join(Group, Group.id == GroupMember.group_id))
+            groups: dict[int, list[str]] = {}
+            for uid, name in pairs:
+                groups.setdefault(uid, []).append(name)
+            return [(_record(r), sorted(groups.get(r.id, []))) for r in rows]
+
+    def count_users(self, role: str | None = None) -> int:
+        """How many (active, when ``role`` is given) users there are."""
+        query = select(func.count(User.id))
+        if role is not None:
+            query = query.where(User.role == role, User.active.is_(True))
+        with self.db.session() as s:
+            return int(s.scalar(query) or 0)
+
+    def update_user(self, user_id: int, **values: Any) -> None:
+        """Change columns of a user (password_hash, role, active, failed_sign_ins, locked_until)."""
+        with self.db.session() as s:
+            s.execute(update(User).where(User.id == user_id).values(**values))
+
+    # groups and grants
+
+    def group_id(self, name: str, create: bool = False) -> int | None:
+        """A group's id by name, created on request."""
+        with self.db.session() as s:
+            found = s.scalar(select(Group.id).where(Group.name == name))
+            if found is not None or not create:
+                return found
+            row = Group(name=name)
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def delete_group(self, group_id: int) -> None:
+        """Remove a group with its memberships and grants."""
+        with self.db.session() as s:
+            s.execute(delete(GroupMember).where(GroupMember.group_id == group_id))
+            s.execute(delete(CollectionGrant).where(CollectionGrant.group_id == group_id))
+            s.execute(delete(Group).where(Group.id == group_id))
+
+    def set_member(self, group_id: int, user_id: int, member: bool) -> None:
+        """Add a user to a group or take them out."""
+        with self.db.session() as s:
+            exists = s.get(GroupMember, (group_id, user_id)) is not None
+            if member and not exists:
+                s.add(GroupMember(group_id=group_id, user_id=user_id))
+            elif not member and exists:
+                s.execute(delete(GroupMember).where(GroupMember.group_id == group_id, GroupMember.user_id == user_id))
+
+    def set_grant(self, collection_id: int, group_id: int, granted: bool) -> None:
+        """Give a group read access to a collection, or take it back."""
+        with self.db.session() as s:
+            exists = s.get(CollectionGrant, (collection_id, group_id)) is not None
+            if granted and not exists:
+                s.add(CollectionGrant(collection_id=collection_id, group_id=group_id))
+            elif not granted and exists:
+                s.execute(delete(CollectionGrant).where(
+                    CollectionGrant.collection_id == collection_id, CollectionGrant.group_id == group_id))
+
+    def groups(self) -> list[dict[str, Any]]:
+        """Every group with its members and the collections it may read."""
+        with self.db.session() as s:
+            groups = {gid: name for gid, name in s.execute(select(Group.id, Group.name))}
+            members: dict[int, list[str]] = {gid: [] for gid in groups}
+            for gid, username in s.execute(
+                select(GroupMember.group_id, User.username).join(User, User.id == GroupMember.user_id)
+            ):
+                members[gid].append(username)
+            readable: dict[int, list[str]] = {gid: [] for gid in groups}
+            for gid, cname in s.execute(
+                select(CollectionGrant.group_id, Collection.name)
+                .join(Collection, Collection.id == CollectionGrant.collection_id)
+            ):
+                readable[gid].append(cname)
+        return [{"name": name, "members": sorted(members[gid]), "collections": sorted(readable[gid])}
+                for gid, name in sorted(groups.items(), key=lambda item: item[1])]
+
+    def readable_collections(self, user_id: int) -> set[str]:
+        """Names of the collections granted to any group the user belongs to."""
+        query = (
+            select(Collection.name)
+            .join(CollectionGrant, CollectionGrant.collection_id == Collection.id)
+            .join(GroupMember, GroupMember.group_id == CollectionGrant.group_id)
+            .where(GroupMember.user_id == user_id)
+        )
+        with self.db.session() as s:
+            return set(s.scalars(query))
+
+    # sessions
+
+    def add_session(self, token_hash: str, user_id: int, expires_at: datetime, client: str) -> None:
+        """Remember a signed-in browser."""
+        with self.db.session() as s:
+            s.add(WebSession(token_hash=token_hash, user_id=user_id, expires_at=expires_at, client=client[:200]))
+
+    def session_user(self, token_hash: str) -> UserRecord | None:
+        """The active user of an unexpired session."""
+        now = utcnow()
+        with self.db.session() as s:
+            row = s.execute(
+                select(WebSession.expires_at, User).join(User, User.id == WebSession.user_id)
+                .where(WebSession.token_hash == token_hash)
+            ).first()
+            if row is None:
+                return None
+            expires_at, user = row
+            if _aware(expires_at) <= now or not user.active:
+                return None
+            return _record(user)
+
+    def delete_sessions(self, token_hash: str | None = None, user_id: int | None = None) -> None:
+        """End one session, or every session of a user, and drop expired ones."""
+        with self.db.session() as s:
+            if token_hash is not None:
+                s.execute(delete(WebSession).where(WebSession.token_hash == token_hash))
+            if user_id is not None:
+                s.execute(delete(WebSession).where(WebSession.user_id == user_id))
+            s.execute(delete(WebSession).where(WebSession.expires_at < utcnow()))
+
+    # audit log
+
+    def add_event(self, username: str, action: str, target: str, detail: dict[str, Any]) -> None:
+        """Append to the audit log."""
+        with self.db.session() as s:
+            s.add(AuditEvent(username=username, action=action, target=target, detail=detail, at=utcnow()))
+
+    def events(self, limit: int = 200, action: str | None = None) -> list[dict[str, Any]]:
+        """The newest audit events first."""
+        query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+        if action:
+            query = query.where(AuditEvent.action == action)
+        with self.db.session() as s:
+            return [{"at": _aware(e.at), "user": e.username, "action": e.action, "target": e.target,
+                     "detail": e.detail} for e in s.scalars(query)]
+
+
+def _aware(stamp: datetime) -> datetime:
+    """SQLite returns naive datetimes for timezone-aware columns; they were written in UTC."""
+    from datetime import UTC
+
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)

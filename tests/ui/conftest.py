@@ -1,0 +1,91 @@
+"""A running web app on 127.0.0.1 with users, grants and an Ollama stand-in, shared per test module."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.audit import SYSTEM
+from assistant.services import Services, build_services
+from assistant.settings import load_settings
+from tests.fake_ollama import FakeOllama
+
+PASSWORDS = {"admin": "admin-password-1", "alice": "alice-password-1", "bob": "bob-password-12"}
+
+
+@dataclass
+class World:
+    """Services with users admin, alice (group staff, reads the granted collections) and bob (no groups)."""
+
+    services: Services
+    fake: FakeOllama
+    root: Path
+    url: str = ""
+    app: Any = None
+    ids: dict[str, Any] = field(default_factory=dict)
+
+
+def build_world(root: Path, embedder: Any, fake: FakeOllama, collections: dict[str, Path],
+                granted: list[str], **overrides: Any) -> World:
+    """Ingest each folder into its collection and set up the users; ``granted`` collections go to staff."""
+    settings = load_settings(
+        data_dir=root / "data",
+        generation={"backend": "ollama", "ollama": {"hosts": [fake.url], "read_timeout_s": 20}},
+        web={"cookie_secure": False, "ingest_roots": [str(root)]}, **overrides,
+    )
+    services = build_services(settings, embedder=embedder)
+    for name, folder in collections.items():
+        services.ingest.ingest(folder, name)
+    web = services.web
+    web.accounts.ensure_admin(PASSWORDS["admin"])
+    for name in ("alice", "bob"):
+        web.accounts.create_user(SYSTEM, name, PASSWORDS[name])
+    web.access.create_group(SYSTEM, "staff")
+    web.access.set_member(SYSTEM, "alice", "staff")
+    for name in granted:
+        web.access.set_grant(SYSTEM, "staff", name)
+    return World(services, fake, root)
+
+
+def free_port() -> int:
+    """A port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def serve() -> Iterator[Any]:
+    """Start apps with uvicorn in a thread; all are stopped when the module ends."""
+    import uvicorn
+
+    from ui.app import build_app
+
+    running: list[tuple[Any, threading.Thread]] = []
+
+    def start(world: World) -> str:
+        port = free_port()
+        world.app = build_app(world.services)
+        server = uvicorn.Server(uvicorn.Config(world.app, host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, name="enclave-test-server", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the web app did not start")
+            time.sleep(0.05)
+        running.append((server, thread))
+        world.url = f"http://127.0.0.1:{port}"
+        return world.url
+
+    yield start
+    for server, thread in running:
+        server.should_exit = True
+        thread.join(timeout=10)

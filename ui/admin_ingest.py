@@ -1,0 +1,74 @@
+"""Admin tab: ingest a server folder or uploaded files into a collection, with live per-file progress."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from assistant.web_services import WebServices
+from ui.errors import shows_errors
+from ui.render import job_html, text_html
+from ui.session import SessionReader
+
+
+class IngestTab:
+    """Start ingest jobs and watch them; jobs run in the background while everyone keeps chatting."""
+
+    def __init__(self, web: WebServices, session: SessionReader) -> None:
+        self.web = web
+        self.session = session
+
+    def build(self) -> None:
+        """Lay out the tab (inside the admin page's Tabs)."""
+        with gr.Tab("Ingest", id="ingest"):
+            self.roots = gr.HTML(js_on_load=None, elem_id="ingest-roots")
+            self.collection = gr.Dropdown(label="Collection", choices=[], allow_custom_value=True,
+                                          elem_id="ingest-collection")
+            with gr.Row():
+                self.folder = gr.Textbox(label="Folder on the server", scale=4, elem_id="ingest-folder")
+                self.sync = gr.Checkbox(label="Remove documents whose files are gone", scale=1, elem_id="ingest-sync")
+            self.start_folder = gr.Button("Ingest folder", variant="primary", elem_id="ingest-start")
+            self.uploads = gr.File(label="Or upload files", file_count="multiple", elem_id="ingest-upload")
+            self.start_upload = gr.Button("Upload and ingest", elem_id="upload-start")
+            self.progress = gr.HTML(js_on_load=None, elem_id="ingest-progress")
+            self.timer = gr.Timer(1.0, active=True)
+
+    def wire(self, blocks: gr.Blocks) -> None:
+        """Connect the tab's events."""
+        blocks.load(self._load, outputs=[self.roots, self.collection])
+        self.start_folder.click(self._start_folder, inputs=[self.folder, self.collection, self.sync],
+                                outputs=[self.progress])
+        self.start_upload.click(self._start_upload, inputs=[self.uploads, self.collection],
+                                outputs=[self.progress, self.uploads])
+        self.timer.tick(self._progress, outputs=[self.progress], show_progress="hidden")
+
+    @shows_errors
+    def _load(self, request: gr.Request) -> tuple[str, Any]:
+        principal = self.session.principal(request)
+        roots = self.web.jobs.roots(principal)
+        shown = ", ".join(roots) if roots else "none yet: list folders in web.ingest_roots of enclave.toml"
+        names = self.web.access.readable(principal)
+        return (f"<p>Folders admins may ingest from: {text_html(shown)}</p>",
+                gr.update(choices=names, value=names[0] if names else None))
+
+    @shows_errors
+    def _start_folder(self, folder: str, collection: str, sync: bool, request: gr.Request) -> str:
+        self.web.jobs.start_folder(self.session.principal(request), folder, collection or "", sync)
+        return self._progress(request)
+
+    @shows_errors
+    def _start_upload(self, files: list[str] | None, collection: str, request: gr.Request) -> tuple[str, None]:
+        paths = [(Path(f), Path(f).name) for f in files or []]
+        try:
+            self.web.jobs.start_upload(self.session.principal(request), paths, collection or "")
+        finally:
+            for tmp, _ in paths:  # Gradio's copy is not kept: the stored copy has a generated name
+                tmp.unlink(missing_ok=True)
+        return self._progress(request), None
+
+    @shows_errors
+    def _progress(self, request: gr.Request) -> str:
+        jobs = self.web.jobs.jobs(self.session.principal(request))
+        return "".join(job_html(j) for j in jobs[:5]) or "<p>No ingest jobs yet.</p>"

@@ -1,0 +1,136 @@
+"""The gate in front of every route: a signed-in session, admin-only areas, and safe response headers.
+
+It is plain ASGI middleware around the whole app, Gradio's mounted apps included, so a route
+added later (by us or by a Gradio upgrade) is closed until it is deliberately opened here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import quote, unquote
+
+import anyio
+
+from assistant.accounts import AccountService
+from assistant.audit import Principal
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+COOKIE = "enclave_session"
+PUBLIC_PATHS = frozenset({"/login"})
+ADMIN_PREFIX = "/admin"
+CSP = "; ".join([
+    "default-src 'self'",
+    # Gradio's page boots from an inline script and compiles gr.HTML templates at run time.
+    "script-src 'self' 'unsafe-inline' 'unsafe-eval'",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data: blob:",
+    "font-src 'self' data:",
+    "connect-src 'self'",
+    "media-src 'self' blob:",
+    "worker-src 'self' blob:",
+    "frame-src 'self'",
+    "frame-ancestors 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+    "object-src 'none'",
+])
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+]
+
+
+def session_token(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The session cookie's value from raw ASGI headers."""
+    for name, value in headers:
+        if name == b"cookie":
+            cookie: SimpleCookie = SimpleCookie()
+            cookie.load(value.decode("latin-1"))
+            if COOKIE in cookie:
+                return cookie[COOKIE].value
+    return None
+
+
+def refusal(path: str, principal: Principal | None) -> int | None:
+    """The status that refuses this request, or None to let it through."""
+    if principal is None:
+        return 401
+    decoded = unquote(path)
+    if "/gradio_api/file=" in decoded:
+        target = decoded.split("/gradio_api/file=", 1)[1]
+        # Gradio would fetch URLs itself: never on an air-gapped server. Its cached files are admins' uploads.
+        if "://" in target or target.startswith("//") or not principal.is_admin:
+            return 403
+    if "/gradio_api/upload" in decoded and not principal.is_admin:
+        return 403
+    if (decoded == ADMIN_PREFIX or decoded.startswith(ADMIN_PREFIX + "/")) and not principal.is_admin:
+        return 403
+    return None
+
+
+class AuthGate:
+    """ASGI middleware: every request but the sign-in page needs a live session."""
+
+    def __init__(self, app: ASGIApp, accounts: AccountService) -> None:
+        self.app = app
+        self.accounts = accounts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        send = _with_headers(send)
+        if scope["path"] in PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        token = session_token(scope.get("headers", []))
+        principal = await anyio.to_thread.run_sync(self.accounts.session, token) if token else None
+        status = refusal(scope["path"], principal)
+        if status is not None:
+            await _refuse(scope, send, status)
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
+
+
+def _with_headers(send: Send) -> Send:
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            names = {name.lower() for name, _ in message.get("headers", [])}
+            message["headers"] = list(message.get("headers", [])) + [
+                (k, v) for k, v in SECURITY_HEADERS if k not in names
+            ]
+        await send(message)
+
+    return sending
+
+
+async def _refuse(scope: Scope, send: Send, status: int) -> None:
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    wants_page = scope.get("method") == "GET" and any(
+        name == b"accept" and b"text/html" in value for name, value in scope.get("headers", [])
+    )
+    if status == 401 and wants_page:
+        target = quote(scope["path"], safe="/")
+        headers = [(b"location", f"/login?next={target}".encode()), (b"content-length", b"0")]
+        await send({"type": "http.response.start", "status": 303, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    body = b"sign in first" if status == 401 else b"not allowed"
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
+               (b"cache-control", b"no-store")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

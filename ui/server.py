@@ -1,0 +1,58 @@
+"""Start the web app: first-start admin, the address printed, a browser opened on desktops."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import webbrowser
+from collections.abc import Callable
+
+from assistant.services import Services
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def has_display() -> bool:
+    """Whether a browser window could be shown here (a desktop session, not a bare server)."""
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def address(services: Services) -> str:
+    """The URL users open."""
+    web = services.settings.web
+    scheme = "https" if web.tls_certfile else "http"
+    host = "127.0.0.1" if web.host in ("0.0.0.0", "::") else web.host
+    return f"{scheme}://{host}:{web.port}/"
+
+
+def warnings(services: Services) -> list[str]:
+    """Configuration that would stop users from signing in."""
+    web = services.settings.web
+    if web.cookie_secure and not web.tls_certfile and web.host not in LOOPBACK:
+        return ["browsers keep secure cookies only over HTTPS: set web.tls_certfile/tls_keyfile, put a TLS proxy "
+                "in front, or set web.cookie_secure = false on a trusted network"]
+    return []
+
+
+def serve(services: Services, open_browser: bool, say: Callable[[str], None]) -> None:
+    """Run the web app until interrupted."""
+    import uvicorn
+
+    from ui.app import build_app
+
+    web = services.settings.web
+    generated = services.web.accounts.ensure_admin(os.environ.get("ENCLAVE_ADMIN_PASSWORD"))
+    if generated:
+        say(f"Created user 'admin' with password: {generated}  (shown once; `run.py users set-password admin`)")
+    for warning in warnings(services):
+        say(f"warning: {warning}")
+    app = build_app(services)
+    url = address(services)
+    say(f"Enclave is serving at {url}")
+    if open_browser and web.open_browser and has_display():
+        threading.Timer(1.5, webbrowser.open, args=(url,)).start()
+    uvicorn.run(app, host=web.host, port=web.port, log_level="warning", ssl_certfile=web.tls_certfile,
+                ssl_keyfile=web.tls_keyfile, server_header=False)

@@ -1,0 +1,93 @@
+"""The sign-in page and sign-out: a small self-contained HTML form, no scripts, nothing from elsewhere."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from assistant.accounts import AccountService
+from assistant.errors import SignInFailed
+from assistant.settings import WebSettings
+from ui.gate import COOKIE
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign in · Enclave</title><link rel="icon" href="data:,">
+<style>
+body {{ font-family: system-ui, sans-serif; background: #f4f5f7; margin: 0; display: grid; place-items: center;
+       min-height: 100vh; color: #1f2937; }}
+form {{ background: #fff; padding: 2rem 2.25rem; border-radius: 10px; box-shadow: 0 2px 12px rgba(0,0,0,.08);
+        width: min(22rem, 90vw); }}
+h1 {{ font-size: 1.35rem; margin: 0 0 .25rem; }}
+p.sub {{ margin: 0 0 1.25rem; color: #6b7280; font-size: .9rem; }}
+label {{ display: block; font-size: .85rem; margin: .75rem 0 .25rem; }}
+input[type=text], input[type=password] {{ width: 100%; box-sizing: border-box; padding: .55rem .6rem;
+        border: 1px solid #d1d5db; border-radius: 6px; font-size: 1rem; }}
+button {{ margin-top: 1.25rem; width: 100%; padding: .6rem; border: 0; border-radius: 6px; background: #2563eb;
+         color: #fff; font-size: 1rem; cursor: pointer; }}
+.error {{ background: #fef2f2; color: #991b1b; padding: .5rem .6rem; border-radius: 6px; font-size: .9rem; }}
+</style></head>
+<body><form method="post" action="/login">
+<h1>Enclave</h1><p class="sub">Private document assistant</p>
+{error}
+<label for="username">User name</label>
+<input id="username" name="username" type="text" autocomplete="username" required autofocus value="{username}">
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+<input type="hidden" name="next" value="{next}">
+<button type="submit">Sign in</button>
+</form></body></html>
+"""
+
+
+def safe_next(target: str | None) -> str:
+    """Only paths of this app: never another host (``//host``, ``/\\host``, ``https://...``)."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")) or "\\" in target:
+        return "/"
+    return target
+
+
+def _page(error: str = "", username: str = "", target: str = "/", status: int = 200) -> HTMLResponse:
+    shown = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
+    body = PAGE.format(error=shown, username=escape(username), next=escape(safe_next(target)))
+    return HTMLResponse(body, status_code=status, headers={"cache-control": "no-store"})
+
+
+def signin_router(accounts: AccountService, settings: WebSettings) -> APIRouter:
+    """Routes ``GET``/``POST /login`` and ``POST /logout``."""
+    router = APIRouter()
+
+    @router.get("/login")
+    def login_page(next: str = "/") -> HTMLResponse:
+        return _page(target=next)
+
+    @router.post("/login")
+    def login(
+        request: Request,
+        username: Annotated[str, Form(max_length=100)],
+        password: Annotated[str, Form(max_length=1000)],
+        next: Annotated[str, Form(max_length=2000)] = "/",
+    ) -> Response:
+        client = request.client.host if request.client else ""
+        try:
+            _, token = accounts.sign_in(username, password, client)
+        except SignInFailed as exc:
+            return _page(str(exc), username, next, status=401)
+        response = RedirectResponse(safe_next(next), status_code=303)
+        response.set_cookie(COOKIE, token, max_age=int(settings.session_hours * 3600), httponly=True,
+                            secure=settings.cookie_secure, samesite="strict", path="/")
+        return response
+
+    @router.post("/logout")
+    def logout(request: Request) -> Response:
+        token = request.cookies.get(COOKIE)
+        if token:
+            accounts.sign_out(token)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE, path="/", httponly=True, secure=settings.cookie_secure, samesite="strict")
+        return response
+
+    return router
