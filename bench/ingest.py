@@ -296,6 +296,9 @@ def measure(folder: Path, scratch: Path) -> dict[str, Any]:
         ["--child", "limit", "--model-dir", model_dir, "--passages", str(data_dir / "limit_passages.json")],
         "compute limit",
     )
+    for label, result in (("Enclave", enclave), ("starter", starter)):
+        if not result["hits"]:
+            print(f"warning: {label}'s probe retrieval found nothing", flush=True)
     print("4/4 Enclave unchanged re-ingest (run.py ingest) ...", flush=True)
     unchanged = run_cli_reingest(folder, data_dir)
     return {"enclave": enclave, "starter": starter, "compute_limit": limit, "unchanged": unchanged}

@@ -49,6 +49,7 @@ CHUNKS_PER_DOC = 50
 CHUNKS_PER_PAGE = 10
 NOISE = 0.25
 WARMUP = 5
+BREAKDOWN_QUERIES = 50
 STARTER_BUILD_BUDGET_S = 240.0
 SENTENCE_RE = re.compile(r"(?<=[.!?])\s+|\n+")
 
@@ -263,7 +264,7 @@ def measure_enclave(setup: Setup, corpus: SyntheticCorpus, scratch: Path) -> dic
         build = build_enclave(services, corpus)
         empty = sum(not services.retriever.retrieve(q).passages for q in queries[:20])
         latencies = time_calls(services.retriever.retrieve, queries)
-        breakdown = enclave_breakdown(services, queries)
+        breakdown = enclave_breakdown(services, queries[:BREAKDOWN_QUERIES])
     finally:
         services.close()
     return {**build, "latency_ms": latency_stats(latencies), "step_p50_ms": breakdown, "empty_results": empty}
