@@ -22,7 +22,7 @@ from assistant.services import Services, build_services  # noqa: E402
 from assistant.settings import Settings, load_settings  # noqa: E402
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Enclave: a private document assistant.")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 out = Console()
 T = TypeVar("T")
 

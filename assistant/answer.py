@@ -23,10 +23,11 @@ from assistant.retrieval import Passage, Retriever
 from assistant.settings import Settings
 from storage.bm25 import tokenize
 
-SYSTEM_PROMPT = (
-    "You answer employees' questions using only the numbered passages from company documents. "
-    "Answer in one to three short sentences. After each fact, write the number of the passage it "
-    "comes from in brackets, like [2]. If the passages do not answer the question, reply only: "
+# A 270M-parameter model follows an instruction best when it sits right before the question,
+# after the passages; a separate system turn made it echo the prompt back.
+INSTRUCTION = (
+    "Using only the passages above, answer the question in one or two sentences and cite the "
+    "passage number in brackets, like [1]. If the passages do not answer it, say: "
     "I could not find this in the documents."
 )
 REFUSAL_TEXT = "I could not find this in the documents you can read."
@@ -59,13 +60,10 @@ def lean_passage(text: str, question: str, budget_chars: int) -> str:
 
 
 def build_messages(question: str, passages: list[Passage], budget_chars: int) -> list[ChatMessage]:
-    """The system prompt (a constant, so the model's prompt cache reuses it) and the numbered passages."""
-    lines = []
-    for n, p in enumerate(passages, 1):
-        where = p.chunk.file + (f", page {p.chunk.page}" if p.chunk.page else "")
-        lines.append(f"[{n}] ({where}) {lean_passage(p.chunk.text, question, budget_chars)}")
-    user = "Passages:\n" + "\n".join(lines) + f"\n\nQuestion: {question}"
-    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+    """One user turn: the numbered passages (each trimmed to its best sentences), the instruction, the question."""
+    lines = [f"[{n}] {lean_passage(p.chunk.text, question, budget_chars)}" for n, p in enumerate(passages, 1)]
+    user = "\n\n".join(lines) + f"\n\n{INSTRUCTION}\n\nQuestion: {question}"
+    return [{"role": "user", "content": user}]
 
 
 class AnswerService:

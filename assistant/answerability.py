@@ -10,6 +10,7 @@ know" is the last check.
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,10 +41,21 @@ def _one_edit(word: str) -> set[str]:
     return deletes | swaps | replaces | inserts
 
 
+def key_terms(question: str) -> list[str]:
+    """Names in the question: capitalised words past the first (a plan tier, a state, a product).
+
+    Only these are checked for absence; ordinary words are phrased many ways and a missing
+    one says little about whether the documents answer the question.
+    """
+    words = re.findall(r"[^\W_]+", question)
+    names = [w for w in words[1:] if w[0].isupper() and w != "I"]
+    return list(dict.fromkeys(t for w in names for t in tokenize(w)))
+
+
 def missing_terms(question: str, known: Callable[[str], bool]) -> list[str]:
-    """Question terms (stemmed) that no readable document contains, typos forgiven."""
+    """Key terms of the question (stemmed) that no readable document contains, typos forgiven."""
     missing = []
-    for term in dict.fromkeys(tokenize(question)):
+    for term in key_terms(question):
         if known(term) or term.isdigit():
             continue
         if len(term) >= 5 and any(known(v) for v in _one_edit(term)):

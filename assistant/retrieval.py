@@ -142,8 +142,9 @@ class Retriever:
         bm25: list[tuple[int, float]] = []
         for cid in allowed:
             index = self.corpus.index(cid)
-            dense += index.vectors.search(vector, n)
-            bm25 += index.bm25.search(query, n)
+            dense_hits, bm25_hits = index.search(vector, query, n)
+            dense += dense_hits
+            bm25 += bm25_hits
         dense.sort(key=lambda hit: hit[1], reverse=True)
         bm25.sort(key=lambda hit: hit[1], reverse=True)
         return dense[:n], bm25[:n]

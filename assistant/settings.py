@@ -83,7 +83,7 @@ class AnswerSettings(BaseModel):
         0.55, description="Cosine support an uncited sentence needs to be attributed to a passage."
     )
     refuse_below_dense: float = Field(
-        0.30, description="Refuse without calling the model when the best passage's cosine is below this."
+        0.40, description="Refuse without calling the model when the best passage's cosine is below this."
     )
     refuse_missing_terms: bool = Field(
         True, description="Refuse without calling the model when a key term of the question is in no document."
@@ -107,7 +107,7 @@ class EmbeddedModelSettings(BaseModel):
     gguf_path: str | None = Field(None, description="A GGUF file; none means the packaged Gemma 3 270M.")
     n_ctx: int = Field(4096, description="Context window in tokens.")
     threads: int = Field(0, description="CPU threads; 0 means one per core.")
-    max_tokens: int = Field(320, description="Longest answer in tokens.")
+    max_tokens: int = Field(160, description="Longest answer in tokens.")
 
 
 class GenerationSettings(BaseModel):

@@ -16,7 +16,7 @@ from storage.models import Chunk, Collection, Document, DocumentPage, IngestFail
 
 def searchable_text(path: str, heading: str, text: str) -> str:
     """What the indexes see of a chunk: file name and heading give context to short passages."""
-    name = PurePosixPath(path).stem.replace("_", " ").replace("-", " ")
+    name = PurePosixPath(path).name.replace("_", " ").replace("-", " ")
     return f"{name} | {heading}\n{text}" if heading else f"{name}\n{text}"
 
 

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,19 +54,28 @@ class CollectionIndex:
         self.bm25 = bm25
         self.version = version
         self.repair = RepairReport()
+        # FAISS and the BM25 segments are not safe to change while another thread searches.
+        self.lock = threading.RLock()
 
     def __len__(self) -> int:
         return len(self.vectors)
 
     def add(self, ids: np.ndarray, vectors: np.ndarray, texts: list[str]) -> None:
         """Index chunks under their ids."""
-        self.vectors.add(ids, vectors)
-        self.bm25.add(ids, texts)
+        with self.lock:
+            self.vectors.add(ids, vectors)
+            self.bm25.add(ids, texts)
 
     def remove(self, ids: list[int]) -> None:
         """Drop chunk ids from both indexes."""
-        self.vectors.remove(ids)
-        self.bm25.remove(ids)
+        with self.lock:
+            self.vectors.remove(ids)
+            self.bm25.remove(ids)
+
+    def search(self, vector: np.ndarray, query: str, k: int) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+        """Dense and BM25 hits for a query, consistent with each other."""
+        with self.lock:
+            return self.vectors.search(vector, k), self.bm25.search(query, k)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -180,6 +190,10 @@ class IndexStore:
 
     def save(self, index: CollectionIndex) -> None:
         """Write a new version of the index atomically and make it the live one."""
+        with index.lock:
+            self._save(index)
+
+    def _save(self, index: CollectionIndex) -> None:
         folder = self._folder(index.collection_id)
         folder.mkdir(parents=True, exist_ok=True)
         # A crash may have left a version folder that CURRENT never pointed at: number past it.

