@@ -128,11 +128,16 @@ class IngestService:
         store = self.corpus.store
         known = store.known_documents(cid, str(root))
         plan = self._plan(files, known, report, progress)
-        index = self.corpus.index(cid) if (plan.parse or plan.gone) else None
+        index = self.corpus.index(cid) if (plan.parse or plan.gone or plan.renames) else None
         for doc_id, entry in plan.renames:
             store.rename(doc_id, entry.rel, entry.mtime_ns)
             report.renamed += 1
             progress.file_done(entry.rel, "renamed", 0)
+        if index is not None and plan.renames:
+            # The file name is part of each chunk's searchable text: re-index, without re-embedding.
+            moved = store.chunk_ids_of([doc_id for doc_id, _ in plan.renames])
+            for ids, vectors, texts in store.iter_chunk_payloads(moved):
+                index.add(ids, vectors, texts)
         report.unchanged = len(plan.unchanged)
         if plan.parse:
             self._parse_and_embed(cid, root, plan.parse, report, progress)

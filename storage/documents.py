@@ -194,6 +194,11 @@ class DocumentStore:
             ids = s.scalars(select(Chunk.id).where(Chunk.collection_id == collection_id).order_by(Chunk.id))
             return np.fromiter(ids, dtype=np.int64)
 
+    def chunk_ids_of(self, document_ids: list[int]) -> list[int]:
+        """The chunk ids of some documents."""
+        with self.db.session() as s:
+            return list(s.scalars(select(Chunk.id).where(Chunk.document_id.in_(document_ids))))
+
     def iter_chunk_payloads(
         self, ids: Sequence[int], batch: int = 5000
     ) -> Iterator[tuple[np.ndarray, np.ndarray, list[str]]]:

@@ -104,6 +104,9 @@ def test_renamed_file_keeps_its_embeddings(make_services: Any, tmp_path: Path) -
     assert (report.renamed, report.added, report.embedded_chunks) == (1, 0, 0)
     assert services.corpus.store.chunk_ids(cid).tolist() == before
     assert _files_found(services, "dental cleanings", 1) == ["benefits/dental-2026.txt"]
+    cid_index = services.corpus.index(cid)
+    assert cid_index.bm25.search("2026", 5)  # the new file name is searchable, without re-embedding
+    _consistent(services)
 
 
 def test_sync_removes_deleted_files_and_plain_ingest_keeps_them(make_services: Any, tmp_path: Path) -> None:
