@@ -29,7 +29,9 @@ T = TypeVar("T")
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="Folder holding all state (default ~/.local/share/enclave).")
 ]
-ConfigFile = Annotated[Path | None, typer.Option("--config", help="TOML settings file (default DATA_DIR/enclave.toml).")]
+ConfigFile = Annotated[
+    Path | None, typer.Option("--config", help="TOML settings file (default DATA_DIR/enclave.toml).")
+]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 
@@ -133,14 +135,16 @@ def evaluate(
     from assistant.evaluation import Evaluation, load_qa
     from ui.terminal import print_eval
 
-    with tempfile.TemporaryDirectory(prefix="enclave-eval-") as scratch:
-        with _services(data_dir or Path(scratch), config) as services:
-            items = load_qa(dataset)[:limit]
-            services.ingest.ingest(dataset / "docs")
-            report = Evaluation(services, retrieve_only).run(
-                items, None if as_json else lambda i, n: err.print(f"question {i}/{n}", end="\r")
-            )
-            _emit(as_json, report, lambda r: print_eval(out, r))
+    with (
+        tempfile.TemporaryDirectory(prefix="enclave-eval-") as scratch,
+        _services(data_dir or Path(scratch), config) as services,
+    ):
+        items = load_qa(dataset)[:limit]
+        services.ingest.ingest(dataset / "docs")
+        report = Evaluation(services, retrieve_only).run(
+            items, None if as_json else lambda i, n: err.print(f"question {i}/{n}", end="\r")
+        )
+        _emit(as_json, report, lambda r: print_eval(out, r))
 
 
 @app.command()

@@ -71,7 +71,7 @@ def attribute_sentences(
         similarity = vectors[: len(bare)] @ vectors[len(bare) :].T
     result: list[SentenceSupport] = []
     row = 0
-    for i, sentence in enumerate(sentences):
+    for _i, sentence in enumerate(sentences):
         cited = markers_in(sentence)
         if cited:
             result.append(SentenceSupport(sentence, "cited", cited))

@@ -54,8 +54,8 @@ class SentenceTransformerEmbedder:
 
     def __init__(self, settings: EmbeddingSettings) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from sentence_transformers import SentenceTransformer
         import torch
+        from sentence_transformers import SentenceTransformer
 
         if settings.threads:
             torch.set_num_threads(settings.threads)

@@ -13,7 +13,7 @@ PRONOUNS = re.compile(r"\b(it|its|they|them|their|that|this|those|these|he|she|t
 def looks_like_followup(question: str) -> bool:
     """Short, starts with a lead-in like "and what about", or leans on a pronoun."""
     words = question.split()
-    return bool(LEAD_IN.match(question)) or len(words) <= 4 or bool(PRONOUNS.search(question)) and len(words) <= 9
+    return bool(LEAD_IN.match(question)) or len(words) <= 4 or (bool(PRONOUNS.search(question)) and len(words) <= 9)
 
 
 def standalone_question(question: str, history: list[ChatMessage]) -> str:

@@ -75,7 +75,9 @@ def fuse_rrf(rankings: Iterable[list[tuple[int, float]]], k: int) -> dict[int, f
     return fused
 
 
-def fuse_weighted(dense: list[tuple[int, float]], bm25: list[tuple[int, float]], dense_weight: float) -> dict[int, float]:
+def fuse_weighted(
+    dense: list[tuple[int, float]], bm25: list[tuple[int, float]], dense_weight: float
+) -> dict[int, float]:
     """Weighted sum of min-max normalised scores."""
     fused: dict[int, float] = {}
     for ranking, weight in ((dense, dense_weight), (bm25, 1.0 - dense_weight)):

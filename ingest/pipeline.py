@@ -13,7 +13,8 @@ import logging
 import time
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, TimeoutError as FutureTimeout
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -106,7 +107,7 @@ class IngestService:
         report = IngestReport(failed=list(scan.failures))
         report.job_id = store.start_job(cid, str(root))
         progress.started(len(scan.files) + len(scan.failures))
-        for path, reason in scan.failures:
+        for path, _reason in scan.failures:
             progress.file_done(path, "failed", 0)
         try:
             self._run(cid, root, scan.files, sync, report, progress)

@@ -22,9 +22,12 @@ from scipy import sparse
 
 TOKEN_RE = re.compile(r"[^\W_]+", re.UNICODE)  # underscores split words, as in file names
 STOPWORDS = frozenset(
-    """a an and are as at be but by for from has have i if in into is it its of on or our
-    so such that the their then there these they this to was we were what when where which
-    who will with you your do does did can how""".split()
+    [
+        "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "from", "has", "have", "i", "if", "in",
+        "into", "is", "it", "its", "of", "on", "or", "our", "so", "such", "that", "the", "their", "then", "there",
+        "these", "they", "this", "to", "was", "we", "were", "what", "when", "where", "which", "who", "will",
+        "with", "you", "your", "do", "does", "did", "can", "how"
+    ]
 )
 MAX_SEGMENTS = 8
 

@@ -223,7 +223,10 @@ class DocumentStore:
         with self.db.session() as s:
             s.execute(
                 update(Chunk),
-                [{"id": int(i), "embedding": np.asarray(v, dtype=np.float32).tobytes()} for i, v in zip(ids, vectors, strict=True)],
+                [
+                    {"id": int(i), "embedding": np.asarray(v, dtype=np.float32).tobytes()}
+                    for i, v in zip(ids, vectors, strict=True)
+                ],
             )
 
     def chunks_by_id(self, ids: Sequence[int]) -> dict[int, StoredChunk]:

@@ -126,7 +126,8 @@ class IndexStore:
             reason = None
         except IndexCorruptError as exc:
             log.warning("rebuilding index of collection %s from the database: %s", collection_id, exc)
-            index = CollectionIndex(collection_id, VectorIndex(self.dim), BM25Index(), self._safe_version(collection_id))
+            version = self._safe_version(collection_id)
+            index = CollectionIndex(collection_id, VectorIndex(self.dim), BM25Index(), version)
             reason = str(exc)
         index.repair = self.reconcile(index, store)
         index.repair.rebuilt_reason = reason

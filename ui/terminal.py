@@ -124,4 +124,6 @@ def print_eval(console: Console, report: dict[str, Any]) -> None:
     lat = report["latency_ms"]
     console.print(", ".join(f"{k} {'-' if v is None else f'{v:.0f}'} ms" for k, v in lat.items()))
     for reason, counts in (report.get("answers") or {}).get("refusals_by_reason", {}).items():
-        console.print(f"refused by '{reason}': {counts['unanswerable']} unanswerable, {counts['answerable']} answerable")
+        console.print(
+            f"refused by '{reason}': {counts['unanswerable']} unanswerable, {counts['answerable']} answerable"
+        )

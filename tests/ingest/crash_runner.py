@@ -33,10 +33,10 @@ def _die_after(owner: Any, name: str, when: Callable[..., bool] = lambda *a, **k
 
 def install(point: str) -> None:
     """Arm the fault at ``point``."""
+    from assistant.embeddings import SentenceTransformerEmbedder
     from storage import index_store
     from storage.bm25 import BM25Index
     from storage.documents import DocumentStore
-    from assistant.embeddings import SentenceTransformerEmbedder
 
     if point == "after_embedding_before_commit":
         _die_after(SentenceTransformerEmbedder, "embed_passages")

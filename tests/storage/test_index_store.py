@@ -37,7 +37,7 @@ def test_open_builds_index_from_database_and_saves_it(db: Database, tmp_path: Pa
 
 
 def test_chunks_missing_from_db_are_removed_on_open(db: Database, tmp_path: Path) -> None:
-    store, cid, ids = _store_with_chunks(db, ["one", "two", "three"])
+    store, cid, _ids = _store_with_chunks(db, ["one", "two", "three"])
     indexes = IndexStore(tmp_path, DIM)
     indexes.open(cid, store)
     store.delete_documents([store.known_documents(cid, "/r")["a.md"].id])
