@@ -62,9 +62,11 @@ class _Progress:
         with self.lock:
             self.job.total = total_files
 
-    def file_done(self, path: str, outcome: str, chunks: int) -> None:
+    def file_done(self, path: str, outcome: str, chunks: int, reason: str = "") -> None:
         with self.lock:
-            self.job.files.append({"path": path, "outcome": outcome, "chunks": chunks})
+            self.job.files.append({"path": path, "outcome": outcome, "chunks": chunks, "reason": reason})
+            if outcome == "failed":
+                self.job.failures.append((path, reason))  # shown while the job still runs
 
 
 def safe_upload_name(name: str) -> str:

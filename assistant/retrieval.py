@@ -119,7 +119,9 @@ class Retriever:
             fused = fuse_rrf([dense, bm25], self.settings.rrf_k)
         else:
             fused = fuse_weighted(dense, bm25, self.settings.dense_weight)
-        order = sorted(fused, key=fused.__getitem__, reverse=True)[: max(k, self.settings.candidates)]
+        # Rows for 4k candidates leave room to prefer distinct pages; a reranker sees them all.
+        limit = self.settings.candidates if self.reranker else 4 * k
+        order = sorted(fused, key=fused.__getitem__, reverse=True)[:limit]
         chunks = self.corpus.store.chunks_by_id(order)  # ids the database lacks are never returned
         dense_of, bm25_of = dict(dense), dict(bm25)
         passages = [

@@ -68,9 +68,6 @@ class RetrievalSettings(BaseModel):
         True, description="Fill the top-k with distinct pages before a second chunk of the same page."
     )
     reranker_model: str | None = Field(None, description="Local cross-encoder folder or package; none to skip.")
-    exact_search_max: int = Field(
-        200_000, description="Above this many vectors in a collection, search switches to HNSW."
-    )
 
 
 class AnswerSettings(BaseModel):

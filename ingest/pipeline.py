@@ -66,14 +66,14 @@ class IngestProgress(Protocol):
 
     def started(self, total_files: int) -> None: ...
 
-    def file_done(self, path: str, outcome: str, chunks: int) -> None: ...
+    def file_done(self, path: str, outcome: str, chunks: int, reason: str = "") -> None: ...
 
 
 class _Quiet:
     def started(self, total_files: int) -> None:
         pass
 
-    def file_done(self, path: str, outcome: str, chunks: int) -> None:
+    def file_done(self, path: str, outcome: str, chunks: int, reason: str = "") -> None:
         pass
 
 
@@ -107,8 +107,8 @@ class IngestService:
         report = IngestReport(failed=list(scan.failures))
         report.job_id = store.start_job(cid, str(root))
         progress.started(len(scan.files) + len(scan.failures))
-        for path, _reason in scan.failures:
-            progress.file_done(path, "failed", 0)
+        for path, reason in scan.failures:
+            progress.file_done(path, "failed", 0, reason)
         try:
             self._run(cid, root, scan.files, sync, report, progress)
         except BaseException as exc:
@@ -166,7 +166,7 @@ class IngestService:
                 digest = content_hash(entry.path)
             except OSError as exc:
                 report.failed.append((entry.rel, f"cannot read file: {exc.strerror or exc}"))
-                progress.file_done(entry.rel, "failed", 0)
+                progress.file_done(entry.rel, "failed", 0, report.failed[-1][1])
                 continue
             if old and old.content_hash == digest:
                 self.corpus.store.touch(old.id, entry.mtime_ns)
@@ -190,7 +190,7 @@ class IngestService:
         for entry, digest, is_update, outcome in self._prepared(todo):
             if isinstance(outcome, str):
                 report.failed.append((entry.rel, outcome))
-                progress.file_done(entry.rel, "failed", 0)
+                progress.file_done(entry.rel, "failed", 0, outcome)
                 continue
             group.append((entry, digest, is_update, outcome))
             if sum(len(g[3].chunks) for g in group) >= EMBED_GROUP_CHUNKS:

@@ -42,7 +42,7 @@ class RichIngestProgress:
     def started(self, total_files: int) -> None:
         self.task = self.progress.add_task("ingest", total=total_files, chunks=0, failed=0, rate="")
 
-    def file_done(self, path: str, outcome: str, chunks: int) -> None:
+    def file_done(self, path: str, outcome: str, chunks: int, reason: str = "") -> None:
         if self.task is None:
             return
         self.chunks += chunks
