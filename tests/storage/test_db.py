@@ -62,7 +62,7 @@ def test_embeddings_round_trip_for_index_rebuilds(db: Database) -> None:
     [(got_ids, vectors, texts)] = list(store.iter_chunk_payloads(ids))
     order = np.argsort(got_ids)
     assert vectors[order][:, 0].tolist() == [0.0, 1.0]
-    assert [texts[i] for i in order] == ["guide | Intro\nalpha", "guide | Intro\nbeta"]
+    assert [texts[i] for i in order] == ["guide.md | Intro\nalpha", "guide.md | Intro\nbeta"]
 
 
 def test_deleting_documents_removes_their_chunks_and_pages(db: Database) -> None:
