@@ -67,7 +67,7 @@ class SentenceTransformerEmbedder:
         if not dim:
             raise ConfigError(f"embedding model {self.name!r} does not report its dimension")
         self.dim = int(dim)
-        self.max_tokens = int(self.model.max_seq_length)
+        self.max_tokens = int(self.model.max_seq_length or 256)
 
     @property
     def tokenizer(self) -> Any:

@@ -94,7 +94,8 @@ def fuse_weighted(
 def distinct_pages_first(passages: list[Passage], k: int) -> list[Passage]:
     """Keep ranking order, but let a page's second chunk wait until k distinct pages are in."""
     seen: set[tuple[str, int | None, str]] = set()
-    first, later = [], []
+    first: list[Passage] = []
+    later: list[Passage] = []
     for p in passages:
         key = (p.chunk.file, p.chunk.page, p.chunk.collection)
         (later if key in seen else first).append(p)

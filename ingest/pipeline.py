@@ -13,7 +13,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,7 +205,7 @@ class IngestService:
         self, todo: list[tuple[FileEntry, str, bool]]
     ) -> Iterator[tuple[FileEntry, str, bool, PreparedFile | str]]:
         """Parse files in worker processes ahead of the embedder, in order, with a time limit each."""
-        from pebble import ProcessPool
+        from pebble import ProcessFuture, ProcessPool
         from pebble.common import ProcessExpired
 
         settings = self.settings.ingest
@@ -215,7 +214,7 @@ class IngestService:
         with ProcessPool(
             max_workers=settings.parse_workers, initializer=init_worker, initargs=(settings.worker_memory_mb,)
         ) as pool:
-            pending: deque[tuple[FileEntry, str, bool, Future[PreparedFile]]] = deque()
+            pending: deque[tuple[FileEntry, str, bool, ProcessFuture]] = deque()
             queue = deque(todo)
             while queue or pending:
                 while queue and len(pending) < window:

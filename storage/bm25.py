@@ -156,9 +156,9 @@ class BM25Index:
         idf = np.log(1 + (n - self.df[terms] + 0.5) / (self.df[terms] + 0.5))
         hits: list[tuple[np.ndarray, np.ndarray]] = []
         for seg in self.segments:
-            scores = self._segment_scores(seg, terms, idf, avgdl)
-            if scores is not None:
-                hits.append(scores)
+            found = self._segment_scores(seg, terms, idf, avgdl)
+            if found is not None:
+                hits.append(found)
         if not hits:
             return []
         ids = np.concatenate([h[0] for h in hits])

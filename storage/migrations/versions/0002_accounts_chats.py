@@ -5,6 +5,8 @@ Revision ID: 0002
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -20,7 +22,7 @@ def _id() -> sa.Column:
     return sa.Column("id", sa.Integer, primary_key=True)
 
 
-def _fk(name: str, target: str, **kw: object) -> sa.Column:
+def _fk(name: str, target: str, **kw: Any) -> sa.Column:
     return sa.Column(name, sa.Integer, sa.ForeignKey(target, ondelete="CASCADE"), nullable=False, **kw)
 
 
