@@ -25,8 +25,9 @@ from assistant.embeddings import resolve_model_dir
 from assistant.errors import SkipFile
 from assistant.settings import Settings
 from ingest.scanner import FileEntry, scan_folder
-from ingest.worker import PreparedFile, content_hash, init_worker, prepare_file
+from ingest.worker import PreparedFile, init_worker, prepare_file
 from storage.documents import KnownDocument, NewChunk, NewDocument, searchable_text
+from storage.hashing import sha256_file
 
 log = logging.getLogger(__name__)
 EMBED_GROUP_CHUNKS = 256
@@ -162,7 +163,7 @@ class IngestService:
                 plan.unchanged.append(entry.rel)
                 continue
             try:
-                digest = content_hash(entry.path)
+                digest = sha256_file(entry.path)
             except OSError as exc:
                 report.failed.append((entry.rel, f"cannot read file: {exc.strerror or exc}"))
                 progress.file_done(entry.rel, "failed", 0, report.failed[-1][1])

@@ -7,7 +7,6 @@ decompression bomb into a clean failure instead of an exhausted machine.
 
 from __future__ import annotations
 
-import hashlib
 import resource
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,12 +44,3 @@ def prepare_file(path: Path, settings: IngestSettings, model_dir: str) -> Prepar
     if not chunks:
         raise SkipFile("no text found")
     return PreparedFile([(p.number, p.text) for p in doc.pages], chunks, doc.title, doc.ocr_used)
-
-
-def content_hash(path: Path) -> str:
-    """SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

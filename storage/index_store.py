@@ -10,7 +10,6 @@ database lacks are removed, chunks the index lacks are added from stored embeddi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -24,6 +23,7 @@ import numpy as np
 from assistant.errors import IndexCorruptError
 from storage.bm25 import BM25Index
 from storage.documents import DocumentStore
+from storage.hashing import sha256_file
 from storage.vector_index import VectorIndex
 
 log = logging.getLogger(__name__)
@@ -89,14 +89,6 @@ def _fsync_dir(path: Path) -> None:
 def _fsync_file(path: Path) -> None:
     with path.open("rb") as fh:
         os.fsync(fh.fileno())
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class IndexStore:
@@ -168,7 +160,7 @@ class IndexStore:
             raise IndexCorruptError(f"index manifest in {folder} cannot be read: {exc}") from exc
         for name, digest in manifest["files"].items():
             path = folder / name
-            if not path.is_file() or _sha256(path) != digest:
+            if not path.is_file() or sha256_file(path) != digest:
                 raise IndexCorruptError(f"index file {path} is missing or damaged")
 
     def reconcile(self, index: CollectionIndex, store: DocumentStore) -> RepairReport:
@@ -206,7 +198,7 @@ class IndexStore:
         staging.mkdir()
         files = [index.vectors.save(staging), *index.bm25.save(staging)]
         manifest = {"version": version, "dim": self.dim, "count": len(index.vectors),
-                    "files": {f.name: _sha256(f) for f in files}}
+                    "files": {f.name: sha256_file(f) for f in files}}
         (staging / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
         for path in [*files, staging / MANIFEST]:
             _fsync_file(path)
