@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -66,9 +67,9 @@ class Retrieval:
     retrieve_ms: float
 
 
-def fuse_rrf(rankings: Iterable[list[tuple[int, float]]], k: int) -> dict[int, float]:
+def fuse_rrf(rankings: Iterable[list[tuple[Any, float]]], k: int) -> dict[Any, float]:
     """Reciprocal rank fusion of several rankings of chunk ids."""
-    fused: dict[int, float] = {}
+    fused: dict[Any, float] = {}
     for ranking in rankings:
         for rank, (chunk_id, _) in enumerate(ranking):
             fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (k + rank + 1)
@@ -76,10 +77,10 @@ def fuse_rrf(rankings: Iterable[list[tuple[int, float]]], k: int) -> dict[int, f
 
 
 def fuse_weighted(
-    dense: list[tuple[int, float]], bm25: list[tuple[int, float]], dense_weight: float
-) -> dict[int, float]:
+    dense: list[tuple[Any, float]], bm25: list[tuple[Any, float]], dense_weight: float
+) -> dict[Any, float]:
     """Weighted sum of min-max normalised scores."""
-    fused: dict[int, float] = {}
+    fused: dict[Any, float] = {}
     for ranking, weight in ((dense, dense_weight), (bm25, 1.0 - dense_weight)):
         if not ranking:
             continue
@@ -91,16 +92,19 @@ def fuse_weighted(
     return fused
 
 
-def distinct_pages_first(passages: list[Passage], k: int) -> list[Passage]:
-    """Keep ranking order, but let a page's second chunk wait until k distinct pages are in."""
-    seen: set[tuple[str, int | None, str]] = set()
-    first: list[Passage] = []
-    later: list[Passage] = []
-    for p in passages:
-        key = (p.chunk.file, p.chunk.page, p.chunk.collection)
-        (later if key in seen else first).append(p)
-        seen.add(key)
-    return first + later
+def citation_unit(chunk: StoredChunk) -> tuple[Any, ...]:
+    """What a user cites: a page of a paged document, else the passage itself."""
+    if chunk.page is None:
+        return (chunk.collection, chunk.file, "chunk", chunk.id)
+    return (chunk.collection, chunk.file, chunk.page)
+
+
+def best_per_unit(ranking: list[tuple[int, float]], chunks: dict[int, StoredChunk]) -> list[tuple[Any, float]]:
+    """A ranking of chunks turned into a ranking of citation units, each at its best chunk."""
+    seen: dict[Any, float] = {}
+    for i, score in ranking:
+        seen.setdefault(citation_unit(chunks[i]), score)
+    return list(seen.items())
 
 
 class Retriever:
@@ -110,29 +114,43 @@ class Retriever:
         self.corpus = corpus
         self.settings = settings
         self.reranker = reranker
+        self._embedding_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="query-embedding")
 
     def retrieve(self, query: str, collections: list[str] | None = None, top_k: int | None = None) -> Retrieval:
-        """The ``top_k`` passages for ``query`` from ``collections`` (all when None)."""
+        """The ``top_k`` passages for ``query`` from ``collections`` (all when None), one per page."""
         started = time.perf_counter()
         k = top_k or self.settings.top_k
         dense, bm25 = self._search(query, collections)
-        if self.settings.fusion == "rrf":
-            fused = fuse_rrf([dense, bm25], self.settings.rrf_k)
-        else:
-            fused = fuse_weighted(dense, bm25, self.settings.dense_weight)
-        # Rows for 4k candidates leave room to prefer distinct pages; a reranker sees them all.
-        limit = self.settings.candidates if self.reranker else 4 * k
-        order = sorted(fused, key=fused.__getitem__, reverse=True)[:limit]
-        chunks = self.corpus.store.chunks_by_id(order)  # ids the database lacks are never returned
-        dense_of, bm25_of = dict(dense), dict(bm25)
-        passages = [
-            Passage(chunks[i], fused[i], dense_of.get(i), bm25_of.get(i)) for i in order if i in chunks
-        ]
+        chunks = self.corpus.store.chunks_by_id(list(dict.fromkeys(i for i, _ in dense + bm25)))
+        dense = [hit for hit in dense if hit[0] in chunks]  # ids the database lacks are never returned
+        bm25 = [hit for hit in bm25 if hit[0] in chunks]
+        passages = self._by_page(dense, bm25, chunks, self.settings.candidates if self.reranker else k)
         if self.reranker and passages:
             passages = self._rerank(query, passages)
-        if self.settings.distinct_pages:
-            passages = distinct_pages_first(passages, k)
         return Retrieval(passages[:k], query, (time.perf_counter() - started) * 1000)
+
+    def _fuse(self, dense: list[tuple[Any, float]], bm25: list[tuple[Any, float]]) -> dict[Any, float]:
+        if self.settings.fusion == "rrf":
+            return fuse_rrf([dense, bm25], self.settings.rrf_k)
+        return fuse_weighted(dense, bm25, self.settings.dense_weight)
+
+    def _by_page(
+        self, dense: list[tuple[int, float]], bm25: list[tuple[int, float]], chunks: dict[int, StoredChunk], n: int
+    ) -> list[Passage]:
+        """Fuse evidence per page (the unit a user cites), then show each page's best chunk.
+
+        A page's dense and BM25 scores are its best chunk's in each ranking, so two chunks of
+        one page that match different words of the question both count for it.
+        """
+        page_dense, page_bm25 = best_per_unit(dense, chunks), best_per_unit(bm25, chunks)
+        pages = self._fuse(page_dense, page_bm25)
+        by_chunk = self._fuse(dense, bm25)
+        best: dict[Any, int] = {}
+        for i in sorted(by_chunk, key=by_chunk.__getitem__, reverse=True):
+            best.setdefault(citation_unit(chunks[i]), i)
+        dense_of, bm25_of = dict(page_dense), dict(page_bm25)
+        order = sorted(pages, key=pages.__getitem__, reverse=True)[:n]
+        return [Passage(chunks[best[u]], pages[u], dense_of.get(u), bm25_of.get(u)) for u in order]
 
     def _search(
         self, query: str, collections: list[str] | None
@@ -141,15 +159,13 @@ class Retriever:
         allowed = [cid for cid, name in names.items() if collections is None or name in collections]
         if not allowed:
             return [], []
-        vector = self.corpus.embedder.embed_query(query)
+        # The query embedding (torch, outside the GIL) overlaps the BM25 searches.
+        embedding = self._embedding_pool.submit(self.corpus.embedder.embed_query, query)
         n = self.settings.candidates
-        dense: list[tuple[int, float]] = []
-        bm25: list[tuple[int, float]] = []
-        for cid in allowed:
-            index = self.corpus.index(cid)
-            dense_hits, bm25_hits = index.search(vector, query, n)
-            dense += dense_hits
-            bm25 += bm25_hits
+        indexes = [self.corpus.index(cid) for cid in allowed]
+        bm25 = [hit for index in indexes for hit in index.search_bm25(query, n)]
+        vector = embedding.result()
+        dense = [hit for index in indexes for hit in index.search_dense(vector, n)]
         dense.sort(key=lambda hit: hit[1], reverse=True)
         bm25.sort(key=lambda hit: hit[1], reverse=True)
         return dense[:n], bm25[:n]

@@ -64,9 +64,6 @@ class RetrievalSettings(BaseModel):
     )
     rrf_k: int = Field(60, description="The constant of reciprocal rank fusion.")
     dense_weight: float = Field(0.3, description="Weight of the dense ranking when fusion is 'weighted'.")
-    distinct_pages: bool = Field(
-        True, description="Fill the top-k with distinct pages before a second chunk of the same page."
-    )
     reranker_model: str | None = Field(None, description="Local cross-encoder folder or package; none to skip.")
 
 

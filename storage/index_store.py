@@ -72,10 +72,15 @@ class CollectionIndex:
             self.vectors.remove(ids)
             self.bm25.remove(ids)
 
-    def search(self, vector: np.ndarray, query: str, k: int) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
-        """Dense and BM25 hits for a query, consistent with each other."""
+    def search_dense(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Nearest chunks to a query vector."""
         with self.lock:
-            return self.vectors.search(vector, k), self.bm25.search(query, k)
+            return self.vectors.search(vector, k)
+
+    def search_bm25(self, query: str, k: int) -> list[tuple[int, float]]:
+        """Best BM25 matches for a query."""
+        with self.lock:
+            return self.bm25.search(query, k)
 
 
 def _fsync_dir(path: Path) -> None:
