@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -114,7 +113,6 @@ class Retriever:
         self.corpus = corpus
         self.settings = settings
         self.reranker = reranker
-        self._embedding_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="query-embedding")
 
     def retrieve(self, query: str, collections: list[str] | None = None, top_k: int | None = None) -> Retrieval:
         """The ``top_k`` passages for ``query`` from ``collections`` (all when None), one per page."""
@@ -159,12 +157,10 @@ class Retriever:
         allowed = [cid for cid, name in names.items() if collections is None or name in collections]
         if not allowed:
             return [], []
-        # The query embedding (torch, outside the GIL) overlaps the BM25 searches.
-        embedding = self._embedding_pool.submit(self.corpus.embedder.embed_query, query)
+        vector = self.corpus.embedder.embed_query(query)
         n = self.settings.candidates
         indexes = [self.corpus.index(cid) for cid in allowed]
         bm25 = [hit for index in indexes for hit in index.search_bm25(query, n)]
-        vector = embedding.result()
         dense = [hit for index in indexes for hit in index.search_dense(vector, n)]
         dense.sort(key=lambda hit: hit[1], reverse=True)
         bm25.sort(key=lambda hit: hit[1], reverse=True)
