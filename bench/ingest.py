@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import subprocess
 import sys
@@ -39,6 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # project's `ingest` package; the project root takes its place.
 sys.path[0] = str(ROOT)
 
+from bench.machine import load_average, machine_info  # noqa: E402
+
 DEFAULT_FOLDER = ROOT.parent / "shared" / "datasets" / "contoso-hr" / "docs"
 DEFAULT_JSON = ROOT / "bench" / "results" / "ingest.json"
 PROBE_QUERY = "How many days of paid time off do employees get?"
@@ -50,25 +51,6 @@ OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_
 
 
 # --- shared helpers -------------------------------------------------------------------------
-
-def machine_info() -> dict[str, Any]:
-    """CPU count and model, Python and platform: what a reader needs to compare figures."""
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu_count": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
-            "platform": platform.platform()}
-
-
-def load_average() -> list[float]:
-    """The 1, 5 and 15 minute load averages."""
-    return [round(x, 2) for x in os.getloadavg()]
-
 
 def tokenizer_for(model_dir: str) -> Any:
     """The model's fast tokenizer, without truncation or padding."""

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import re
 import shlex
@@ -39,6 +38,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)  # the project root, not bench/, so `ingest` is the project's package
+
+from bench.machine import load_average, machine_info  # noqa: E402
 
 DEFAULT_DATASET = ROOT.parent / "shared" / "datasets" / "contoso-hr"
 DEFAULT_JSON = ROOT / "bench" / "results" / "query.json"
@@ -85,26 +86,7 @@ class Setup:
     origin: str
 
 
-# --- machine and statistics -----------------------------------------------------------------
-
-def machine_info() -> dict[str, Any]:
-    """CPU count and model, Python and platform."""
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu_count": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
-            "platform": platform.platform()}
-
-
-def load_average() -> list[float]:
-    """The 1, 5 and 15 minute load averages."""
-    return [round(x, 2) for x in os.getloadavg()]
-
+# --- statistics -------------------------------------------------------------------------------
 
 def latency_stats(ms: Sequence[float]) -> dict[str, float]:
     """p50, p95 and mean of latencies in milliseconds."""
