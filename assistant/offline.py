@@ -27,7 +27,3 @@ def enforce_offline() -> None:
     """
     os.environ.update(OFFLINE_ENV)
 
-
-def offline_violations() -> list[str]:
-    """Variables that are not in their offline state (empty when all is well)."""
-    return [f"{key}={os.environ.get(key)!r}" for key, value in OFFLINE_ENV.items() if os.environ.get(key) != value]

@@ -187,7 +187,7 @@ def _synthetic_path(source_file: str, doc_no: int) -> str:
 
 def enclave_documents(corpus: SyntheticCorpus) -> list[Any]:
     """The corpus as NewDocuments of CHUNKS_PER_DOC chunks, CHUNKS_PER_PAGE chunks a page."""
-    from storage.documents import NewChunk, NewDocument
+    from storage.documents import ChunkDraft, NewDocument
 
     docs = []
     for start in range(0, len(corpus.texts), CHUNKS_PER_DOC):
@@ -195,10 +195,11 @@ def enclave_documents(corpus: SyntheticCorpus) -> list[Any]:
         for i in range(start, min(start + CHUNKS_PER_DOC, len(corpus.texts))):
             ordinal = (i - start) // CHUNKS_PER_PAGE
             text = corpus.texts[i]
-            chunks.append(NewChunk(ordinal, ordinal + 1, corpus.headings[i], text, 0, len(text),
-                                   int(len(text.split()) * 1.35), corpus.vectors[i]))
+            chunks.append(ChunkDraft(ordinal, ordinal + 1, corpus.headings[i], text, 0, len(text),
+                                     int(len(text.split()) * 1.35)))
         pages: list[tuple[int | None, str]] = [(p + 1, "(synthetic page)") for p in range(chunks[-1].page_ordinal + 1)]
-        docs.append(NewDocument(corpus.files[start], f"synthetic-{start}", 1, 0, None, pages, chunks))
+        vectors = corpus.vectors[start : start + len(chunks)]
+        docs.append(NewDocument(corpus.files[start], f"synthetic-{start}", 1, 0, None, pages, chunks, vectors))
     return docs
 
 

@@ -7,25 +7,12 @@ truncated by the model, and no tiktoken data is needed.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from ingest.document import ParsedDocument
-
-
-@dataclass
-class ChunkDraft:
-    """A chunk before embedding: where it sits and what it says."""
-
-    page_ordinal: int
-    page: int | None
-    heading: str
-    text: str
-    char_start: int
-    char_end: int
-    token_count: int
+from storage.documents import ChunkDraft
 
 
 @lru_cache(maxsize=4)

@@ -26,7 +26,7 @@ from assistant.errors import SkipFile
 from assistant.settings import Settings
 from ingest.scanner import FileEntry, scan_folder
 from ingest.worker import PreparedFile, init_worker, prepare_file
-from storage.documents import KnownDocument, NewChunk, NewDocument, searchable_text
+from storage.documents import KnownDocument, NewDocument, searchable_text
 from storage.hashing import sha256_file
 
 log = logging.getLogger(__name__)
@@ -248,11 +248,9 @@ class IngestService:
         docs, offset = [], 0
         for entry, digest, _, prepared in group:
             n = len(prepared.chunks)
-            chunks = [NewChunk(c.page_ordinal, c.page, c.heading, c.text, c.char_start, c.char_end,
-                               c.token_count, vectors[offset + i]) for i, c in enumerate(prepared.chunks)]
-            offset += n
             docs.append(NewDocument(entry.rel, digest, entry.size, entry.mtime_ns, prepared.title,
-                                    prepared.pages, chunks, prepared.ocr_used))
+                                    prepared.pages, prepared.chunks, vectors[offset : offset + n], prepared.ocr_used))
+            offset += n
         removed, added = self.corpus.store.write_documents(cid, str(root), docs)
         index = self.corpus.index(cid)
         index.remove(removed)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from assistant.offline import enforce_offline
 from assistant.settings import IngestSettings
-from ingest.chunker import ChunkDraft, chunk_document
+from ingest.chunker import chunk_document
+from storage.documents import ChunkDraft
 
 
 @dataclass

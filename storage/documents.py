@@ -32,8 +32,8 @@ class KnownDocument:
 
 
 @dataclass
-class NewChunk:
-    """A chunk ready to be written, with its embedding."""
+class ChunkDraft:
+    """A chunk before it is stored: where it sits on its page and what it says."""
 
     page_ordinal: int
     page: int | None
@@ -42,7 +42,6 @@ class NewChunk:
     char_start: int
     char_end: int
     token_count: int
-    embedding: np.ndarray
 
 
 @dataclass
@@ -55,7 +54,9 @@ class NewDocument:
     mtime_ns: int
     title: str | None
     pages: list[tuple[int | None, str]]
-    chunks: list[NewChunk]
+    chunks: list[ChunkDraft]
+    embeddings: np.ndarray
+    """One row per chunk, in the same order."""
     ocr_used: bool = False
 
 
@@ -168,9 +169,9 @@ class DocumentStore:
             Chunk(
                 document_id=row.id, collection_id=collection_id, ordinal=i, page_ordinal=c.page_ordinal,
                 page=c.page, heading=c.heading, text=c.text, char_start=c.char_start, char_end=c.char_end,
-                token_count=c.token_count, embedding=np.asarray(c.embedding, dtype=np.float32).tobytes(),
+                token_count=c.token_count, embedding=np.asarray(vector, dtype=np.float32).tobytes(),
             )
-            for i, c in enumerate(doc.chunks)
+            for i, (c, vector) in enumerate(zip(doc.chunks, doc.embeddings, strict=True))
         ]
         s.add_all(chunk_rows)
         s.flush()

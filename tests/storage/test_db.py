@@ -8,15 +8,13 @@ from sqlalchemy import inspect
 
 from assistant.errors import ConfigError
 from storage.db import Database
-from storage.documents import DocumentStore, NewChunk, NewDocument
+from storage.documents import ChunkDraft, DocumentStore, NewDocument
 
 
 def _doc(path: str, digest: str, texts: list[str]) -> NewDocument:
-    chunks = [
-        NewChunk(0, 1, "Intro", t, 0, len(t), len(t.split()), np.full(4, i, dtype=np.float32))
-        for i, t in enumerate(texts)
-    ]
-    return NewDocument(path, digest, 10, 1, None, [(1, " ".join(texts))], chunks)
+    chunks = [ChunkDraft(0, 1, "Intro", t, 0, len(t), len(t.split())) for t in texts]
+    vectors = np.vstack([np.full(4, i, dtype=np.float32) for i in range(len(texts))])
+    return NewDocument(path, digest, 10, 1, None, [(1, " ".join(texts))], chunks, vectors)
 
 
 def test_migrate_creates_schema_at_head(db: Database) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from storage.db import Database
-from storage.documents import DocumentStore, NewChunk, NewDocument
+from storage.documents import ChunkDraft, DocumentStore, NewDocument
 from storage.index_store import IndexStore
 
 DIM = 8
@@ -18,11 +18,10 @@ def _store_with_chunks(db: Database, texts: list[str]) -> tuple[DocumentStore, i
     cid = store.collection_id("default", create=True)
     assert cid is not None
     rng = np.random.default_rng(0)
-    chunks = []
-    for t in texts:
-        v = rng.normal(size=DIM).astype(np.float32)
-        chunks.append(NewChunk(0, 1, "", t, 0, len(t), 3, v / np.linalg.norm(v)))
-    _, ids = store.write_documents(cid, "/r", [NewDocument("a.md", "h", 1, 1, None, [(1, "x")], chunks)])
+    chunks = [ChunkDraft(0, 1, "", t, 0, len(t), 3) for t in texts]
+    vectors = rng.normal(size=(len(texts), DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    _, ids = store.write_documents(cid, "/r", [NewDocument("a.md", "h", 1, 1, None, [(1, "x")], chunks, vectors)])
     return store, cid, ids
 
 
