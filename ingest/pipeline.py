@@ -94,9 +94,12 @@ class IngestService:
 
     def ingest(
         self, folder: Path, collection: str | None = None, sync: bool = False,
-        progress: IngestProgress | None = None,
+        progress: IngestProgress | None = None, job_id: int | None = None,
     ) -> IngestReport:
-        """Ingest new and changed files under ``folder``; with ``sync``, drop files that are gone."""
+        """Ingest new and changed files under ``folder``; with ``sync``, drop files that are gone.
+
+        ``job_id`` is a job a worker claimed from the queue; without one the run records its own job.
+        """
         started = time.perf_counter()
         progress = progress or _Quiet()
         self.corpus.verify_model()
@@ -105,7 +108,7 @@ class IngestService:
         store = self.corpus.store
         cid = self.corpus.collection_id(collection or self.settings.default_collection, create=True)
         report = IngestReport(failed=list(scan.failures))
-        report.job_id = store.start_job(cid, str(root))
+        report.job_id = job_id if job_id is not None else store.start_job(cid, str(root))
         progress.started(len(scan.files) + len(scan.failures))
         for path, reason in scan.failures:
             progress.file_done(path, "failed", 0, reason)
