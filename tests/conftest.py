@@ -34,28 +34,135 @@ def _loopback_or_local(address: Any) -> bool:
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
+_real_sendto = socket.socket.sendto
+_real_sendmsg = socket.socket.sendmsg
+_real_getaddrinfo = socket.getaddrinfo
+_real_gethostbyname = socket.gethostbyname
+_real_gethostbyname_ex = socket.gethostbyname_ex
+# Every blocked attempt, even one the code under test caught and swallowed; a test that made
+# one fails at teardown (see ``no_blocked_network_attempts``).
+BLOCKED_ATTEMPTS: list[str] = []
+
+
+def _blocked(what: str) -> str:
+    message = f"test network guard: {what} blocked"
+    BLOCKED_ATTEMPTS.append(message)
+    return message
+
+
+def _local_name(host: Any) -> bool:
+    """Whether resolving ``host`` stays on this machine: loopback names and IP literals (connect checks those)."""
+    if host is None or isinstance(host, bytes | bytearray):
+        host = host.decode() if host else ""
+    if host in ("", "localhost") or str(host).endswith(".localhost"):
+        return True
+    try:
+        ipaddress.ip_address(str(host).split("%")[0])
+    except ValueError:
+        return False
+    return True
 
 
 def _guarded_connect(self: socket.socket, address: Any) -> Any:
     if not _loopback_or_local(address):
-        raise ConnectionRefusedError(f"test network guard: outbound connection to {address!r} blocked")
+        raise ConnectionRefusedError(_blocked(f"outbound connection to {address!r}"))
     return _real_connect(self, address)
 
 
 def _guarded_connect_ex(self: socket.socket, address: Any) -> Any:
     if not _loopback_or_local(address):
-        raise ConnectionRefusedError(f"test network guard: outbound connection to {address!r} blocked")
+        raise ConnectionRefusedError(_blocked(f"outbound connection to {address!r}"))
     return _real_connect_ex(self, address)
+
+
+def _guarded_sendto(self: socket.socket, data: Any, *args: Any) -> Any:
+    address = args[-1]  # sendto(data, address) or sendto(data, flags, address)
+    if not _loopback_or_local(address):
+        raise ConnectionRefusedError(_blocked(f"datagram to {address!r}"))
+    return _real_sendto(self, data, *args)
+
+
+def _guarded_sendmsg(self: socket.socket, buffers: Any, *args: Any) -> Any:
+    address = args[3] if len(args) > 3 else None
+    if address is not None and not _loopback_or_local(address):
+        raise ConnectionRefusedError(_blocked(f"datagram to {address!r}"))
+    return _real_sendmsg(self, buffers, *args)
+
+
+def _guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+    if not _local_name(host):
+        raise socket.gaierror(socket.EAI_NONAME, _blocked(f"DNS lookup of {host!r}"))
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+def _guarded_gethostbyname(host: str) -> str:
+    if not _local_name(host):
+        raise socket.gaierror(socket.EAI_NONAME, _blocked(f"DNS lookup of {host!r}"))
+    return _real_gethostbyname(host)
+
+
+def _guarded_gethostbyname_ex(host: str) -> Any:
+    if not _local_name(host):
+        raise socket.gaierror(socket.EAI_NONAME, _blocked(f"DNS lookup of {host!r}"))
+    return _real_gethostbyname_ex(host)
+
+
+_GUARDS: list[tuple[Any, str, Any, Any]] = [
+    (socket.socket, "connect", _guarded_connect, _real_connect),
+    (socket.socket, "connect_ex", _guarded_connect_ex, _real_connect_ex),
+    (socket.socket, "sendto", _guarded_sendto, _real_sendto),
+    (socket.socket, "sendmsg", _guarded_sendmsg, _real_sendmsg),
+    (socket, "getaddrinfo", _guarded_getaddrinfo, _real_getaddrinfo),
+    (socket, "gethostbyname", _guarded_gethostbyname, _real_gethostbyname),
+    (socket, "gethostbyname_ex", _guarded_gethostbyname_ex, _real_gethostbyname_ex),
+]
 
 
 @pytest.fixture(autouse=True, scope="session")
 def network_guard() -> Iterator[None]:
-    """Any connection to a non-loopback address fails the test that made it."""
-    socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+    """Any connection, datagram or DNS lookup leaving the machine fails the test that made it.
+
+    ``socket.create_connection`` and every client library go through ``socket.connect`` and
+    ``getaddrinfo``; child processes are outside this guard, which is why
+    tests/security/test_airgap_netns.py runs the whole app in a network namespace under strace.
+    """
+    for owner, name, guarded, _real in _GUARDS:
+        setattr(owner, name, guarded)
     yield
-    socket.socket.connect = _real_connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = _real_connect_ex  # type: ignore[method-assign]
+    for owner, name, _guarded, real in _GUARDS:
+        setattr(owner, name, real)
+
+
+@pytest.fixture(autouse=True)
+def no_blocked_network_attempts() -> Iterator[None]:
+    """Fail the test if anything it ran tried to reach the network, even where the error was caught."""
+    BLOCKED_ATTEMPTS.clear()
+    yield
+    attempts, BLOCKED_ATTEMPTS[:] = list(BLOCKED_ATTEMPTS), []
+    if attempts:
+        pytest.fail("network attempts during this test: " + "; ".join(attempts[:5]), pytrace=False)
+
+
+FIGURES: list[tuple[str, str]] = []
+
+
+@pytest.fixture
+def record_figure(request: pytest.FixtureRequest) -> Any:
+    """``record_figure(label, value)``: a measured figure, printed in the terminal summary (CI shows it)."""
+
+    def record(label: str, value: Any) -> None:
+        FIGURES.append((f"{request.node.nodeid}: {label}", str(value)))
+        print(f"FIGURE {label}: {value}")
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """List every figure the tests recorded."""
+    if FIGURES:
+        terminalreporter.write_sep("=", "figures")
+        for label, value in FIGURES:
+            terminalreporter.write_line(f"{label} = {value}")
 
 
 @pytest.fixture(autouse=True)

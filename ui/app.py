@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from assistant.errors import AccessError, EnclaveError, InvalidInput, NotFoundError, SignInFailed
-from assistant.offline import enforce_offline
+from assistant.offline import assert_offline, enforce_offline
 from assistant.services import Services
 from ui.admin_page import AdminPage
 from ui.chat_page import ChatPage
@@ -73,6 +73,7 @@ def build_app(services: Services) -> FastAPI:
     session = SessionReader(web.accounts)
     chat = ChatPage(web.chats, web.access, web.runtime, session).build()
     admin = AdminPage(services, session).build()
+    assert_offline([chat, admin])  # offline switches, local NLTK/tiktoken data, no analytics, no share link
     options = _mount_options(services)
     gr.mount_gradio_app(app, chat.queue(default_concurrency_limit=8), path="/chat", **options)
     gr.mount_gradio_app(app, admin.queue(default_concurrency_limit=4), path="/admin", **options)
