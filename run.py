@@ -188,5 +188,14 @@ def _users_app() -> typer.Typer:
 
 app.add_typer(_users_app(), name="users")
 
+
+def _admin_commands() -> None:
+    from ui.admin_cli import register_admin_commands
+
+    register_admin_commands(app, _settings, out, err)  # copy-database, backup, restore
+
+
+_admin_commands()
+
 if __name__ == "__main__":
     app()
