@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -93,6 +93,30 @@ class OllamaSettings(BaseModel):
     connect_timeout_s: float = Field(2.0, description="Seconds to wait for a connection.")
     read_timeout_s: float = Field(120.0, description="Seconds to wait between streamed tokens.")
     num_ctx: int = Field(4096, description="Context window requested, so passages are never cut.")
+    down_host_retry_s: float = Field(
+        30.0, description="Seconds a host that did not answer is passed over (while another answers) before a retry."
+    )
+
+
+class OpenAICompatSettings(BaseModel):
+    """OpenAI-compatible model servers the organisation runs (vLLM, llama.cpp's server, TGI)."""
+
+    base_urls: list[str] = Field(
+        default_factory=list,
+        description="Server URLs including the API path, e.g. http://gpu1:8000/v1; several are used in turn.",
+    )
+    model: str = Field("", description="Model name as the servers list it at /v1/models (vLLM: the served name).")
+    api_key: SecretStr | None = Field(
+        None, description="Bearer key the servers expect, or none; best set as ENCLAVE_GENERATION__OPENAI__API_KEY."
+    )
+    connect_timeout_s: float = Field(2.0, description="Seconds to wait for a connection.")
+    read_timeout_s: float = Field(120.0, description="Seconds to wait between streamed tokens.")
+    max_retries: int = Field(
+        0, ge=0, le=5, description="Retries on the same server (429, 5xx, lost connection) before the next is tried."
+    )
+    down_host_retry_s: float = Field(
+        30.0, description="Seconds a server that did not answer is passed over (while another answers) before a retry."
+    )
 
 
 class EmbeddedModelSettings(BaseModel):
@@ -108,11 +132,14 @@ class GenerationSettings(BaseModel):
     """Which model writes answers."""
 
     backend: Literal["auto", "ollama", "embedded", "openai"] = Field(
-        "auto", description="'auto' uses Ollama when it answers with the model, else the embedded model."
+        "auto",
+        description="'auto' uses Ollama when it answers with the model, else the OpenAI-compatible servers when "
+        "configured and answering, else the embedded model.",
     )
     temperature: float = Field(0.1, description="Sampling temperature.")
     ollama: OllamaSettings = Field(default_factory=OllamaSettings)  # type: ignore[arg-type]
     embedded: EmbeddedModelSettings = Field(default_factory=EmbeddedModelSettings)  # type: ignore[arg-type]
+    openai: OpenAICompatSettings = Field(default_factory=OpenAICompatSettings)  # type: ignore[arg-type]
 
 
 class WebSettings(BaseModel):

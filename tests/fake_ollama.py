@@ -7,6 +7,7 @@ scripted to be slow or to fail, and records every request it received.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -58,10 +59,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def handle(self) -> None:
         """Serve the connection; a client that hung up (it timed out, or left a stream) just ends it."""
+        with self.server.lock:
+            self.server.connections.add(self.connection)
         try:
             super().handle()
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        finally:
+            with self.server.lock:
+                self.server.connections.discard(self.connection)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet; tests read ``FakeOllama.requests`` instead."""
@@ -211,24 +217,37 @@ def _tag_entry(name: str) -> dict[str, Any]:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, script: FakeOllamaScript) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, script: FakeOllamaScript, port: int) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self.script = script
         self.requests: list[RecordedRequest] = []
         self.lock = threading.Lock()
         self.stopping = threading.Event()
+        self.connections: set[socket.socket] = set()
+
+    def drop_connections(self) -> None:
+        """Cut every open connection, as a server process that exits does (keep-alive ones included)."""
+        with self.lock:
+            connections = list(self.connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):  # the client closed it first
+                connection.shutdown(socket.SHUT_RDWR)
 
 
 class FakeOllama:
-    """A running fake Ollama server; use as a context manager, then read ``url`` and ``requests``."""
+    """A running fake Ollama server; use as a context manager, then read ``url`` and ``requests``.
 
-    def __init__(self, script: FakeOllamaScript | None = None) -> None:
+    ``port`` 0 takes a free port; give the port of a stopped server to bring "the same host" back.
+    """
+
+    def __init__(self, script: FakeOllamaScript | None = None, port: int = 0) -> None:
         self.script = script or FakeOllamaScript()
+        self.port = port
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> FakeOllama:
-        self._server = _Server(self.script)
+        self._server = _Server(self.script, self.port)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-ollama", daemon=True
         )
@@ -242,6 +261,7 @@ class FakeOllama:
         self._server.stopping.set()
         self._server.shutdown()
         self._server.server_close()
+        self._server.drop_connections()
         self._thread.join(timeout=5)
 
     @property

@@ -6,11 +6,11 @@ import math
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import BackendUnavailable, ConfigError, GenerationError
 from assistant.llm.base import ChatMessage
+from assistant.llm.rotation import HostCheck, HostRotation, stream_in_turn
 from assistant.settings import OllamaSettings
 
 if TYPE_CHECKING:
@@ -19,17 +19,7 @@ if TYPE_CHECKING:
 CHARS_PER_TOKEN = 3.5
 """Rough characters per token for the budget; Ollama's API offers no tokenizer."""
 
-DEFAULT_COOL_DOWN_S = 30.0
-"""How long a host that did not answer is passed over while another host is available."""
-
-
-@dataclass(frozen=True)
-class HostCheck:
-    """Whether one Ollama host answers and has the model; ``problem`` names the fix when not."""
-
-    host: str
-    ok: bool
-    problem: str = ""
+__all__ = ["HostCheck", "OllamaChatModel"]
 
 
 def _import_ollama() -> Any:
@@ -104,21 +94,12 @@ def _worth_another_host(error: GenerationError) -> bool:
 class OllamaChatModel:
     """A chat model served by Ollama; several hosts are used in turn, skipping ones that are down."""
 
-    def __init__(
-        self,
-        settings: OllamaSettings,
-        *,
-        cool_down_s: float = DEFAULT_COOL_DOWN_S,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, settings: OllamaSettings, *, clock: Callable[[], float] = time.monotonic) -> None:
         if not settings.hosts:
             raise ConfigError("generation.ollama.hosts is empty: list at least one Ollama server URL")
         self._settings = settings
-        self._cool_down_s = cool_down_s
-        self._clock = clock
+        self._rotation = HostRotation(settings.hosts, settings.down_host_retry_s, clock)
         self._lock = threading.Lock()
-        self._next_host = 0
-        self._down_until: dict[str, float] = {}
         self._clients: dict[str, ollama.Client] = {}
 
     @property
@@ -133,28 +114,16 @@ class OllamaChatModel:
     def stream(self, messages: list[ChatMessage], *, max_tokens: int, temperature: float) -> Iterator[str]:
         """Yield the answer from the next live host; fail over only while nothing has been yielded."""
         options = {"num_ctx": self._settings.num_ctx, "temperature": temperature, "num_predict": max_tokens}
-        failures: list[GenerationError] = []
-        for host in self._hosts_in_turn():
-            started = False
-            try:
-                for piece in self._stream_from(host, messages, options):
-                    started = True
-                    yield piece
-                return
-            except GenerationError as error:
-                if started or not _worth_another_host(error):
-                    raise
-                failures.append(error)
-                if isinstance(error, BackendUnavailable):
-                    self._cool_down(host)
-        raise _all_failed(failures)
+        yield from stream_in_turn(
+            self._rotation, lambda host: self._stream_from(host, messages, options), _worth_another_host, "Ollama host"
+        )
 
     def check(self) -> list[HostCheck]:
         """Ask every host, within the connect timeout, whether it answers and has the model."""
         results = [self._check_host(host) for host in self._settings.hosts]
         for result in results:
             if not result.ok:
-                self._cool_down(result.host)
+                self._rotation.cool_down(result.host)
         return results
 
     def close(self) -> None:
@@ -182,7 +151,6 @@ class OllamaChatModel:
             # Closing the response tells Ollama to stop generating for a reader that left.
             if isinstance(parts, Generator):
                 parts.close()
-        self._mark_up(host)
 
     def _check_host(self, host: str) -> HostCheck:
         """Check one host with a short timeout on every step, so a dead host costs little."""
@@ -198,7 +166,7 @@ class OllamaChatModel:
             return HostCheck(host, False, str(_translate(error, host, self._settings)))
         wanted = _full_name(self._settings.model)
         if any(item.model and _full_name(item.model) == wanted for item in listed.models):
-            self._mark_up(host)
+            self._rotation.mark_up(host)
             return HostCheck(host, True)
         return HostCheck(host, False, str(_model_missing(host, self._settings.model)))
 
@@ -218,32 +186,3 @@ class OllamaChatModel:
                 )
                 self._clients[host] = ollama.Client(host=host, timeout=timeout)
             return self._clients[host]
-
-    def _hosts_in_turn(self) -> list[str]:
-        """Hosts starting at the next in turn; those cooling down go last, tried only if the rest fail."""
-        hosts = self._settings.hosts
-        with self._lock:
-            start = self._next_host
-            self._next_host = (start + 1) % len(hosts)
-            now = self._clock()
-            cooling = {host for host, until in self._down_until.items() if until > now}
-        ordered = hosts[start:] + hosts[:start]
-        return [h for h in ordered if h not in cooling] + [h for h in ordered if h in cooling]
-
-    def _cool_down(self, host: str) -> None:
-        with self._lock:
-            self._down_until[host] = self._clock() + self._cool_down_s
-
-    def _mark_up(self, host: str) -> None:
-        with self._lock:
-            self._down_until.pop(host, None)
-
-
-def _all_failed(failures: list[GenerationError]) -> GenerationError:
-    """One error for a request that no host could take: the host's own, or all of them listed."""
-    if len(failures) == 1:
-        return failures[0]
-    reasons = "; ".join(str(failure) for failure in failures)
-    if all(isinstance(failure, BackendUnavailable) for failure in failures):
-        return BackendUnavailable(f"no Ollama host could answer: {reasons}")
-    return GenerationError(f"no Ollama host could answer: {reasons}")

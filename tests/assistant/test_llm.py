@@ -223,9 +223,62 @@ def test_backend_ollama_refuses_to_start_when_no_host_answers(tmp_path: Path) ->
         build_chat_model(settings, tmp_path)
 
 
-def test_backend_openai_is_not_yet_supported(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="not yet supported"):
+def test_backend_openai_without_servers_names_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"generation\.openai\.base_urls"):
         build_chat_model(generation_settings("openai"), tmp_path)
+
+
+def test_backend_openai_without_a_model_names_the_setting(tmp_path: Path) -> None:
+    settings = GenerationSettings(backend="openai", openai={"base_urls": [closed_port_url() + "/v1"]})  # type: ignore[arg-type,call-arg]
+
+    with pytest.raises(ConfigError, match=r"generation\.openai\.model"):
+        build_chat_model(settings, tmp_path)
+
+
+# Several Ollama hosts in turn
+
+
+def test_a_host_that_stops_is_skipped_and_answers_come_from_the_live_one(make_ollama: MakeOllama) -> None:
+    with FakeOllama() as live:
+        with FakeOllama() as stopping:
+            model = make_ollama(stopping.url, live.url)
+            assert [ask(model) for _ in range(2)] == [live.script.reply] * 2
+            assert len(stopping.chat_requests()) == 1
+        answers = [ask(model) for _ in range(4)]
+
+        assert answers == [live.script.reply] * 4
+        assert len(live.chat_requests()) == 5
+
+
+def test_a_dead_host_is_left_alone_for_a_while_then_tried_again(make_ollama: MakeOllama) -> None:
+    with FakeOllama() as live:
+        with FakeOllama() as flaky:
+            url = flaky.url
+        model = make_ollama(url, live.url, down_host_retry_s=2.0)
+        ask(model)  # finds the host down
+        with FakeOllama(port=int(url.rsplit(":", 1)[1])) as back:
+            for _ in range(3):
+                ask(model)
+            assert back.chat_requests() == []  # still remembered as down, though it is back
+            time.sleep(2.1)
+            for _ in range(4):
+                ask(model)
+            assert len(back.chat_requests()) == 2  # back in turn
+
+
+def test_all_hosts_stopped_says_so_for_each_and_how_to_fix_it(make_ollama: MakeOllama) -> None:
+    with FakeOllama() as first, FakeOllama() as second:
+        model = make_ollama(first.url, second.url)
+        ask(model)
+        urls = [first.url, second.url]
+
+    with pytest.raises(BackendUnavailable) as raised:
+        ask(model)
+
+    message = str(raised.value)
+    assert message.startswith("no Ollama host could answer")
+    assert all(url in message for url in urls)
+    assert "ollama serve" in message and "generation.ollama.hosts" in message
 
 
 # The embedded model: the real Gemma 3 270M in llama.cpp
