@@ -6,6 +6,7 @@ import html as html_lib
 import re
 from pathlib import Path
 
+from assistant.errors import SkipFile
 from assistant.settings import IngestSettings
 from ingest.document import ParsedDocument
 from ingest.parsers.encoding import decode_text
@@ -26,6 +27,16 @@ _INNER_SPACES = re.compile(r"(?<=\S)[ \t]{2,}")
 _TRAILING_SPACES = re.compile(r"(?m)[ \t]+$")
 _BLANK_RUNS = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")
 _DROPPED_TAGS = ("script", "style", "noscript", "template", "head", "svg", "iframe", "object")
+# Browsers stop nesting at a few hundred levels (Chromium at 512); a page nested far deeper is a
+# parser bomb: BeautifulSoup's tree building is quadratic in depth (10,000 levels take minutes).
+MAX_NESTING = 1000
+_TAG_RE = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)[^>]*?(/?)>")
+# Void elements and elements whose end tag may be left out do not nest in a way that counts here.
+_FLAT_TAGS = frozenset({
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr",
+    "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "thead", "tbody", "tfoot", "colgroup", "rt",
+    "rp", "caption", "html", "head", "body",
+})
 _BLOCK_TAGS = (
     "p", "div", "li", "tr", "table", "section", "article", "header", "footer", "nav", "aside",
     "blockquote", "pre", "ul", "ol", "dl", "dt", "dd", "form", "figure", "figcaption", "main", "address",
@@ -61,6 +72,7 @@ def html_to_markdown(page_html: str) -> str:
     """
     import trafilatura
 
+    check_nesting(page_html)  # before trafilatura, which also slows down on deep trees
     extracted = trafilatura.extract(
         page_html,
         output_format="markdown",
@@ -106,10 +118,23 @@ def _dedent(text: str) -> str:
     return "\n".join(lines)
 
 
+def check_nesting(page_html: str, limit: int = MAX_NESTING) -> None:
+    """Raise SkipFile when elements nest deeper than ``limit`` (counted in one linear scan of the tags)."""
+    depth = 0
+    for match in _TAG_RE.finditer(page_html):
+        closing, name, self_closing = match.group(1), match.group(2).lower(), match.group(3)
+        if name in _FLAT_TAGS or self_closing:
+            continue
+        depth = max(depth - 1, 0) if closing else depth + 1
+        if depth > limit:
+            raise SkipFile(f"HTML nested over {limit} elements deep: refused as a likely parser bomb")
+
+
 def soup_text(page_html: str) -> str:
     """All visible text, one block a line, headings as Markdown ``#`` lines."""
     from bs4 import BeautifulSoup
 
+    check_nesting(page_html)
     soup = BeautifulSoup(page_html, "lxml")
     for tag in soup(_DROPPED_TAGS):
         tag.decompose()
