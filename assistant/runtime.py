@@ -16,11 +16,11 @@ from assistant.settings import Settings
 from storage.documents import DocumentStore
 
 SAVED_KEY = "web_runtime_settings"
-BACKENDS = ("auto", "ollama", "embedded")
+BACKENDS = ("auto", "ollama", "embedded", "openai")
 
 
 class RuntimeSettings:
-    """Reads and changes the generation backend, Ollama host and model, and top-k."""
+    """Reads and changes the generation backend, Ollama host and model, OpenAI-compatible server and model, top-k."""
 
     def __init__(self, settings: Settings, answers: AnswerService, store: DocumentStore, audit: AuditLog) -> None:
         self.settings = settings
@@ -33,7 +33,9 @@ class RuntimeSettings:
         gen = self.settings.generation
         return {"backend": gen.backend, "ollama_host": gen.ollama.hosts[0] if gen.ollama.hosts else "",
                 "ollama_model": gen.ollama.model, "top_k": self.settings.retrieval.top_k,
-                "embedded": gen.embedded.gguf_path or "packaged Gemma 3 270M (llama.cpp)"}
+                "embedded": gen.embedded.gguf_path or "packaged Gemma 3 270M (llama.cpp)",
+                "openai_url": gen.openai.base_urls[0] if gen.openai.base_urls else "",
+                "openai_model": gen.openai.model}
 
     def model_label(self) -> str:
         """Which model answers, in words every user may see."""
@@ -46,6 +48,8 @@ class RuntimeSettings:
             return ollama
         if gen.backend == "embedded":
             return "embedded Gemma 3 270M (llama.cpp)"
+        if gen.backend == "openai":
+            return f"{gen.openai.model} at {', '.join(gen.openai.base_urls)} (OpenAI-compatible)"
         return f"{ollama}, else the embedded Gemma 3 270M"
 
     def load_saved(self) -> None:
@@ -59,8 +63,9 @@ class RuntimeSettings:
         require_admin(actor)
         return list_ollama_models(host.strip(), self.settings.generation.ollama.connect_timeout_s)
 
-    def change(self, actor: Principal, backend: str, ollama_host: str, ollama_model: str, top_k: int) -> None:
-        """Change the answering model and top-k (admins only)."""
+    def change(self, actor: Principal, backend: str, ollama_host: str, ollama_model: str, top_k: int,
+               openai_url: str = "", openai_model: str = "") -> None:
+        """Change the answering model and top-k (admins only); the OpenAI-compatible server is optional."""
         require_admin(actor)
         host, top_k = ollama_host.strip(), int(top_k)
         if backend not in BACKENDS:
@@ -70,7 +75,7 @@ class RuntimeSettings:
         if not 1 <= top_k <= 20:
             raise InvalidInput("top-k must be between 1 and 20")
         values: dict[str, Any] = {"backend": backend, "ollama_host": host, "ollama_model": ollama_model.strip(),
-                                  "top_k": top_k}
+                                  "top_k": top_k, **_openai_values(backend, openai_url, openai_model)}
         self._apply(values)
         self.store.set_meta(SAVED_KEY, json.dumps(values))
         self.audit.record(actor, "settings_changed", "generation", **values)
@@ -81,8 +86,21 @@ class RuntimeSettings:
         if values.get("ollama_host"):
             gen.ollama.hosts = [values["ollama_host"]]
         gen.ollama.model = values.get("ollama_model") or gen.ollama.model
+        if values.get("openai_url"):
+            gen.openai.base_urls = [values["openai_url"]]
+        gen.openai.model = values.get("openai_model") or gen.openai.model
         self.settings.retrieval.top_k = int(values.get("top_k", self.settings.retrieval.top_k))
         self.answers.reset_chat_model()
+
+
+def _openai_values(backend: str, url: str, model: str) -> dict[str, str]:
+    """The OpenAI-compatible server and model to save; both are required when that backend is chosen."""
+    url, model = url.strip(), model.strip()
+    if url and not url.startswith(("http://", "https://")):
+        raise InvalidInput("the OpenAI-compatible server is a URL with its API path, such as http://10.0.0.7:8000/v1")
+    if backend == "openai" and not (url and model):
+        raise InvalidInput("the OpenAI-compatible backend needs the server URL and the model name it serves")
+    return {"openai_url": url, "openai_model": model}
 
 
 def list_ollama_models(host: str, timeout_s: float) -> list[str]:

@@ -22,7 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
-from assistant.errors import BackendUnavailable, GenerationError
+from assistant.audit import SYSTEM
+from assistant.errors import BackendUnavailable, GenerationError, InvalidInput
 from assistant.events import Done, Sources, Token
 from assistant.llm.base import ChatMessage
 from assistant.llm.embedded import packaged_gguf
@@ -356,3 +357,24 @@ def test_auto_uses_the_openai_servers_when_ollama_is_down(server: LlamaServer, t
     assert isinstance(model, OpenAICompatChatModel)
     assert list(tmp_path.iterdir()) == []  # the embedded model was not touched
     model.close()
+
+
+# The admin settings
+
+
+def test_an_admin_switches_to_the_openai_server_and_the_next_question_uses_it(
+    make_services: Any, server: LlamaServer, tmp_path: Path
+) -> None:
+    services = services_on(make_services, tmp_path / "share", server.url)
+    services.settings.generation.backend = "auto"  # as an install starts; the key stays in the settings file
+    services.settings.generation.openai.base_urls = []
+    runtime = services.web.runtime
+
+    with pytest.raises(InvalidInput, match="server URL and the model"):
+        runtime.change(SYSTEM, "openai", "http://127.0.0.1:11434", "gemma3:270m", 3, server.url, "")
+    runtime.change(SYSTEM, "openai", "http://127.0.0.1:11434", "gemma3:270m", 3, server.url, MODEL)
+    answer = list(services.answers.ask("Which class are flights under six hours booked in?"))[-1].answer
+
+    assert answer.error is None and answer.backend.endswith("(OpenAI-compatible)")
+    assert runtime.current()["openai_url"] == server.url and runtime.current()["openai_model"] == MODEL
+    assert runtime.model_label() == answer.backend
