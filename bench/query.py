@@ -154,16 +154,25 @@ def load_questions(dataset: Path) -> list[str]:
     return [json.loads(line)["question"] for line in lines if line.strip()]
 
 
+def mix_vectors(
+    base: np.ndarray, firsts: np.ndarray, seconds: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Unit vectors, each a random mix of two real embeddings plus a little Gaussian noise."""
+    n = len(firsts)
+    weights = rng.uniform(0.5, 0.8, n).astype(np.float32)[:, None]
+    noise = rng.standard_normal((n, base.shape[1]), dtype=np.float32) * np.float32(NOISE / np.sqrt(base.shape[1]))
+    vectors = weights * base[firsts] + (1 - weights) * base[seconds] + noise
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors
+
+
 def synthesize(sources: list[SourcePassage], n: int, seed: int) -> SyntheticCorpus:
     """N chunks, each joining sentences of two real chunks, its vector their noisy mix."""
     rng = np.random.default_rng(seed)
     base = np.vstack([s.vector for s in sources]).astype(np.float32)
     firsts = rng.integers(0, len(sources), n)
     seconds = rng.integers(0, len(sources), n)
-    weights = rng.uniform(0.5, 0.8, n).astype(np.float32)[:, None]
-    noise = rng.standard_normal((n, base.shape[1])).astype(np.float32) * (NOISE / np.sqrt(base.shape[1]))
-    vectors = weights * base[firsts] + (1 - weights) * base[seconds] + noise
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors = mix_vectors(base, firsts, seconds, rng)
     texts = [_join(sources[a].sentences, sources[b].sentences) for a, b in zip(firsts, seconds, strict=True)]
     files = [_synthetic_path(sources[firsts[i - i % CHUNKS_PER_DOC]].file, i // CHUNKS_PER_DOC) for i in range(n)]
     return SyntheticCorpus(files, [sources[a].heading for a in firsts], texts, vectors)

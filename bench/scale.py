@@ -1,0 +1,202 @@
+"""Vector index at scale: Enclave's index (exact, then IVF above the threshold) against exact search.
+
+    .venv/bin/python bench/scale.py [--sizes 100000,1000000] [--queries 300] [--json-out PATH]
+
+For each size N, N synthetic chunk vectors are made the way `bench/query.py` makes them (each
+the noisy mix of two real all-MiniLM-L6-v2 chunk embeddings of contoso-hr) and added to
+Enclave's `VectorIndex` in batches of 10,000, as an ingest adds them: it starts exact and
+rebuilds itself as an IVF index once past `retrieval.approximate_above`, retraining as it
+grows. The baseline, in the same run, is exact search (`IndexFlatIP`, what Enclave used
+before and what the llama-index starter's `FaissVectorStore` does) over the same vectors.
+Printed per size: build time, memory of the vectors, search p50/p95 (and with the query
+embedding added), and recall@10 of the IVF search against exact search on real questions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[0] = str(ROOT)
+
+from bench.machine import load_average, machine_info  # noqa: E402
+from bench.query import DEFAULT_DATASET, latency_stats, mix_vectors, prepare  # noqa: E402
+
+DEFAULT_JSON = ROOT / "bench" / "results" / "scale.json"
+BATCH = 10_000
+TARGET = {"size": 1_000_000, "p50_ms_max": 50.0, "recall_at_10_min": 0.95, "memory_gb_max": 2.0}
+
+
+def rss_bytes() -> int:
+    """Resident memory of this process."""
+    pages = int(Path("/proc/self/statm").read_text(encoding="ascii").split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def index_bytes(index: Any) -> int:
+    """Bytes the index holds for vectors, ids and centroids (what grows with N)."""
+    import faiss
+
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is None:
+        return int(index.ntotal) * (index.d * 4 + 8)
+    return int(index.ntotal) * (ivf.code_size + 8) + ivf.nlist * index.d * 4
+
+
+def search_ms(search: Any, queries: np.ndarray) -> tuple[list[float], list[list[int]]]:
+    """Milliseconds and top-10 ids of each query, after a short warm-up."""
+    for query in queries[:5]:
+        search(query)
+    times, results = [], []
+    for query in queries:
+        started = time.perf_counter()
+        ids = search(query)
+        times.append((time.perf_counter() - started) * 1000)
+        results.append(ids)
+    return times, results
+
+
+def recall_at_10(found: list[list[int]], truth: list[list[int]]) -> float:
+    """Share of exact search's top 10 that the approximate search also returns."""
+    hits = sum(len(set(f) & set(t)) for f, t in zip(found, truth, strict=True))
+    return hits / sum(len(t) for t in truth)
+
+
+def measure_size(size: int, base: np.ndarray, queries: np.ndarray, layout: Any) -> dict[str, Any]:
+    """Build both indexes over the same N vectors and time the same queries on each."""
+    import faiss
+
+    from storage.vector_index import VectorIndex
+
+    rng = np.random.default_rng(size)
+    vectors = mix_vectors(base, rng.integers(0, len(base), size), rng.integers(0, len(base), size), rng)
+    ids = np.arange(1, size + 1, dtype=np.int64)
+
+    started, rss_before = time.perf_counter(), rss_bytes()
+    exact = faiss.IndexFlatIP(base.shape[1])
+    exact.add(vectors)
+    exact_build = time.perf_counter() - started
+    exact_rss = rss_bytes() - rss_before
+
+    started, rss_before = time.perf_counter(), rss_bytes()
+    ours = VectorIndex(base.shape[1], layout=layout)
+    for start in range(0, size, BATCH):
+        ours.add(ids[start:start + BATCH], vectors[start:start + BATCH])
+    ours_build = time.perf_counter() - started
+    ours_rss = rss_bytes() - rss_before
+    del vectors
+
+    exact_ms, truth = search_ms(lambda q: (exact.search(q.reshape(1, -1), 10)[1][0] + 1).tolist(), queries)
+    ours_ms, found = search_ms(lambda q: [i for i, _ in ours.search(q, 10)], queries)
+    return {
+        "kind": ours.kind, "nprobe": layout.nprobe,
+        "enclave": {"build_s": ours_build, "index_bytes": index_bytes(ours.index), "rss_growth_bytes": ours_rss,
+                    "search_ms": latency_stats(ours_ms)},
+        "exact": {"build_s": exact_build, "index_bytes": index_bytes(exact), "rss_growth_bytes": exact_rss,
+                  "search_ms": latency_stats(exact_ms)},
+        "recall_at_10": recall_at_10(found, truth),
+    }
+
+
+def query_embedding_ms(embedder: Any, questions: list[str]) -> dict[str, float]:
+    """What embedding the question adds to every search."""
+    for q in questions[:5]:
+        embedder.embed_query(q)
+    times = []
+    for q in questions:
+        started = time.perf_counter()
+        embedder.embed_query(q)
+        times.append((time.perf_counter() - started) * 1000)
+    return latency_stats(times)
+
+
+def run(sizes: list[int], dataset: Path, n_queries: int, nprobe: int | None) -> dict[str, Any]:
+    """Source vectors and questions once, then every size."""
+    from storage.vector_index import VectorLayout
+
+    with tempfile.TemporaryDirectory(prefix="enclave-bench-scale-") as tmp:
+        print("preparing source passages ...", flush=True)
+        setup = prepare(dataset, Path(tmp), n_queries, threads=0)
+    settings = setup.settings_for(Path(tmp))
+    layout = VectorLayout(approximate_above=settings.retrieval.approximate_above,
+                          nprobe=nprobe or settings.retrieval.nprobe)
+    base = np.vstack([s.vector for s in setup.sources]).astype(np.float32)
+    queries = np.vstack([setup.embedder.embed_query(q) for q in setup.queries]).astype(np.float32)
+    results: dict[str, Any] = {
+        "source": setup.origin, "source_passages": len(base), "queries": len(queries),
+        "approximate_above": layout.approximate_above,
+        "query_embedding_ms": query_embedding_ms(setup.embedder, setup.queries), "sizes": {},
+    }
+    for size in sizes:
+        print(f"{size:,} vectors: building Enclave's index and the exact baseline ...", flush=True)
+        results["sizes"][str(size)] = measure_size(size, base, queries, layout)
+    return results
+
+
+def print_table(results: dict[str, Any]) -> None:
+    """One row per size: Enclave beside exact search, with ratios and the target."""
+    embed = results["query_embedding_ms"]["p50"]
+    header = ("chunks", "index", "build", "exact build", "memory", "exact mem", "p50", "p95", "exact p50",
+              "ratio p50", "p50 +embed", "recall@10", "target")
+    rows = []
+    for size, e in results["sizes"].items():
+        ours, ex = e["enclave"], e["exact"]
+        target = ""
+        if int(size) == TARGET["size"]:
+            met = (ours["search_ms"]["p50"] + embed < TARGET["p50_ms_max"]
+                   and e["recall_at_10"] >= TARGET["recall_at_10_min"]
+                   and ours["index_bytes"] < TARGET["memory_gb_max"] * 2**30)
+            target = "met" if met else "MISSED"
+        rows.append((f"{int(size):,}", e["kind"], f"{ours['build_s']:.1f} s", f"{ex['build_s']:.1f} s",
+                     f"{ours['index_bytes'] / 2**30:.2f} GB", f"{ex['index_bytes'] / 2**30:.2f} GB",
+                     f"{ours['search_ms']['p50']:.2f} ms", f"{ours['search_ms']['p95']:.2f} ms",
+                     f"{ex['search_ms']['p50']:.2f} ms", f"{ours['search_ms']['p50'] / ex['search_ms']['p50']:.3f}x",
+                     f"{ours['search_ms']['p50'] + embed:.1f} ms", f"{e['recall_at_10']:.3f}", target))
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+    print(f"\nquery embedding p50 {embed:.1f} ms (added in 'p50 +embed'). Target at {TARGET['size']:,}: p50 with "
+          f"embedding < {TARGET['p50_ms_max']:.0f} ms, recall@10 >= {TARGET['recall_at_10_min']}, vectors < "
+          f"{TARGET['memory_gb_max']:.0f} GB.")
+
+
+def main() -> None:
+    """Parse arguments, measure every size, print and write the figures."""
+    from assistant.offline import enforce_offline
+
+    enforce_offline()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,1000000", help="Corpus sizes in chunks, comma-separated.")
+    parser.add_argument("--queries", type=int, default=300, help="Real questions to search with.")
+    parser.add_argument("--nprobe", type=int, default=0, help="Override retrieval.nprobe (0 keeps the setting).")
+    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, help="QA set: docs/ and qa.jsonl.")
+    parser.add_argument("--json-out", type=Path, default=DEFAULT_JSON, help="Where to write the figures.")
+    args = parser.parse_args()
+    command = shlex.join([".venv/bin/python", "bench/scale.py", *sys.argv[1:]])
+    load_start = load_average()
+    print(f"{command}\nload average at start: {load_start}", flush=True)
+    results = run(sorted(int(s) for s in args.sizes.split(",") if s.strip()), args.dataset.resolve(),
+                  args.queries, args.nprobe or None)
+    load_end = load_average()
+    print()
+    print_table(results)
+    print(f"load average at end: {load_end} ({os.cpu_count()} CPUs; other work on the machine makes figures noisy)")
+    payload = {"command": command, "machine": machine_info(), "load_average": {"start": load_start, "end": load_end},
+               "target": TARGET, **results}
+    args.json_out.parent.mkdir(parents=True, exist_ok=True)
+    args.json_out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.json_out}")
+
+
+if __name__ == "__main__":
+    main()
