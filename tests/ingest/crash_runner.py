@@ -3,7 +3,10 @@
 Usage: python -m tests.ingest.crash_runner DATA_DIR FOLDER POINT
 
 The product code runs unchanged; the runner only wraps one function so that the
-process dies, as with ``kill -9``, right after (or inside) it.
+process dies, as with ``kill -9``, right after (or inside) it. With POINT ``random``
+nothing is wrapped: the runner prints ``ingesting`` when the ingest starts and
+``ack <outcome> <file>`` for every file the pipeline reports done, and the test kills
+it from outside after a random delay (tests/faults/test_random_kill.py).
 """
 
 from __future__ import annotations
@@ -53,16 +56,29 @@ def install(point: str) -> None:
         raise SystemExit(f"unknown point {point}")
 
 
+class AckPrinter:
+    """Prints each acknowledged file at once, so the killing test knows what was promised."""
+
+    def started(self, total_files: int) -> None:
+        """The ingest has begun."""
+        print(f"ingesting {total_files}", flush=True)
+
+    def file_done(self, path: str, outcome: str, chunks: int, reason: str = "") -> None:
+        """One file is done (committed and indexed in memory, or skipped)."""
+        print(f"ack {outcome} {path}", flush=True)
+
+
 def main() -> None:
     enforce_offline()
     data_dir, folder, point = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
     from assistant.services import build_services
     from assistant.settings import load_settings
 
-    install(point)
+    if point != "random":
+        install(point)
     services = build_services(load_settings(data_dir=data_dir, ingest={"save_every_s": 0.0}))
-    services.ingest.ingest(folder, sync=True)
-    print("finished without crashing")
+    services.ingest.ingest(folder, sync=True, progress=AckPrinter() if point == "random" else None)
+    print("finished without crashing", flush=True)
 
 
 if __name__ == "__main__":
