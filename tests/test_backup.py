@@ -25,6 +25,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from assistant.audit import SYSTEM
+from assistant.events import Done
 from tests.conftest import PROJECT_ROOT, postgres_url, require_dataset
 
 pytestmark = pytest.mark.slow
@@ -113,7 +114,7 @@ def _open(data_dir: Path, embedder: Any, database_url: str | None = None) -> Any
     from assistant.services import build_services
     from assistant.settings import load_settings
 
-    overrides = {"database_url": database_url} if database_url else {}
+    overrides: dict[str, Any] = {"database_url": database_url} if database_url else {}
     return build_services(load_settings(data_dir=data_dir, **overrides), embedder=embedder)
 
 
@@ -129,13 +130,20 @@ def _signs_in_with_chat(data_dir: Path, embedder: Any, database_url: str | None 
         services.close()
 
 
-def test_sqlite_backup_restores_sources_settings_users_and_uploads(
-    install: dict[str, Any], tmp_path: Path, embedder: Any
-) -> None:
-    archive, restored = tmp_path / "enclave.tar.gz", tmp_path / "restored"
-    made = ok(run_cli("backup", str(archive), "--json", "--data-dir", str(install["data"])))
+@pytest.fixture(scope="module")
+def archive(install: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A backup of the SQLite install, made with ``run.py backup``."""
+    path = tmp_path_factory.mktemp("backup") / "enclave.tar.gz"
+    made = ok(run_cli("backup", str(path), "--json", "--data-dir", str(install["data"])))
     assert made["db_method"] == "SQLite online backup API" and made["index_versions"]
     assert made["rows"]["users"] == 1 and made["rows"]["chats"] == 1 and made["rows"]["chunks"] > 0
+    return path
+
+
+def test_sqlite_backup_restores_sources_settings_users_and_uploads(
+    archive: Path, install: dict[str, Any], tmp_path: Path, embedder: Any
+) -> None:
+    restored = tmp_path / "restored"
     ok(run_cli("restore", str(archive), "--json", "--data-dir", str(restored)))
 
     assert len(install["sources"]) == 4  # top_k from the settings file
@@ -152,21 +160,25 @@ def test_sqlite_backup_restores_sources_settings_users_and_uploads(
         services.close()
 
 
-def test_restore_refuses_a_data_dir_that_is_not_empty(install: dict[str, Any], tmp_path: Path) -> None:
-    archive, occupied = tmp_path / "enclave.tar.gz", tmp_path / "occupied"
-    ok(run_cli("backup", str(archive), "--data-dir", str(install["data"])))
+def test_restore_refuses_a_data_dir_that_is_not_empty(archive: Path, install: dict[str, Any], tmp_path: Path,
+                                                      embedder: Any) -> None:
+    occupied = tmp_path / "occupied"
     occupied.mkdir()
     (occupied / "notes.txt").write_text("keep me", encoding="utf-8")
     proc = run_cli("restore", str(archive), "--data-dir", str(occupied))
     assert proc.returncode == 1 and "is not empty" in proc.stderr and "--force" in proc.stderr
     assert [p.name for p in occupied.iterdir()] == ["notes.txt"]
     ok(run_cli("restore", str(archive), "--force", "--data-dir", str(occupied)))
-    assert sources(occupied) == install["sources"]
+    services = _open(occupied, embedder)
+    try:
+        final = next(e.answer for e in services.answers.ask(QUESTION, retrieve_only=True) if isinstance(e, Done))
+    finally:
+        services.close()
+    assert [(p["file"], p["page"], p["text"]) for p in final.as_json()["retrieved"]] == install["sources"]
 
 
-def test_damaged_backups_are_refused_and_change_nothing(install: dict[str, Any], tmp_path: Path) -> None:
-    good = tmp_path / "good.tar.gz"
-    ok(run_cli("backup", str(good), "--data-dir", str(install["data"])))
+def test_damaged_backups_are_refused_and_change_nothing(archive: Path, install: dict[str, Any], tmp_path: Path) -> None:
+    good = archive
     truncated = tmp_path / "truncated.tar.gz"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     altered = _with_altered_database(good, tmp_path / "altered.tar.gz")
