@@ -19,8 +19,6 @@ if TYPE_CHECKING:
 CHARS_PER_TOKEN = 3.5
 """Rough characters per token for the budget; Ollama's API offers no tokenizer."""
 
-__all__ = ["HostCheck", "OllamaChatModel"]
-
 
 def _import_ollama() -> Any:
     """Import the ``ollama`` client (which brings httpx), or say how to install it."""
