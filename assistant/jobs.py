@@ -74,6 +74,7 @@ def safe_upload_name(name: str) -> str:
     base = Path(name.replace("\\", "/").replace("\x00", "")).name
     stem, suffix = Path(base).stem, Path(base).suffix.lower()
     cleaned = SAFE_NAME_RE.sub("_", stem).strip("._")[:80] or "upload"
+    suffix = "." + SAFE_NAME_RE.sub("_", suffix[1:])[:16] if suffix else ""  # e.g. ".:" or a 300-character one
     return f"{secrets.token_hex(6)}-{cleaned}{suffix}"
 
 
