@@ -78,3 +78,21 @@ def test_errors_are_one_clear_line_and_exit_code_1(tmp_path: Path) -> None:
     assert "is not a folder" in proc.stderr and "Traceback" not in proc.stderr
     proc = _run("eval", str(tmp_path), data_dir=tmp_path / "data")
     assert proc.returncode == 1 and "not a QA set" in proc.stderr
+
+
+def test_ask_with_the_model_server_down_shows_sources_and_exits_3(qa_set: Path, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a loopback port with nothing listening
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    data = tmp_path / "data"
+    _json(_run("ingest", str(qa_set / "docs"), "--json", data_dir=data))
+    (data / "enclave.toml").write_text(
+        f'[generation]\nbackend = "ollama"\n[generation.ollama]\nhosts = ["{dead}"]\n', encoding="utf-8"
+    )
+    proc = _run("ask", "Who issues parking permits?", "--json", data_dir=data)
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    answer = json.loads(proc.stdout)
+    assert answer["error"] and dead in answer["error"]
+    assert answer["retrieved"][0]["file"] == "parking.txt"  # the sources are still there to read

@@ -105,7 +105,8 @@ def render_answer(console: Console, events: Any) -> Any:
     unsupported = [s.text for s in final.sentences if s.status == "unsupported"]
     for text in unsupported:
         console.print(f"[yellow]unsupported by the documents:[/yellow] {text}", highlight=False)
-    console.print(f"[dim]answered by {final.backend}[/dim]")
+    if not final.error:
+        console.print(f"[dim]answered by {final.backend}[/dim]")
     return final
 
 
