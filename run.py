@@ -173,10 +173,12 @@ def serve(
 
 
 def _users_app() -> typer.Typer:
+    from ui.tokens_cli import tokens_app
     from ui.users_cli import users_app
 
     target: dict[str, Path | None] = {}
     users = users_app(lambda: _services(target.get("data_dir"), target.get("config")), out)
+    users.add_typer(tokens_app(lambda: _services(target.get("data_dir"), target.get("config")), out), name="token")
 
     @users.callback()
     def options(data_dir: DataDir = None, config: ConfigFile = None) -> None:

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from assistant.access import AccessService
 from assistant.accounts import AccountService
 from assistant.answer import AnswerService
+from assistant.api_tokens import ApiTokenService
 from assistant.audit import AuditLog
+from assistant.catalog import Catalog
 from assistant.chats import ChatService
 from assistant.corpus import Corpus
 from assistant.jobs import IngestJobs
@@ -16,6 +18,7 @@ from assistant.runtime import RuntimeSettings
 from assistant.settings import Settings
 from ingest.pipeline import IngestService
 from storage.account_store import AccountStore
+from storage.api_tokens import ApiTokenStore
 from storage.chat_store import ChatStore
 from storage.db import Database
 from storage.library import LibraryStore
@@ -32,6 +35,8 @@ class WebServices:
     library: Library
     jobs: IngestJobs
     runtime: RuntimeSettings
+    tokens: ApiTokenService
+    catalog: Catalog
 
 
 def build_web_services(
@@ -50,4 +55,6 @@ def build_web_services(
         library=Library(library_store, access, corpus, audit),
         jobs=IngestJobs(ingest, settings, audit),
         runtime=RuntimeSettings(settings, answers, corpus.store, audit),
+        tokens=ApiTokenService(ApiTokenStore(db), account_store, audit),
+        catalog=Catalog(library_store, access),
     )

@@ -17,10 +17,13 @@ from assistant.errors import AccessError, EnclaveError, InvalidInput, NotFoundEr
 from assistant.offline import assert_offline, enforce_offline
 from assistant.services import Services
 from ui.admin_page import AdminPage
+from ui.api import install_api
+from ui.api_errors import error_response
 from ui.chat_page import ChatPage
-from ui.gate import AuthGate
+from ui.gate import AuthGate, is_api_path
 from ui.session import SessionReader
 from ui.signin import signin_router
+from ui.tokens_page import tokens_router
 from ui.viewer import viewer_router
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -62,6 +65,8 @@ def build_app(services: Services) -> FastAPI:
 
     @app.exception_handler(EnclaveError)
     async def enclave_error(request: Request, exc: EnclaveError) -> Response:
+        if is_api_path(request.url.path):
+            return error_response(_status(exc), str(exc))
         return PlainTextResponse(str(exc), status_code=_status(exc), headers={"cache-control": "no-store"})
 
     @app.get("/")
@@ -70,6 +75,8 @@ def build_app(services: Services) -> FastAPI:
 
     app.include_router(signin_router(web.accounts, services.settings.web))
     app.include_router(viewer_router(web.library))
+    app.include_router(tokens_router(web.tokens))
+    install_api(app, web)
     session = SessionReader(web.accounts)
     chat = ChatPage(web.chats, web.access, web.runtime, session).build()
     admin = AdminPage(services, session).build()
@@ -77,5 +84,5 @@ def build_app(services: Services) -> FastAPI:
     options = _mount_options(services)
     gr.mount_gradio_app(app, chat.queue(default_concurrency_limit=8), path="/chat", **options)
     gr.mount_gradio_app(app, admin.queue(default_concurrency_limit=4), path="/admin", **options)
-    app.add_middleware(AuthGate, accounts=web.accounts)
+    app.add_middleware(AuthGate, accounts=web.accounts, tokens=web.tokens)
     return app
