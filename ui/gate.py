@@ -6,6 +6,7 @@ added later (by us or by a Gradio upgrade) is closed until it is deliberately op
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import SimpleCookie
 from typing import Any
@@ -14,6 +15,7 @@ from urllib.parse import quote, unquote
 import anyio
 
 from assistant.accounts import AccountService
+from assistant.api_tokens import ApiTokenService
 from assistant.audit import Principal
 
 Scope = MutableMapping[str, Any]
@@ -25,6 +27,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 COOKIE = "enclave_session"
 PUBLIC_PATHS = frozenset({"/login"})
 ADMIN_PREFIX = "/admin"
+API_PREFIXES = ("/v1", "/api")
 CSP = "; ".join([
     "default-src 'self'",
     # Gradio's page boots from an inline script and compiles gr.HTML templates at run time.
@@ -62,6 +65,20 @@ def session_token(headers: list[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
+def is_api_path(path: str) -> bool:
+    """Whether a path belongs to the HTTP API, where bearer tokens work and errors are JSON."""
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in API_PREFIXES)
+
+
+def bearer_token(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The token of an ``Authorization: Bearer ...`` header, "" for another scheme, None when absent."""
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            return token.strip() if scheme.lower() == "bearer" else ""
+    return None
+
+
 def refusal(path: str, principal: Principal | None) -> int | None:
     """The status that refuses this request, or None to let it through."""
     if principal is None:
@@ -80,11 +97,12 @@ def refusal(path: str, principal: Principal | None) -> int | None:
 
 
 class AuthGate:
-    """ASGI middleware: every request but the sign-in page needs a live session."""
+    """ASGI middleware: every request but the sign-in page needs a live session (or, on the API, a token)."""
 
-    def __init__(self, app: ASGIApp, accounts: AccountService) -> None:
+    def __init__(self, app: ASGIApp, accounts: AccountService, tokens: ApiTokenService | None = None) -> None:
         self.app = app
         self.accounts = accounts
+        self.tokens = tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -94,14 +112,23 @@ class AuthGate:
         if scope["path"] in PUBLIC_PATHS:
             await self.app(scope, receive, send)
             return
-        token = session_token(scope.get("headers", []))
-        principal = await anyio.to_thread.run_sync(self.accounts.session, token) if token else None
+        principal = await self._principal(scope)
         status = refusal(scope["path"], principal)
         if status is not None:
             await _refuse(scope, send, status)
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
+
+    async def _principal(self, scope: Scope) -> Principal | None:
+        """The session cookie's user; on API paths a bearer token, when sent, decides alone."""
+        headers = scope.get("headers", [])
+        tokens = self.tokens if is_api_path(scope["path"]) else None
+        bearer = bearer_token(headers) if tokens is not None else None
+        if tokens is not None and bearer is not None:
+            return await anyio.to_thread.run_sync(tokens.principal, bearer) if bearer else None
+        token = session_token(headers)
+        return await anyio.to_thread.run_sync(self.accounts.session, token) if token else None
 
 
 def _with_headers(send: Send) -> Send:
@@ -120,6 +147,9 @@ async def _refuse(scope: Scope, send: Send, status: int) -> None:
     if scope["type"] == "websocket":
         await send({"type": "websocket.close", "code": 1008})
         return
+    if is_api_path(scope["path"]):
+        await _refuse_api(scope, send, status)
+        return
     wants_page = scope.get("method") == "GET" and any(
         name == b"accept" and b"text/html" in value for name, value in scope.get("headers", [])
     )
@@ -132,5 +162,23 @@ async def _refuse(scope: Scope, send: Send, status: int) -> None:
     body = b"sign in first" if status == 401 else b"not allowed"
     headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
                (b"cache-control", b"no-store")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _refuse_api(scope: Scope, send: Send, status: int) -> None:
+    """API refusals as JSON in OpenAI's error shape, with the Bearer challenge on 401."""
+    if status == 401:
+        sent = bearer_token(scope.get("headers", [])) is not None
+        message = ("the API token is invalid or revoked" if sent else
+                   "send an API token (Authorization: Bearer enc_...) or sign in first")
+        kind = "authentication_error"
+    else:
+        message, kind = "not allowed", "permission_error"
+    body = json.dumps({"error": {"message": message, "type": kind}}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+               (b"cache-control", b"no-store")]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="enclave"'))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,157 @@
+"""``/v1``: the assistant behind OpenAI's Chat Completions API, so existing chat front ends and scripts can use it.
+
+A question goes through ``ChatService.ask``, exactly as in the web chat: the same collection
+grants, the same answering path, the conversation stored in the caller's chat list. The
+answer carries Enclave's citations in extra fields (``ui.api_models.Enclave``).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from itertools import chain
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from assistant.audit import Principal
+from assistant.chats import ChatEvent, ChatService, Saved
+from assistant.errors import EnclaveError, InvalidInput, NotFoundError
+from assistant.events import Token
+from assistant.runtime import RuntimeSettings
+from ui.api_errors import ERRORS, error_response
+from ui.api_models import (
+    MODEL_ID,
+    AssistantMessage,
+    ChatCompletion,
+    ChatCompletionRequest,
+    Choice,
+    ErrorBody,
+    ModelCard,
+    ModelList,
+)
+
+PASSAGE_KEYS = ("n", "file", "page", "heading", "text", "score", "span", "collection", "document_id", "chunk_id",
+                "kind")
+STREAM_DOC = {"text/event-stream": {"schema": {"type": "string"},
+                                    "example": 'data: {"object": "chat.completion.chunk", ...}\n\ndata: [DONE]\n\n'}}
+
+
+def question_of(body: ChatCompletionRequest) -> str:
+    """The question: the text of the last user message (earlier turns come from ``chat_id``)."""
+    users = [m for m in body.messages if m.role == "user"]
+    if not users:
+        raise InvalidInput("messages: include a user message; the last one is the question")
+    content = users[-1].content
+    if isinstance(content, list):
+        if any(part.type != "text" or part.text is None for part in content):
+            raise InvalidInput("messages: only text content parts are understood")
+        return "\n".join(part.text or "" for part in content)
+    return content or ""
+
+
+def passage(item: dict[str, Any]) -> dict[str, Any]:
+    """A stored source as the API shows it, with a link to the cited page."""
+    out = {key: item.get(key) for key in PASSAGE_KEYS}
+    out["url"] = f"/view/chunk/{item['chunk_id']}" if item.get("chunk_id") is not None else None
+    return out
+
+
+def enclave_fields(saved: Saved) -> dict[str, Any]:
+    """Citations, sources and the refusal verdict of a stored answer."""
+    message = saved.message
+    return {"citations": [passage(c) for c in message.get("citations", [])],
+            "sources": [passage(s) for s in message.get("sources", [])],
+            "refused": bool(message.get("refused")), "refusal_reason": message.get("refusal_reason"),
+            "chat_id": saved.chat_id, "message_id": message.get("id"), "backend": message.get("backend")}
+
+
+def _chunk(ident: str, created: int, delta: dict[str, Any], finish: str | None = None,
+           extra: dict[str, Any] | None = None) -> str:
+    body = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": MODEL_ID,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **(extra or {})}
+    return f"data: {json.dumps(body)}\n\n"
+
+
+def _error_event(message: str, kind: str) -> str:
+    return f"data: {json.dumps({'error': {'message': message, 'type': kind, 'param': None, 'code': None}})}\n\n"
+
+
+def stream(events: Iterator[ChatEvent]) -> Iterator[str]:
+    """Server-sent events: a role chunk, a chunk per token, a last chunk with the citations, ``[DONE]``."""
+    ident, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
+    yield _chunk(ident, created, {"role": "assistant", "content": ""})
+    streamed = False
+    try:
+        for event in events:
+            if isinstance(event, Token):
+                streamed = True
+                yield _chunk(ident, created, {"content": event.text})
+            elif isinstance(event, Saved):
+                error = event.message.get("error")
+                if error:
+                    yield _error_event(f"the model could not answer: {error}", "model_unavailable")
+                    continue
+                if not streamed and event.message.get("answer"):
+                    yield _chunk(ident, created, {"content": event.message["answer"]})
+                yield _chunk(ident, created, {}, "stop", enclave_fields(event))
+    except EnclaveError as exc:  # headers are sent: the error travels as an event, as OpenAI's does
+        yield _error_event(str(exc), "server_error")
+    yield "data: [DONE]\n\n"
+
+
+def complete(events: Iterator[ChatEvent]) -> Response:
+    """The whole answer in one body."""
+    saved = next((e for e in events if isinstance(e, Saved)), None)
+    if saved is None:
+        return error_response(500, "the answer was not finished")
+    if saved.message.get("error"):
+        return error_response(503, f"the model could not answer: {saved.message['error']}")
+    completion = ChatCompletion(
+        id=f"chatcmpl-{saved.chat_id}-{saved.message.get('id')}", created=int(time.time()),
+        choices=[Choice(message=AssistantMessage(content=saved.message.get("answer", "")))],
+        **enclave_fields(saved),
+    )
+    return JSONResponse(completion.model_dump(mode="json"), headers={"cache-control": "no-store"})
+
+
+def chat_router(chats: ChatService, runtime: RuntimeSettings) -> APIRouter:
+    """Routes ``GET /v1/models``, ``GET /v1/models/{id}`` and ``POST /v1/chat/completions``."""
+    router = APIRouter(tags=["chat"], responses=ERRORS)
+
+    def card() -> ModelCard:
+        return ModelCard(description=f"Answers from your documents; written by {runtime.model_label()}")
+
+    @router.get("/v1/models", response_model=ModelList, summary="The model this server answers as")
+    def models() -> ModelList:
+        return ModelList(data=[card()])
+
+    @router.get("/v1/models/{model_id}", response_model=ModelCard, summary="One model")
+    def model(model_id: str) -> ModelCard:
+        if model_id != MODEL_ID:
+            raise NotFoundError(f"there is no model {model_id!r}: this server answers as {MODEL_ID!r}")
+        return card()
+
+    @router.post(
+        "/v1/chat/completions", response_model=ChatCompletion, summary="Answer a question from the documents",
+        responses={200: {"content": STREAM_DOC, "description": "The answer (JSON), or its stream when "
+                         "`stream` is true."},
+                   503: {"model": ErrorBody, "description": "The model could not answer (JSON requests)."}},
+    )
+    def completions(body: ChatCompletionRequest, request: Request) -> Response:
+        if body.model != MODEL_ID:
+            raise NotFoundError(f"there is no model {body.model!r}: this server answers as {MODEL_ID!r}")
+        principal: Principal = request.state.principal
+        events = chats.ask(principal, body.chat_id, question_of(body), body.collections)
+        first = next(events, None)  # the question and grants are checked before anything is sent
+        answer = chain([first] if first is not None else [], events)
+        if body.stream:
+            return StreamingResponse(stream(answer), media_type="text/event-stream",
+                                     headers={"cache-control": "no-store", "x-accel-buffering": "no"})
+        return complete(answer)
+
+    return router
+

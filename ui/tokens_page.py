@@ -1,0 +1,107 @@
+"""``/account/tokens``: a signed-in user creates and revokes their own API tokens (a plain page, no scripts).
+
+A new token is shown once, on the page that answers its creation, and never again. The forms
+post with the session cookie, which is ``SameSite=Strict``, so another site cannot submit them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from html import escape
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from assistant.api_tokens import ApiTokenService
+from assistant.audit import Principal
+from assistant.errors import InvalidInput, NotFoundError
+from storage.api_tokens import TokenRecord
+
+PATH = "/account/tokens"
+NO_STORE = {"cache-control": "private, no-store"}
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 0; color: #1f2937; background: #f4f5f7; }
+main { max-width: 52rem; margin: 2rem auto; background: #fff; padding: 1.5rem 2rem; border-radius: 10px;
+       box-shadow: 0 2px 12px rgba(0,0,0,.08); }
+h1 { font-size: 1.35rem; margin-top: 0; } table { border-collapse: collapse; width: 100%; margin: 1rem 0; }
+th, td { text-align: left; padding: .4rem .5rem; border-bottom: 1px solid #e5e7eb; font-size: .9rem; }
+code.secret { display: block; background: #ecfdf5; padding: .6rem; border-radius: 6px; word-break: break-all; }
+.error { background: #fef2f2; color: #991b1b; padding: .5rem .6rem; border-radius: 6px; }
+.new { background: #ecfdf5; padding: .75rem; border-radius: 6px; }
+input[type=text] { padding: .45rem; border: 1px solid #d1d5db; border-radius: 6px; width: 18rem; }
+button { padding: .45rem .8rem; border: 0; border-radius: 6px; background: #2563eb; color: #fff; cursor: pointer; }
+button.revoke { background: #b91c1c; } form.inline { display: inline; }
+"""
+
+
+def _when(stamp: datetime | None) -> str:
+    return stamp.strftime("%Y-%m-%d %H:%M UTC") if stamp else "never"
+
+
+def _row(token: TokenRecord) -> str:
+    if token.revoked_at is not None:
+        action = f"revoked {_when(token.revoked_at)}"
+    else:
+        action = (f'<form class="inline" method="post" action="{PATH}/{token.id}/revoke">'
+                  f'<button class="revoke" type="submit" aria-label="Revoke {escape(token.name)}">Revoke</button>'
+                  "</form>")
+    return (f"<tr><td>{escape(token.name)}</td><td><code>{escape(token.prefix)}…</code></td>"
+            f"<td>{_when(token.created_at)}</td><td>{_when(token.last_used_at)}</td><td>{action}</td></tr>")
+
+
+def tokens_html(principal: Principal, tokens: list[TokenRecord], secret: str = "", error: str = "") -> str:
+    """The page: the new token (once), errors, the token list and the form to create one."""
+    shown = ""
+    if secret:
+        shown = ('<div class="new" role="status"><p>Your new token. Copy it now: it is not shown again.</p>'
+                 f'<code class="secret" id="new-token">{escape(secret)}</code></div>')
+    if error:
+        shown += f'<p class="error" role="alert">{escape(error)}</p>'
+    rows = "".join(_row(t) for t in tokens) or '<tr><td colspan="5">No tokens yet.</td></tr>'
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>API tokens · Enclave</title>'
+        f'<link rel="icon" href="data:,"><style>{STYLE}</style></head><body><main>'
+        f'<p><a href="/chat/">← Back to chat</a></p><h1>API tokens of {escape(principal.username)}</h1>'
+        "<p>Scripts and other tools use a token as <code>Authorization: Bearer …</code> on <code>/v1</code> and "
+        "<code>/api</code> (described at <a href=\"/api/openapi.json\">/api/openapi.json</a>). A token reads "
+        "exactly what you may read.</p>"
+        f"{shown}<table><thead><tr><th>Name</th><th>Token</th><th>Created</th><th>Last used</th><th></th></tr>"
+        f'</thead><tbody>{rows}</tbody></table><form method="post" action="{PATH}">'
+        '<label for="name">Name</label> <input id="name" name="name" type="text" maxlength="100" required '
+        'placeholder="e.g. weekly report script"> <button type="submit">Create token</button></form>'
+        "</main></body></html>"
+    )
+
+
+def tokens_router(tokens: ApiTokenService) -> APIRouter:
+    """Routes ``GET``/``POST /account/tokens`` and ``POST /account/tokens/{id}/revoke``."""
+    router = APIRouter()
+
+    def page(principal: Principal, secret: str = "", error: str = "", status: int = 200) -> HTMLResponse:
+        listed = tokens.tokens(principal, principal.username)
+        return HTMLResponse(tokens_html(principal, listed, secret, error), status_code=status, headers=NO_STORE)
+
+    @router.get(PATH)
+    def show(request: Request) -> HTMLResponse:
+        return page(request.state.principal)
+
+    @router.post(PATH)
+    def create(request: Request, name: Annotated[str, Form(max_length=1000)] = "") -> HTMLResponse:
+        principal: Principal = request.state.principal
+        try:
+            _, secret = tokens.create(principal, principal.username, name)
+        except InvalidInput as exc:
+            return page(principal, error=str(exc), status=400)
+        return page(principal, secret=secret)
+
+    @router.post(PATH + "/{token_id}/revoke")
+    def revoke(token_id: int, request: Request) -> Response:
+        principal: Principal = request.state.principal
+        try:
+            tokens.revoke(principal, principal.username, token_id)
+        except NotFoundError as exc:
+            return page(principal, error=str(exc), status=404)
+        return RedirectResponse(PATH, status_code=303)
+
+    return router
