@@ -270,3 +270,31 @@ def test_every_api_route_refuses_a_missing_forged_or_foreign_scheme_token(world:
         mixed = httpx.request(method, world.url + path, headers={"authorization": "Bearer enc_forged"},
                               cookies={"enclave_session": session_cookie}, timeout=30)
         assert mixed.status_code == 401, (method, path)
+
+
+@pytest.mark.postgres
+def test_tokens_and_answers_work_the_same_on_postgresql(embedder: Any, tmp_path: Path, serve: Any) -> None:
+    from assistant.audit import SYSTEM
+    from tests.conftest import postgres_url
+    from tests.storage.conftest import _fresh_postgres_database
+
+    (tmp_path / "hr").mkdir()
+    make_pdf(tmp_path / "hr" / "travel.pdf", ["Employees fly economy class under six hours."])
+    databases = _fresh_postgres_database(postgres_url())
+    url = next(databases)
+    try:
+        with FakeOllama(FakeOllamaScript(reply="Economy class [1].")) as fake:
+            pg = build_world(tmp_path, embedder, fake, {"hr": tmp_path / "hr"}, ["hr"], database_url=url)
+            assert pg.services.db.dialect == "postgresql"
+            serve(pg)
+            record, token = pg.services.web.tokens.create(SYSTEM, "alice", "pg")
+            with api(pg, token) as client:
+                body = client.post("/v1/chat/completions", json={"model": "enclave", "messages": [
+                    {"role": "user", "content": QUESTION}]}).json()
+                assert [c["collection"] for c in body["citations"]] == ["hr"]
+                assert client.get(f"/api/documents/{2**31 - 1}").status_code == 404
+                pg.services.web.tokens.revoke(SYSTEM, "alice", record.id)
+                assert client.get("/api/status").status_code == 401
+            pg.services.close()
+    finally:
+        next(databases, None)
