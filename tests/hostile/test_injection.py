@@ -101,7 +101,7 @@ def test_in_the_browser_no_request_leaves_loopback(world: World) -> None:
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        context = browser.new_context()
+        context: Any = browser.new_context()
         context.requests = []
         context.on("request", lambda request: context.requests.append(request.url))
         page = sign_in(context, world, "alice")
