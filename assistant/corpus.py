@@ -10,6 +10,7 @@ from typing import Any
 from assistant.embeddings import Embedder
 from assistant.errors import ModelMismatchError, NotFoundError
 from storage.documents import DocumentStore
+from storage.index_reload import LiveIndexes
 from storage.index_store import CollectionIndex, IndexStore
 
 MODEL_KEY = "embedding_model"
@@ -20,13 +21,20 @@ class Corpus:
     """Opens collection indexes on demand, repaired against the database."""
 
     def __init__(
-        self, store: DocumentStore, index_root: Any, model_name: str, embedder_factory: Callable[[], Embedder]
+        self,
+        store: DocumentStore,
+        index_root: Any,
+        model_name: str,
+        embedder_factory: Callable[[], Embedder],
+        read_only: bool = False,
+        index_check_s: float = 1.0,
     ) -> None:
         self.store = store
+        self.read_only = read_only  # an app process beside `run.py worker`: loads index versions, never saves
+        self.index_check_s = index_check_s
         self.model_name = model_name
         self.index_root = index_root
         self._embedder_factory = embedder_factory
-        self._indexes: dict[int, CollectionIndex] = {}
         self._lock = threading.RLock()
 
     @cached_property
@@ -67,17 +75,19 @@ class Corpus:
         return found
 
     def index(self, collection_id: int) -> CollectionIndex:
-        """The open index of a collection, loaded and reconciled on first use."""
-        with self._lock:
-            if collection_id not in self._indexes:
-                self._indexes[collection_id] = self.index_store.open(collection_id, self.store)
-            return self._indexes[collection_id]
+        """The open index of a collection, loaded and reconciled on first use, newer versions swapped in."""
+        return self.live.get(collection_id)
+
+    @cached_property
+    def live(self) -> LiveIndexes:
+        """The open indexes, swapped for newer versions the writer saves."""
+        return LiveIndexes(self.index_store, self.store, self.read_only, self.index_check_s)
 
     def save(self, collection_id: int) -> None:
         """Write a new version of a collection's index."""
-        with self._lock:
-            if collection_id in self._indexes:
-                self.index_store.save(self._indexes[collection_id])
+        index = self.live.cached(collection_id)
+        if index is not None and not self.read_only:
+            self.index_store.save(index)
 
     def status(self) -> dict[str, Any]:
         """Collections with their documents and chunks, the embedding model, index size on disk."""
@@ -109,7 +119,7 @@ class Corpus:
             self.store.set_meta(DIM_KEY, str(embedder.dim))
             self.__dict__.pop("embedder", None)
             self.__dict__.pop("index_store", None)
-            self._indexes.clear()
+            self.__dict__.pop("live", None)
             for cid in self.store.collections():
                 IndexStore(self.index_root, embedder.dim).drop(cid)
         return done

@@ -34,7 +34,8 @@ class Services:
 
 
 def build_services(
-    settings: Settings, embedder: Embedder | None = None, chat_model: ChatModel | None = None
+    settings: Settings, embedder: Embedder | None = None, chat_model: ChatModel | None = None,
+    index_writer: bool = True,
 ) -> Services:
     """Create the data dir, migrate the database, and wire the services (models load lazily).
 
@@ -42,6 +43,8 @@ def build_services(
         settings: The one settings object.
         embedder: An already loaded embedder to share (tests, several services in one process).
         chat_model: An already loaded chat model to share; by default one is chosen on first use.
+        index_writer: False for app processes beside a `run.py worker`: they load the index
+            versions the worker saves and never write one.
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.db_url)
@@ -55,7 +58,8 @@ def build_services(
 
         return chat_model or build_chat_model(settings.generation, settings.data_dir / "models")
 
-    corpus = Corpus(DocumentStore(db), settings.index_dir, settings.embedding.model, make_embedder)
+    corpus = Corpus(DocumentStore(db), settings.index_dir, settings.embedding.model, make_embedder,
+                    read_only=not index_writer, index_check_s=settings.jobs.index_check_s)
     reranker: Reranker | None = (
         CrossEncoderReranker(settings.retrieval.reranker_model) if settings.retrieval.reranker_model else None
     )

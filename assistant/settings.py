@@ -162,6 +162,23 @@ class WebSettings(BaseModel):
     )
 
 
+class JobSettings(BaseModel):
+    """Ingest jobs queued in the database, and the processes that run them and serve their indexes."""
+
+    in_process_worker: bool = Field(
+        True, description="The web app runs ingest jobs in a thread; false when `run.py worker` runs beside "
+        "several app processes (`run.py serve --no-worker`), which then only read index versions.",
+    )
+    poll_s: float = Field(1.0, description="Seconds an idle worker waits before looking for queued jobs again.")
+    lease_s: float = Field(
+        60.0, description="A running job whose worker has not reported for this long is requeued (worker died).",
+    )
+    max_attempts: int = Field(3, description="Times a job is started before a dying worker marks it failed.")
+    index_check_s: float = Field(
+        1.0, description="App processes look for a newer index version written by the worker at most this often.",
+    )
+
+
 class Settings(BaseSettings):
     """Everything Enclave can be told; every field has a default that works offline."""
 
@@ -178,6 +195,7 @@ class Settings(BaseSettings):
     generation: GenerationSettings = Field(default_factory=GenerationSettings)  # type: ignore[arg-type]
     answer: AnswerSettings = Field(default_factory=AnswerSettings)  # type: ignore[arg-type]
     web: WebSettings = Field(default_factory=WebSettings)  # type: ignore[arg-type]
+    jobs: JobSettings = Field(default_factory=JobSettings)  # type: ignore[arg-type]
 
     @classmethod
     def settings_customise_sources(

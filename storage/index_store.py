@@ -10,11 +10,14 @@ database lacks are removed, chunks the index lacks are added from stored embeddi
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import shutil
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +32,7 @@ from storage.vector_index import VectorIndex
 log = logging.getLogger(__name__)
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
+WRITER_LOCK = ".writer.lock"  # beside the collection folder, which only holds versions
 
 
 @dataclass
@@ -116,10 +120,14 @@ class IndexStore:
         except ValueError as exc:
             raise IndexCorruptError(f"{pointer} does not name a version") from exc
 
-    def open(self, collection_id: int, store: DocumentStore) -> CollectionIndex:
-        """Load the live version and reconcile it with the database, saving any repair."""
+    def open(self, collection_id: int, store: DocumentStore, save_repair: bool = True) -> CollectionIndex:
+        """Load the live version and reconcile it with the database, saving any repair.
+
+        Processes that only serve (beside a ``run.py worker``) pass ``save_repair=False``: they
+        repair in memory and leave writing versions to the one writer.
+        """
         try:
-            index = self._load(collection_id)
+            index = self._load_settled(collection_id)
             reason = None
         except IndexCorruptError as exc:
             log.warning("rebuilding index of collection %s from the database: %s", collection_id, exc)
@@ -128,9 +136,22 @@ class IndexStore:
             reason = str(exc)
         index.repair = self.reconcile(index, store)
         index.repair.rebuilt_reason = reason
-        if index.repair.changed:
+        if index.repair.changed and save_repair:
             self.save(index)
         return index
+
+    def _load_settled(self, collection_id: int) -> CollectionIndex:
+        """Load the live version; when a writer moved CURRENT on (and pruned) mid-read, load the newer one."""
+        for _ in range(3):
+            version = self.current_version(collection_id)
+            try:
+                return self._load(collection_id)
+            except IndexCorruptError:
+                if self._safe_version(collection_id) == version:
+                    raise
+                log.info("index of collection %s moved past v%s while loading it; loading the newer one",
+                         collection_id, version)
+        return self._load(collection_id)
 
     def _safe_version(self, collection_id: int) -> int:
         try:
@@ -188,8 +209,16 @@ class IndexStore:
 
     def save(self, index: CollectionIndex) -> None:
         """Write a new version of the index atomically and make it the live one."""
-        with index.lock:
+        with index.lock, self._writer_lock(index.collection_id):
             self._save(index)
+
+    @contextmanager
+    def _writer_lock(self, collection_id: int) -> Iterator[None]:
+        """One save at a time per collection across processes (the CLI beside a worker numbers versions safely)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / f".c{collection_id}{WRITER_LOCK}").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, or when the process dies
+            yield
 
     def _save(self, index: CollectionIndex) -> None:
         folder = self._folder(index.collection_id)
