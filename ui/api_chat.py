@@ -49,7 +49,9 @@ def question_of(body: ChatCompletionRequest) -> str:
     if isinstance(content, list):
         if any(part.type != "text" or part.text is None for part in content):
             raise InvalidInput("messages: only text content parts are understood")
-        return "\n".join(part.text or "" for part in content)
+        content = "\n".join(part.text or "" for part in content)
+    if content and "\x00" in content:  # PostgreSQL cannot store it; no question needs it
+        raise InvalidInput("messages: the question contains a NUL character")
     return content or ""
 
 

@@ -155,7 +155,7 @@ class Job(BaseModel):
     model_config = ConfigDict(extra="allow")
     id: int
     collection: str
-    state: str = Field(description="queued, running, done or failed.")
+    state: str = Field(description="queued, running, done or failed (or another state the job store records).")
     total: int = Field(description="Files found (0 until scanning finished).")
     done: int = Field(description="Files handled so far.")
     failures: list[Any] = Field(default_factory=list, description="[path, reason] of files that failed.")

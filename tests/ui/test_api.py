@@ -205,6 +205,10 @@ def test_errors_are_clear_json_with_the_right_status(world: World) -> None:
         assert no_user.status_code == 400 and "user message" in no_user.json()["error"]["message"]
         empty = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "  "}]})
         assert empty.status_code == 400 and "question" in empty.json()["error"]["message"]
+        nul = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "leave\x00?"}]})
+        assert nul.status_code == 400 and "NUL" in nul.json()["error"]["message"]
+        huge = client.get(f"/api/documents/{2**40}")
+        assert huge.status_code == 400 and huge.json()["error"]["param"] == "path.document_id"
         other = client.post("/v1/chat/completions", json={"model": "gpt-4o", "messages": [{"role": "user",
                                                                                           "content": "hi"}]})
         assert other.status_code == 404 and "enclave" in other.json()["error"]["message"]
