@@ -15,6 +15,8 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -244,3 +246,66 @@ def test_postgres_backup_restores_into_a_second_database(
     proc = run_cli("restore", str(archive), "--data-dir", str(tmp_path / "again"), database_url=second_pg_database)
     assert proc.returncode == 1 and "already holds data" in proc.stderr
     assert not (tmp_path / "again").exists()
+
+
+def test_backups_taken_during_an_ingest_restore_to_a_consistent_install(
+    install: dict[str, Any], tmp_path: Path, embedder: Any
+) -> None:
+    from assistant.backup import create_backup
+    from assistant.settings import load_settings
+
+    live = tmp_path / "live"
+    shutil.copytree(install["data"], live)
+    errors: list[BaseException] = []
+
+    def ingest_one_file_at_a_time() -> None:
+        services = _open(live, embedder)
+        try:
+            for n in (2, 3, 4, 5):  # each ingest commits and writes a new index version
+                folder = tmp_path / f"more-{n}"
+                folder.mkdir()
+                shutil.copy(require_dataset("contoso-hr") / "docs" / f"product_info_{n}.md", folder)
+                services.ingest.ingest(folder)
+        except BaseException as exc:  # re-raised in the test's thread below
+            errors.append(exc)
+            raise
+        finally:
+            services.close()
+
+    writer = threading.Thread(target=ingest_one_file_at_a_time)
+    writer.start()
+    archives: list[Path] = []
+
+    def backup() -> None:
+        archives.append(create_backup(load_settings(data_dir=live), tmp_path / f"b-{len(archives):03d}.tar.gz").path)
+
+    while writer.is_alive():
+        backup()
+        time.sleep(0.2)
+    writer.join()
+    assert not errors, errors
+    backup()  # and one after the ingest finished
+    sample = archives[:: max(1, len(archives) // 6)] + archives[-1:]
+    documents = [_restored_documents(archive, tmp_path, embedder) for archive in sample]
+    print(f"{len(archives) - 1} backups during the ingest; documents in {len(sample)} restored: {documents}")
+    assert documents[-1] == 7 and documents == sorted(documents) and len(set(documents)) >= 2
+
+
+def _restored_documents(archive: Path, tmp_path: Path, embedder: Any) -> int:
+    """Restore an archive; check every index came back whole and agrees with the database; count documents."""
+    from assistant.backup import restore_backup, unpack_backup
+    from assistant.settings import load_settings
+
+    restored = tmp_path / f"restored-{archive.name}"
+    with unpack_backup(archive) as unpacked:
+        restore_backup(unpacked, load_settings(data_dir=restored, config_file=unpacked.settings_file))
+    services = _open(restored, embedder)
+    try:
+        for cid in services.corpus.store.collections():
+            index = services.corpus.index(cid)
+            assert index.repair.rebuilt_reason is None, archive  # the archived version was whole, not torn
+            assert set(index.vectors.ids().tolist()) == set(services.corpus.store.chunk_ids(cid).tolist())
+            assert set(index.bm25.ids().tolist()) == set(services.corpus.store.chunk_ids(cid).tolist())
+        return int(services.corpus.status()["documents"])
+    finally:
+        services.close()
