@@ -35,6 +35,10 @@ class BackendUnavailable(GenerationError):
     """The configured model server cannot be reached or lacks the model."""
 
 
+class ModelBusy(GenerationError):
+    """A question waited its longest for the model (``generation.queue_wait_s``); the user should try again."""
+
+
 class AccessError(EnclaveError):
     """The caller may not do or see this (HTTP 403, or 401 when nobody is signed in)."""
 
@@ -53,3 +57,7 @@ class AccountLocked(SignInFailed):
 
 class InvalidInput(EnclaveError):
     """A value a user typed or uploaded is not acceptable; the message says why."""
+
+
+class DiskFullError(EnclaveError):
+    """The disk holding the data dir or the database ran out of space; what was committed before is kept."""

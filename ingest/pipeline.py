@@ -22,10 +22,11 @@ import numpy as np
 
 from assistant.corpus import Corpus
 from assistant.embeddings import resolve_model_dir
-from assistant.errors import SkipFile
+from assistant.errors import DiskFullError, SkipFile
 from assistant.settings import Settings
 from ingest.scanner import FileEntry, scan_folder
 from ingest.worker import PreparedFile, init_worker, prepare_file
+from storage.disk import is_disk_full
 from storage.documents import KnownDocument, NewDocument, searchable_text
 from storage.hashing import sha256_file
 
@@ -117,13 +118,29 @@ class IngestService:
         except BaseException as exc:
             report.seconds = time.perf_counter() - started
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            store.finish_job(report.job_id, status, report.as_json(), report.failed, error=repr(exc))
+            self._fail_job(report.job_id, report, status, exc)
+            if is_disk_full(exc):
+                raise DiskFullError(
+                    f"ingest stopped: no space left on the disk holding the data ({self.settings.data_dir}) or "
+                    f"the database. Everything ingested before, and the {report.added + report.updated} files of "
+                    "this run committed so far, are kept and searchable; free some space and run the ingest "
+                    "again to add the rest."
+                ) from exc
             raise
         report.seconds = time.perf_counter() - started
         totals = {c["name"]: c for c in store.status()}[collection or self.settings.default_collection]
         report.documents, report.chunks = totals["documents"], totals["chunks"]
         store.finish_job(report.job_id, "done", report.as_json(), report.failed)
         return report
+
+    def _fail_job(self, job_id: int, report: IngestReport, status: str, exc: BaseException) -> None:
+        """Record the failed run; on a full disk even that write may fail, and the disk error is what to report."""
+        try:
+            self.corpus.store.finish_job(job_id, status, report.as_json(), report.failed, error=repr(exc))
+        except Exception as record_exc:
+            if not (is_disk_full(exc) and is_disk_full(record_exc)):
+                raise
+            log.warning("could not record ingest job %s as %s: %s", job_id, status, record_exc)
 
     def _run(
         self, cid: int, root: Path, files: list[FileEntry], sync: bool, report: IngestReport,
