@@ -11,14 +11,17 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 
 from assistant.answerability import judge
 from assistant.citations import attribute_sentences, clean_markers
 from assistant.corpus import Corpus
 from assistant.errors import GenerationError
-from assistant.events import Answer, Citation, Done, Event, Sources, Status, Token
+from assistant.events import Answer, Citation, Done, Event, Sources, Status, Token, waiting
 from assistant.followup import standalone_question
+from assistant.generation_queue import GenerationQueue
 from assistant.llm.base import ChatMessage, ChatModel
+from assistant.llm.embedded import EmbeddedChatModel
 from assistant.retrieval import Passage, Retriever
 from assistant.settings import Settings
 from storage.bm25 import tokenize
@@ -77,12 +80,16 @@ class AnswerService:
         self._factory = chat_model_factory
         self._model: ChatModel | None = None
         self._lock = threading.Lock()
+        self.queue = GenerationQueue(1, settings.generation.queue_wait_s)
 
     def chat_model(self) -> ChatModel:
         """The model that answers, chosen on first use (Ollama when it answers, else embedded)."""
         with self._lock:
             if self._model is None:
                 self._model = self._factory()
+                # llama.cpp in this process writes one answer at a time; model servers take several.
+                embedded = isinstance(self._model, EmbeddedChatModel)
+                self.queue.resize(1 if embedded else self.settings.generation.server_concurrency)
             return self._model
 
     @property
@@ -132,19 +139,38 @@ class AnswerService:
         try:
             model = self.chat_model()
             answer.backend = model.name
-            yield Status("generating", model.name)
-            messages = build_messages(answer.query, answer.retrieved, self.settings.answer.passage_tokens * 4)
-            for piece in model.stream(messages, max_tokens=self.settings.generation.embedded.max_tokens,
-                                      temperature=self.settings.generation.temperature):
-                if not pieces:
-                    answer.timings["first_token_ms"] = (time.perf_counter() - started) * 1000
-                pieces.append(piece)
-                yield Token(piece)
+            yield from self._wait_turn(answer)
+            try:
+                if answer.timings["queue_wait_ms"]:
+                    yield waiting(0, (answer.timings["queue_wait_ms"] or 0) / 1000)
+                yield from self._generate(answer, model, pieces, started)
+            finally:  # finished, failed, or the caller went away: the next in line may start
+                self.queue.leave()
         except GenerationError as exc:
             answer.error = str(exc)
             answer.text = "".join(pieces)
             return
         self._finish(answer, "".join(pieces))
+
+    def _wait_turn(self, answer: Answer) -> Iterator[Event]:
+        """Wait in line for the model, telling the caller how many requests are ahead; return holding a slot."""
+        begun, waited = time.monotonic(), False
+        with closing(self.queue.enter()) as places:  # closing it early gives the place up
+            for place in places:
+                waited = True
+                yield waiting(place.ahead, place.waited_s)
+        answer.timings["queue_wait_ms"] = (time.monotonic() - begun) * 1000 if waited else 0.0
+
+    def _generate(self, answer: Answer, model: ChatModel, pieces: list[str], started: float) -> Iterator[Event]:
+        """Stream the model's answer into ``pieces``."""
+        yield Status("generating", model.name)
+        messages = build_messages(answer.query, answer.retrieved, self.settings.answer.passage_tokens * 4)
+        for piece in model.stream(messages, max_tokens=self.settings.generation.embedded.max_tokens,
+                                  temperature=self.settings.generation.temperature):
+            if not pieces:
+                answer.timings["first_token_ms"] = (time.perf_counter() - started) * 1000
+            pieces.append(piece)
+            yield Token(piece)
 
     def _finish(self, answer: Answer, raw: str) -> None:
         """Clean markers, decide refusal by the model's verdict, cite and attribute."""

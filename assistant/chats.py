@@ -86,8 +86,11 @@ class ChatService:
         self.audit.record(principal, "chat_deleted", str(chat_id))
 
     def ask(self, principal: Principal, chat_id: int | None, question: str,
-            collections: list[str] | None = None) -> Iterator[ChatEvent]:
-        """Answer a question (a follow-up when ``chat_id`` is given) and store it; the last event is ``Saved``."""
+            collections: list[str] | None = None, retrieve_only: bool = False) -> Iterator[ChatEvent]:
+        """Answer a question (a follow-up when ``chat_id`` is given) and store it; the last event is ``Saved``.
+
+        With ``retrieve_only`` the passages are found and stored without asking the model.
+        """
         question = question.strip()
         if not question or len(question) > MAX_QUESTION:
             raise InvalidInput(f"ask a question of 1 to {MAX_QUESTION} characters")
@@ -99,7 +102,7 @@ class ChatService:
         else:
             self.store.update(chat_id, collections=chosen)
         self.audit.record(principal, "question_asked", str(chat_id), question=question, collections=chosen)
-        for event in self.answers.ask(question, history=history, collections=chosen):
+        for event in self.answers.ask(question, history=history, collections=chosen, retrieve_only=retrieve_only):
             if isinstance(event, Sources):
                 yield SourcesReady(self._sources(event.passages))
             elif isinstance(event, Done):

@@ -18,6 +18,20 @@ class Status:
 
 
 @dataclass(frozen=True)
+class Waiting(Status):
+    """The question waits in line for the model: ``ahead`` requests go first (0: its turn has come)."""
+
+    ahead: int = 0
+    waited_s: float = 0.0
+
+
+def waiting(ahead: int, waited_s: float) -> Waiting:
+    """The waiting status with its words, e.g. ``waiting: 3 ahead of you``."""
+    detail = f"waiting: {ahead} ahead of you" if ahead else "your turn: the model is answering"
+    return Waiting("waiting", detail, ahead, waited_s)
+
+
+@dataclass(frozen=True)
 class Sources:
     """The passages retrieved for the question, numbered from 1 in this order."""
 

@@ -65,6 +65,11 @@ class RetrievalSettings(BaseModel):
     rrf_k: int = Field(60, description="The constant of reciprocal rank fusion.")
     dense_weight: float = Field(0.3, description="Weight of the dense ranking when fusion is 'weighted'.")
     reranker_model: str | None = Field(None, description="Local cross-encoder folder or package; none to skip.")
+    approximate_above: int = Field(
+        50_000,
+        description="Collections with more chunks than this are searched with an IVF index, not exactly; 0 never.",
+    )
+    nprobe: int = Field(32, description="Inverted lists an approximate search looks in (more: better recall, slower).")
 
 
 class AnswerSettings(BaseModel):
@@ -137,6 +142,14 @@ class GenerationSettings(BaseModel):
         "configured and answering, else the embedded model.",
     )
     temperature: float = Field(0.1, description="Sampling temperature.")
+    server_concurrency: int = Field(
+        4, ge=1, description="Answers this process has model servers (Ollama, OpenAI-compatible) write at once; "
+        "the embedded model always writes one at a time. Other questions wait in line.",
+    )
+    queue_wait_s: float = Field(
+        120.0, gt=0, description="Longest a question waits in line for the model before it is told the model is "
+        "busy and to try again (its sources are still shown).",
+    )
     ollama: OllamaSettings = Field(default_factory=OllamaSettings)  # type: ignore[arg-type]
     embedded: EmbeddedModelSettings = Field(default_factory=EmbeddedModelSettings)  # type: ignore[arg-type]
     openai: OpenAICompatSettings = Field(default_factory=OpenAICompatSettings)  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from assistant.audit import Principal
 from assistant.chats import ChatEvent, ChatService, Saved
 from assistant.errors import EnclaveError, InvalidInput, NotFoundError
-from assistant.events import Token
+from assistant.events import Token, Waiting
 from assistant.runtime import RuntimeSettings
 from ui.api_errors import ERRORS, error_response
 from ui.api_models import (
@@ -92,6 +92,9 @@ def stream(events: Iterator[ChatEvent]) -> Iterator[str]:
             if isinstance(event, Token):
                 streamed = True
                 yield _chunk(ident, created, {"content": event.text})
+            elif isinstance(event, Waiting):  # an empty delta, which OpenAI clients pass over, with the place in line
+                yield _chunk(ident, created, {}, None, {"queue": {"ahead": event.ahead, "message": event.detail,
+                                                                  "waited_s": round(event.waited_s, 2)}})
             elif isinstance(event, Saved):
                 error = event.message.get("error")
                 if error:
@@ -147,7 +150,7 @@ def chat_router(chats: ChatService, runtime: RuntimeSettings) -> APIRouter:
         if body.model != MODEL_ID:
             raise NotFoundError(f"there is no model {body.model!r}: this server answers as {MODEL_ID!r}")
         principal: Principal = request.state.principal
-        events = chats.ask(principal, body.chat_id, question_of(body), body.collections)
+        events = chats.ask(principal, body.chat_id, question_of(body), body.collections, body.retrieve_only)
         first = next(events, None)  # the question and grants are checked before anything is sent
         answer = chain([first] if first is not None else [], events)
         if body.stream:

@@ -62,6 +62,9 @@ class ChatCompletionRequest(BaseModel):
         None, ge=1, le=2**31 - 1,
         description="Enclave: continue this stored conversation of yours (follow-ups are rewritten against it); "
                     "a new conversation when absent.")
+    retrieve_only: bool = Field(
+        False, description="Enclave: only find the passages (in `sources`), without the model writing an answer; "
+                           "never waits in line for the model.")
 
 
 class Passage(BaseModel):

@@ -11,7 +11,7 @@ import gradio as gr
 from assistant.access import AccessService
 from assistant.audit import Principal
 from assistant.chats import ChatService, Saved, SourcesReady
-from assistant.events import Status, Token
+from assistant.events import Status, Token, Waiting
 from assistant.runtime import RuntimeSettings
 from ui.errors import shows_errors
 from ui.render import sources_html, transcript_html
@@ -142,8 +142,10 @@ class ChatPage:
                 live["sources"] = event.sources
             elif isinstance(event, Token):
                 live["answer"] += event.text
+            elif isinstance(event, Waiting):
+                live["status"] = event.detail  # the place in line for the model
             elif isinstance(event, Status) and event.stage == "generating":
-                live["backend"] = event.detail
+                live["backend"], live["status"] = event.detail, None
             yield ("", chat_id, transcript_html(done, live), sources_html(done, live), gr.update(), gr.update(),
                    gr.update(), gr.update(), gr.update())
 

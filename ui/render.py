@@ -77,7 +77,8 @@ def message_html(message: dict[str, Any], anchor: str, streaming: bool = False) 
     if message.get("refused") and message.get("refusal_reason"):
         notes.append(f'<div class="note">Not answered: {text_html(message["refusal_reason"])}</div>')
     cited = len(message.get("citations") or [])
-    meta = f"Answered by {escape(message.get('backend') or 'pending')}" if not streaming else "Answering…"
+    live_status = escape(message.get("status") or "Answering…")  # e.g. "waiting: 3 ahead of you"
+    meta = f"Answered by {escape(message.get('backend') or 'pending')}" if not streaming else live_status
     if not streaming:
         meta += f" · {cited} source{'s' if cited != 1 else ''} cited"
     return (
