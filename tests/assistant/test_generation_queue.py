@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
-from itertools import pairwise
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
