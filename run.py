@@ -47,11 +47,20 @@ def _settings(data_dir: Path | None, config: Path | None) -> Settings:
 
 
 @contextmanager
-def _services(data_dir: Path | None, config: Path | None) -> Iterator[Services]:
-    """Build services and translate Enclave errors into a message and exit code 1."""
+def _services(
+    data_dir: Path | None, config: Path | None, serving: bool = False, no_worker: bool = False
+) -> Iterator[Services]:
+    """Build services and translate Enclave errors into a message and exit code 1.
+
+    An app process serving beside a `run.py worker` (``no_worker`` or ``jobs.in_process_worker =
+    false``) runs no jobs and only reads the index versions the worker writes.
+    """
     services = None
     try:
-        services = build_services(_settings(data_dir, config))
+        settings = _settings(data_dir, config)
+        if no_worker:
+            settings.jobs.in_process_worker = False
+        services = build_services(settings, index_writer=not (serving and not settings.jobs.in_process_worker))
         yield services
     except EnclaveError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
@@ -160,16 +169,37 @@ def serve(
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open a browser (servers).")] = False,
     host: Annotated[str | None, typer.Option(help="Address to listen on (default web.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (default web.port).")] = None,
+    no_worker: Annotated[bool, typer.Option(
+        "--no-worker", help="Run no ingest jobs here: `run.py worker` runs them (several app processes).")] = False,
     data_dir: DataDir = None,
     config: ConfigFile = None,
 ) -> None:
     """Start the web app; prints its address and opens a browser on desktops."""
     from ui.server import serve as run_server
 
-    with _services(data_dir, config) as services:
+    with _services(data_dir, config, serving=True, no_worker=no_worker) as services:
         services.settings.web.host = host or services.settings.web.host
         services.settings.web.port = port or services.settings.web.port
+        if services.settings.jobs.in_process_worker:
+            services.web.jobs.start_worker()  # jobs queued before a restart carry on
         run_server(services, not no_browser, out.print)
+
+
+@app.command()
+def worker(data_dir: DataDir = None, config: ConfigFile = None) -> None:
+    """Run queued ingest jobs, the one writer of index versions, beside `serve --no-worker` app processes."""
+    import logging
+    import signal
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop like Ctrl-C: the running job is queued again
+    with _services(data_dir, config) as services:
+        jobs = services.web.jobs
+        out.print(f"Ingest worker {jobs.worker_name} is waiting for jobs (Ctrl-C stops it)")
+        try:
+            jobs.run_worker()
+        except KeyboardInterrupt:
+            out.print("Ingest worker stopped")
 
 
 def _users_app() -> typer.Typer:

@@ -1,19 +1,23 @@
-"""Ingestion started from the web app: one background worker, live per-file progress, uploads.
+"""Ingestion started from the web app: jobs queued in the database, run by one worker, live progress.
 
-Admins start jobs; one job runs at a time (the pipeline writes one index at a time) while
-everyone else keeps asking questions. Folders must lie under ``web.ingest_roots``; uploads
-are checked (size, and content against the extension) and stored under generated names.
+Any app process queues a job; one worker claims it (a thread of the app, or ``run.py worker``
+beside several app processes) and writes per-file progress and failure reasons to the database
+as it goes, so every app process shows the same progress. A worker renews a lease while it runs;
+a job whose worker died is queued again (or failed) once the lease expires. Folders must lie
+under ``web.ingest_roots``; uploads are checked (size, and content against the extension) and
+stored under generated names.
 """
 
 from __future__ import annotations
 
-import queue
+import logging
+import os
 import re
 import secrets
 import shutil
+import socket
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,50 +27,64 @@ from assistant.settings import Settings
 from ingest.parsers import SUPPORTED_SUFFIXES
 from ingest.parsers.sniff import detect_format
 from ingest.pipeline import IngestService
+from storage.job_store import ClaimedJob, FileProgress, JobStore
 
 SAFE_NAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-@dataclass
-class IngestJob:
-    """One ingestion the admin started, as the admin page shows it while it runs."""
-
-    id: int
-    collection: str
-    source: str
-    sync: bool
-    started_by: str
-    state: str = "queued"
-    total: int = 0
-    files: list[dict[str, Any]] = field(default_factory=list)
-    failures: list[tuple[str, str]] = field(default_factory=list)
-    summary: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    started: float = field(default_factory=time.time)
-    finished: float | None = None
-
-    def snapshot(self) -> dict[str, Any]:
-        """A copy safe to hand to another thread."""
-        return {**self.__dict__, "files": list(self.files), "failures": list(self.failures),
-                "done": len(self.files)}
+FLUSH_EVERY_S = 0.5
+JOBS_SHOWN = 10
+log = logging.getLogger(__name__)
 
 
 class _Progress:
-    """Receives the pipeline's per-file progress for one job."""
+    """Receives the pipeline's per-file progress for one job and writes it to the database in batches."""
 
-    def __init__(self, job: IngestJob, lock: threading.Lock) -> None:
-        self.job = job
-        self.lock = lock
+    def __init__(self, store: JobStore, job_id: int) -> None:
+        self.store = store
+        self.job_id = job_id
+        self._pending: list[FileProgress] = []
+        self._flushed = time.monotonic()
+        self._lock = threading.Lock()
 
     def started(self, total_files: int) -> None:
-        with self.lock:
-            self.job.total = total_files
+        self.store.set_total(self.job_id, total_files)
 
     def file_done(self, path: str, outcome: str, chunks: int, reason: str = "") -> None:
-        with self.lock:
-            self.job.files.append({"path": path, "outcome": outcome, "chunks": chunks, "reason": reason})
-            if outcome == "failed":
-                self.job.failures.append((path, reason))  # shown while the job still runs
+        with self._lock:
+            self._pending.append(FileProgress(path, outcome, chunks, reason))
+        if outcome == "failed" or time.monotonic() - self._flushed > FLUSH_EVERY_S:
+            self.flush()  # failures are shown while the job still runs
+
+    def flush(self) -> None:
+        """Write what was handled since the last flush."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+            self._flushed = time.monotonic()
+            self.store.record_files(self.job_id, pending)
+
+
+class _Lease:
+    """Renews a claimed job's lease (and flushes its progress) on a thread while the job runs."""
+
+    def __init__(self, store: JobStore, job_id: int, worker: str, progress: _Progress, every_s: float) -> None:
+        self.store, self.job_id, self.worker, self.progress = store, job_id, worker, progress
+        self.every_s = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"enclave-lease-{job_id}", daemon=True)
+
+    def __enter__(self) -> _Lease:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.progress.flush()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every_s):
+            if not self.store.heartbeat(self.job_id, self.worker):
+                log.warning("ingest job %s: lease lost (requeued after jobs.lease_s without a heartbeat)", self.job_id)
+            self.progress.flush()
 
 
 def safe_upload_name(name: str) -> str:
@@ -79,14 +97,15 @@ def safe_upload_name(name: str) -> str:
 
 
 class IngestJobs:
-    """Queues ingest jobs and runs them one at a time on a background thread."""
+    """Queues ingest jobs in the database and runs them, one at a time per worker."""
 
-    def __init__(self, ingest: IngestService, settings: Settings, audit: AuditLog) -> None:
+    def __init__(self, ingest: IngestService, settings: Settings, audit: AuditLog, store: JobStore) -> None:
         self.ingest = ingest
         self.settings = settings
         self.audit = audit
-        self._jobs: dict[int, IngestJob] = {}
-        self._queue: queue.Queue[IngestJob] = queue.Queue()
+        self.store = store
+        self.worker_name = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self._wake = threading.Event()
         self._lock = threading.Lock()
         self._worker: threading.Thread | None = None
 
@@ -118,28 +137,65 @@ class IngestJobs:
         return self._submit(actor, target, name, False)
 
     def job(self, actor: Principal, job_id: int) -> dict[str, Any]:
-        """A job's progress (admins only)."""
+        """A job's progress, as written by whichever worker runs it (admins only)."""
         require_admin(actor)
-        with self._lock:
-            if job_id not in self._jobs:
-                raise NotFoundError(f"there is no ingest job {job_id}")
-            return self._jobs[job_id].snapshot()
+        found = self.store.job(job_id)
+        if found is None:
+            raise NotFoundError(f"there is no ingest job {job_id}")
+        return found
 
-    def jobs(self, actor: Principal) -> list[dict[str, Any]]:
-        """Jobs started since the server started, newest first (admins only)."""
+    def jobs(self, actor: Principal, limit: int = JOBS_SHOWN) -> list[dict[str, Any]]:
+        """The newest jobs queued through the app by any process, newest first (admins only)."""
         require_admin(actor)
-        with self._lock:
-            return [j.snapshot() for j in sorted(self._jobs.values(), key=lambda j: -j.id)]
+        self.expire_leases()
+        return self.store.recent(limit)
 
     def wait(self, job_id: int, timeout: float) -> None:
         """Block until a job ends (for the command line and tests)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            with self._lock:
-                if self._jobs[job_id].state in ("done", "failed"):
-                    return
-            time.sleep(0.05)
+            if self.store.state(job_id) in ("done", "failed", "interrupted"):
+                return
+            time.sleep(0.1)
         raise TimeoutError(f"ingest job {job_id} still running after {timeout:g} s")
+
+    def start_worker(self) -> None:
+        """Run queued jobs on a thread of this process (the single-process set-up)."""
+        with self._lock:
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self.run_worker, name="enclave-ingest", daemon=True)
+                self._worker.start()
+
+    def run_worker(self, stop: threading.Event | None = None) -> None:
+        """Claim and run queued jobs until ``stop`` is set (``run.py worker`` runs this)."""
+        stop = stop or threading.Event()
+        while not stop.is_set():
+            try:
+                ran = self.run_next()
+            except Exception:  # a worker outlives a database restart; the operator sees the log
+                log.exception("ingest worker: the job queue failed; trying again in %g s", self.settings.jobs.poll_s)
+                ran = False
+            if not ran:
+                self._wake.wait(self.settings.jobs.poll_s)
+                self._wake.clear()
+
+    def run_next(self) -> bool:
+        """Requeue jobs of dead workers, then claim and run the oldest queued job; False when none."""
+        self.expire_leases()
+        claimed = self.store.claim(self.worker_name)
+        if claimed is None:
+            return False
+        log.info("ingest job %s claimed by %s (attempt %s)", claimed.id, self.worker_name, claimed.attempts)
+        self._run(claimed)
+        return True
+
+    def expire_leases(self) -> None:
+        """Queue again (or fail) the running jobs whose worker stopped reporting."""
+        jobs = self.settings.jobs
+        for outcome in self.store.expire_leases(jobs.lease_s, jobs.max_attempts):
+            log.warning("ingest job %s: %s", outcome.job_id, outcome.message)
+            action = "ingest_requeued" if outcome.requeued else "ingest_failed"
+            self.audit.record("system", action, f"job {outcome.job_id}", job=outcome.job_id, error=outcome.message)
 
     def _allowed_folder(self, folder: str) -> Path:
         if not folder.strip() or "\x00" in folder:
@@ -178,37 +234,31 @@ class IngestJobs:
 
     def _submit(self, actor: Principal, folder: Path, collection: str, sync: bool) -> int:
         name = _collection_name(collection)
-        with self._lock:
-            job = IngestJob(len(self._jobs) + 1, name, str(folder), sync, actor.username)
-            self._jobs[job.id] = job
-            if self._worker is None or not self._worker.is_alive():
-                self._worker = threading.Thread(target=self._work, name="enclave-ingest", daemon=True)
-                self._worker.start()
-        self._queue.put(job)
-        self.audit.record(actor, "ingest_started", name, folder=str(folder), sync=sync, job=job.id)
-        return job.id
+        collection_id = self.ingest.corpus.collection_id(name, create=True)
+        job_id = self.store.enqueue(collection_id, str(folder), sync, actor.username)
+        self.audit.record(actor, "ingest_started", name, folder=str(folder), sync=sync, job=job_id)
+        if self.settings.jobs.in_process_worker:
+            self.start_worker()
+            self._wake.set()
+        return job_id
 
-    def _work(self) -> None:
-        while True:
-            job = self._queue.get()
-            with self._lock:
-                job.state = "running"
-            self._run(job)
-            self._queue.task_done()
-
-    def _run(self, job: IngestJob) -> None:
-        """Run one job; any failure is recorded on the job, where the admin page shows it."""
+    def _run(self, job: ClaimedJob) -> None:
+        """Run one claimed job; any failure is recorded on the job, where the admin page shows it."""
+        progress = _Progress(self.store, job.id)
         try:
-            report = self.ingest.ingest(Path(job.source), job.collection, job.sync, _Progress(job, self._lock))
+            with _Lease(self.store, job.id, self.worker_name, progress, self.settings.jobs.lease_s / 4):
+                # Serving processes only remove from the database: the version written next drops those too.
+                self.ingest.corpus.live.reconcile(job.collection_id)
+                report = self.ingest.ingest(Path(job.root), job.collection, job.sync, progress, job_id=job.id)
+        except KeyboardInterrupt:
+            self.store.requeue(job.id)  # the worker is stopping: the next one finishes the job
+            raise
         except Exception as exc:  # noqa: BLE001 - the job's documented end state; shown to the admin
-            with self._lock:
-                job.state, job.error, job.finished = "failed", str(exc) or type(exc).__name__, time.time()
-            self.audit.record(job.started_by, "ingest_failed", job.collection, job=job.id, error=job.error)
+            error = str(exc) or type(exc).__name__
+            self.store.fail(job.id, error)
+            self.audit.record(job.requested_by, "ingest_failed", job.collection, job=job.id, error=error)
             return
-        with self._lock:
-            job.state, job.summary, job.finished = "done", report.as_json(), time.time()
-            job.failures = list(report.failed)
-        self.audit.record(job.started_by, "ingest_finished", job.collection, job=job.id,
+        self.audit.record(job.requested_by, "ingest_finished", job.collection, job=job.id,
                           **{k: v for k, v in report.as_json().items() if k != "failed"},
                           failed=len(report.failed))
 

@@ -21,6 +21,7 @@ from storage.account_store import AccountStore
 from storage.api_tokens import ApiTokenStore
 from storage.chat_store import ChatStore
 from storage.db import Database
+from storage.job_store import JobStore
 from storage.library import LibraryStore
 
 
@@ -53,7 +54,7 @@ def build_web_services(
         access=access,
         chats=ChatService(answers, access, ChatStore(db), library_store, audit),
         library=Library(library_store, access, corpus, audit),
-        jobs=IngestJobs(ingest, settings, audit),
+        jobs=IngestJobs(ingest, settings, audit, JobStore(db)),
         runtime=RuntimeSettings(settings, answers, corpus.store, audit),
         tokens=ApiTokenService(ApiTokenStore(db), account_store, audit),
         catalog=Catalog(library_store, access),

@@ -119,6 +119,7 @@ class IngestJob(Base):
     """One run of ingestion over a folder: what it did and how it ended."""
 
     __tablename__ = "ingest_jobs"
+    __table_args__ = (Index("ix_ingest_jobs_status", "status", "id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
     root: Mapped[str] = mapped_column(Text)
@@ -127,6 +128,14 @@ class IngestJob(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Queued jobs (migration 0004): any app process queues, one worker claims and holds a lease.
+    sync: Mapped[bool] = mapped_column(default=False)
+    requested_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(200), nullable=True, doc="Who holds the lease.")
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    total_files: Mapped[int] = mapped_column(Integer, default=0)
+    done_files: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class IngestFailure(Base):
@@ -137,3 +146,15 @@ class IngestFailure(Base):
     job_id: Mapped[int] = mapped_column(ForeignKey("ingest_jobs.id", ondelete="CASCADE"), index=True)
     path: Mapped[str] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(Text)
+
+
+class IngestJobFile(Base):
+    """One file a queued job has handled so far: what happened to it, live on every app process."""
+
+    __tablename__ = "ingest_job_files"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("ingest_jobs.id", ondelete="CASCADE"), index=True)
+    path: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(20))
+    chunks: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str] = mapped_column(Text, default="")

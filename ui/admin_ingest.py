@@ -70,5 +70,5 @@ class IngestTab:
 
     @shows_errors
     def _progress(self, request: gr.Request) -> str:
-        jobs = self.web.jobs.jobs(self.session.principal(request))
-        return "".join(job_html(j) for j in jobs[:5]) or "<p>No ingest jobs yet.</p>"
+        jobs = self.web.jobs.jobs(self.session.principal(request), limit=5)  # from the database: any worker's
+        return "".join(job_html(j) for j in jobs) or "<p>No ingest jobs yet.</p>"
