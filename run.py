@@ -116,7 +116,10 @@ def ask(
     data_dir: DataDir = None,
     config: ConfigFile = None,
 ) -> None:
-    """Answer a question from the documents, with numbered sources."""
+    """Answer a question from the documents, with numbered sources.
+
+    Exits 3 when the sources were found but the model could not answer (its error is printed).
+    """
     from assistant.events import Done
     from ui.terminal import render_answer
 
@@ -126,7 +129,9 @@ def ask(
             final = next(e.answer for e in events if isinstance(e, Done))
             sys.stdout.write(json.dumps(final.as_json()) + "\n")
         else:
-            render_answer(out, events)
+            final = render_answer(out, events)
+    if final is not None and final.error:
+        raise typer.Exit(3)  # the sources were shown, but no answer was generated: scripts must notice
 
 
 @app.command(name="eval")

@@ -12,6 +12,7 @@ from assistant.errors import ModelMismatchError, NotFoundError
 from storage.documents import DocumentStore
 from storage.index_reload import LiveIndexes
 from storage.index_store import CollectionIndex, IndexStore
+from storage.vector_index import VectorLayout
 
 MODEL_KEY = "embedding_model"
 DIM_KEY = "embedding_dim"
@@ -26,10 +27,12 @@ class Corpus:
         index_root: Any,
         model_name: str,
         embedder_factory: Callable[[], Embedder],
+        layout: VectorLayout | None = None,
         read_only: bool = False,
         index_check_s: float = 1.0,
     ) -> None:
         self.store = store
+        self.layout = layout or VectorLayout()
         self.read_only = read_only  # an app process beside `run.py worker`: loads index versions, never saves
         self.index_check_s = index_check_s
         self.model_name = model_name
@@ -47,7 +50,7 @@ class Corpus:
     @cached_property
     def index_store(self) -> IndexStore:
         """Where collection indexes are saved."""
-        return IndexStore(self.index_root, self.embedder.dim)
+        return IndexStore(self.index_root, self.embedder.dim, self.layout)
 
     def verify_model(self, dim: int | None = None) -> None:
         """Refuse to mix embeddings: the configured model must be the one the index was built with."""

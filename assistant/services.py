@@ -14,6 +14,7 @@ from assistant.web_services import WebServices, build_web_services
 from ingest.pipeline import IngestService
 from storage.db import Database
 from storage.documents import DocumentStore
+from storage.vector_index import VectorLayout
 
 
 @dataclass
@@ -58,7 +59,9 @@ def build_services(
 
         return chat_model or build_chat_model(settings.generation, settings.data_dir / "models")
 
-    corpus = Corpus(DocumentStore(db), settings.index_dir, settings.embedding.model, make_embedder,
+    retrieval = settings.retrieval
+    layout = VectorLayout(approximate_above=retrieval.approximate_above, nprobe=retrieval.nprobe)
+    corpus = Corpus(DocumentStore(db), settings.index_dir, settings.embedding.model, make_embedder, layout,
                     read_only=not index_writer, index_check_s=settings.jobs.index_check_s)
     reranker: Reranker | None = (
         CrossEncoderReranker(settings.retrieval.reranker_model) if settings.retrieval.reranker_model else None

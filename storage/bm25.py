@@ -163,7 +163,11 @@ class BM25Index:
             return []
         ids = np.concatenate([h[0] for h in hits])
         scores = np.concatenate([h[1] for h in hits])
-        top = np.argsort(-scores)[:k] if len(scores) > k else np.argsort(-scores)
+        if len(scores) > k:  # select the k best before sorting: hits can be most of a large collection
+            best = np.argpartition(-scores, k - 1)[:k]
+            top = best[np.argsort(-scores[best], kind="stable")]
+        else:
+            top = np.argsort(-scores, kind="stable")
         return [(int(ids[i]), float(scores[i])) for i in top if scores[i] > 0]
 
     def _segment_scores(

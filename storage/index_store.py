@@ -27,7 +27,7 @@ from assistant.errors import IndexCorruptError
 from storage.bm25 import BM25Index
 from storage.documents import DocumentStore
 from storage.hashing import sha256_file
-from storage.vector_index import VectorIndex
+from storage.vector_index import VectorIndex, VectorLayout
 
 log = logging.getLogger(__name__)
 CURRENT = "CURRENT"
@@ -103,9 +103,10 @@ def _fsync_file(path: Path) -> None:
 class IndexStore:
     """Opens, repairs and atomically saves collection indexes under one folder."""
 
-    def __init__(self, root: Path, dim: int) -> None:
+    def __init__(self, root: Path, dim: int, layout: VectorLayout | None = None) -> None:
         self.root = root
         self.dim = dim
+        self.layout = layout or VectorLayout()
 
     def _folder(self, collection_id: int) -> Path:
         return self.root / f"c{collection_id}"
@@ -132,7 +133,7 @@ class IndexStore:
         except IndexCorruptError as exc:
             log.warning("rebuilding index of collection %s from the database: %s", collection_id, exc)
             version = self._safe_version(collection_id)
-            index = CollectionIndex(collection_id, VectorIndex(self.dim), BM25Index(), version)
+            index = CollectionIndex(collection_id, VectorIndex(self.dim, layout=self.layout), BM25Index(), version)
             reason = str(exc)
         index.repair = self.reconcile(index, store)
         index.repair.rebuilt_reason = reason
@@ -168,10 +169,10 @@ class IndexStore:
     def _load(self, collection_id: int) -> CollectionIndex:
         version = self.current_version(collection_id)
         if version == 0:
-            return CollectionIndex(collection_id, VectorIndex(self.dim), BM25Index(), 0)
+            return CollectionIndex(collection_id, VectorIndex(self.dim, layout=self.layout), BM25Index(), 0)
         folder = self._folder(collection_id) / f"v{version:08d}"
         self._verify(folder)
-        vectors = VectorIndex.load(folder, self.dim)
+        vectors = VectorIndex.load(folder, self.dim, self.layout)
         try:
             bm25 = BM25Index.load(folder)
         except (OSError, ValueError, KeyError) as exc:
