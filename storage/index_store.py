@@ -185,7 +185,10 @@ class IndexStore:
             manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise IndexCorruptError(f"index manifest in {folder} cannot be read: {exc}") from exc
-        for name, digest in manifest["files"].items():
+        files = manifest.get("files") if isinstance(manifest, dict) else None
+        if not isinstance(files, dict) or not files:  # valid JSON of the wrong shape is damage too
+            raise IndexCorruptError(f"index manifest in {folder} does not list the index files")
+        for name, digest in files.items():
             path = folder / name
             if not path.is_file() or sha256_file(path) != digest:
                 raise IndexCorruptError(f"index file {path} is missing or damaged")
