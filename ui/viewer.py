@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from assistant.audit import Principal
+from assistant.errors import NotFoundError
 from assistant.library import Library, PageView
 from ui.render import page_text_html
 
@@ -56,27 +57,35 @@ def viewer_html(view: PageView) -> str:
     )
 
 
+def _stored_id(value: int, bits: int = 31) -> int:
+    """An id the database can hold; larger ones (forged URLs) name nothing, so 404, never a 500."""
+    if not 0 <= value < 2**bits:
+        raise NotFoundError("no such document or page")
+    return value
+
+
 def viewer_router(library: Library) -> APIRouter:
     """Routes under ``/view``."""
     router = APIRouter(prefix="/view")
 
     @router.get("/chunk/{chunk_id}")
     def cited_page(chunk_id: int, request: Request) -> HTMLResponse:
-        return HTMLResponse(viewer_html(library.chunk_page(_principal(request), chunk_id)), headers=NO_STORE)
+        view = library.chunk_page(_principal(request), _stored_id(chunk_id, 63))
+        return HTMLResponse(viewer_html(view), headers=NO_STORE)
 
     @router.get("/doc/{document_id}/page/{ordinal}")
     def page(document_id: int, ordinal: int, request: Request) -> HTMLResponse:
-        view = library.page(_principal(request), document_id, ordinal)
+        view = library.page(_principal(request), _stored_id(document_id), _stored_id(ordinal))
         return HTMLResponse(viewer_html(view), headers=NO_STORE)
 
     @router.get("/doc/{document_id}/page/{ordinal}/image.png")
     def page_image(document_id: int, ordinal: int, request: Request) -> Response:
-        png = library.page_image(_principal(request), document_id, ordinal)
+        png = library.page_image(_principal(request), _stored_id(document_id), _stored_id(ordinal))
         return Response(png, media_type="image/png", headers=NO_STORE)
 
     @router.get("/doc/{document_id}/file")
     def original(document_id: int, request: Request) -> FileResponse:
-        path = library.original_file(_principal(request), document_id)
+        path = library.original_file(_principal(request), _stored_id(document_id))
         # Always a download, sandboxed: an ingested HTML file must never run as this app's page.
         headers = {**NO_STORE, "content-security-policy": "sandbox; default-src 'none'"}
         return FileResponse(path, filename=path.name, content_disposition_type="attachment",
