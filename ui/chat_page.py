@@ -19,12 +19,13 @@ from ui.session import SessionReader
 
 
 def header_html(principal: Principal, model: str) -> str:
-    """The top bar: who is signed in, which model answers, admin link, sign-out."""
+    """The top bar: who is signed in, which model answers, admin and API token links, sign-out."""
     admin = '<a href="/admin/">Admin</a>' if principal.is_admin else ""
     return (
         '<div class="topbar"><span class="brand">Enclave</span>'
         f'<span class="model" title="the model that writes answers">Model: {escape(model)}</span>'
         f'<span class="who">{escape(principal.username)}</span>{admin}'
+        '<a href="/account/tokens" title="tokens for scripts and tools using the HTTP API">API tokens</a>'
         '<form method="post" action="/logout"><button type="submit" class="signout">Sign out</button></form></div>'
     )
 
