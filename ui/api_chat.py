@@ -15,7 +15,7 @@ from itertools import chain
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 
 from assistant.audit import Principal
 from assistant.chats import ChatEvent, ChatService, Saved
@@ -33,6 +33,7 @@ from ui.api_models import (
     ModelCard,
     ModelList,
 )
+from ui.streaming import ClosingStreamingResponse
 
 PASSAGE_KEYS = ("n", "file", "page", "heading", "text", "score", "span", "collection", "document_id", "chunk_id",
                 "kind")
@@ -154,8 +155,8 @@ def chat_router(chats: ChatService, runtime: RuntimeSettings) -> APIRouter:
         first = next(events, None)  # the question and grants are checked before anything is sent
         answer = chain([first] if first is not None else [], events)
         if body.stream:
-            return StreamingResponse(stream(answer), media_type="text/event-stream",
-                                     headers={"cache-control": "no-store", "x-accel-buffering": "no"})
+            return ClosingStreamingResponse(stream(answer), media_type="text/event-stream",
+                                            headers={"cache-control": "no-store", "x-accel-buffering": "no"})
         return complete(answer)
 
     return router
