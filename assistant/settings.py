@@ -173,6 +173,10 @@ class WebSettings(BaseModel):
     ingest_roots: list[Path] = Field(
         default_factory=list, description="Server folders (and their subfolders) admins may ingest from the web app."
     )
+    threads: int = Field(
+        256, ge=8, description="Requests served at once by worker threads; each streamed answer holds one while it "
+        "streams or waits in line for the model, so keep this above the users expected to ask at the same time.",
+    )
 
 
 class JobSettings(BaseModel):

@@ -23,6 +23,7 @@ from ui.chat_page import ChatPage
 from ui.gate import AuthGate, is_api_path
 from ui.session import SessionReader
 from ui.signin import signin_router
+from ui.streaming import worker_threads
 from ui.tokens_page import tokens_router
 from ui.viewer import viewer_router
 
@@ -61,7 +62,8 @@ def build_app(services: Services) -> FastAPI:
     enforce_offline()
     web = services.web
     web.runtime.load_saved()
-    app = FastAPI(title="Enclave", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="Enclave", docs_url=None, redoc_url=None, openapi_url=None,
+                  lifespan=worker_threads(services.settings.web.threads))
 
     @app.exception_handler(EnclaveError)
     async def enclave_error(request: Request, exc: EnclaveError) -> Response:

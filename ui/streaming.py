@@ -9,10 +9,12 @@ response closes the source as soon as the response ends, however it ended.
 from __future__ import annotations
 
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import anyio
+import anyio.to_thread
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -55,3 +57,19 @@ class ClosingStreamingResponse(StreamingResponse):
         finally:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(self._source.close)
+
+
+def worker_threads(threads: int) -> Callable[[Any], AbstractAsyncContextManager[None]]:
+    """A lifespan that lets ``threads`` requests run in worker threads at once (AnyIO's default is 40).
+
+    Synchronous routes and streamed answers run in these threads; an answer waiting in line
+    for the model holds one, and with the default 40 such answers would leave none for the
+    answer being written or for retrieval.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        yield
+
+    return lifespan

@@ -48,8 +48,11 @@ class StreamingAsker(threading.Thread):
         super().__init__(daemon=True)
         self.world, self.hang_up_after = world, hang_up_after
         self.writing = threading.Event()
+        self.in_line = threading.Event()
+        self.hang_up = threading.Event()
         self.hung_up_at = 0.0
         self.chunks: list[dict[str, Any]] = []
+        self.content_at: list[float] = []
 
     def run(self) -> None:
         headers = {"authorization": f"Bearer {self.world.ids['token']}"}
@@ -60,9 +63,12 @@ class StreamingAsker(threading.Thread):
                     continue
                 self.chunks.append(json.loads(line[6:]))
                 if self.chunks[-1].get("choices", [{}])[0].get("delta", {}).get("content"):
+                    self.content_at.append(time.monotonic())
                     self.writing.set()
-                contents = [c for c in self.chunks if c.get("choices", [{}])[0].get("delta", {}).get("content")]
-                if self.hang_up_after is not None and len(contents) >= self.hang_up_after:
+                if "queue" in self.chunks[-1]:
+                    self.in_line.set()
+                enough = self.hang_up_after is not None and len(self.content_at) >= self.hang_up_after
+                if enough or self.hang_up.is_set():
                     self.hung_up_at = time.monotonic()
                     return  # leaving the block closes the connection mid-answer
 
@@ -114,3 +120,36 @@ def test_retrieve_only_returns_the_passages_without_the_model(world: World) -> N
     body = response.json()
     assert [s["file"] for s in body["sources"]] == ["travel.md"] and body["citations"] == []
     assert len(world.fake.chat_requests()) == asked_before, "the model was not asked"
+
+
+def test_more_callers_in_line_than_worker_threads_by_default_do_not_slow_the_answer_being_written(
+    world: World,
+) -> None:
+    world.fake.script.token_delay_s = 0.4
+    crowd: list[StreamingAsker] = []
+    try:
+        first, second = StreamingAsker(world), StreamingAsker(world)
+        first.start()
+        assert first.writing.wait(20)
+        second.start()
+        assert second.in_line.wait(20)
+        crowd += [StreamingAsker(world) for _ in range(60)]  # AnyIO lends 40 worker threads unless told otherwise
+        for asker in crowd:
+            asker.start()
+        for asker in crowd:
+            assert asker.in_line.wait(30), "every caller is told its place"
+        assert second.writing.wait(30)
+        second.join(30)
+        span = second.content_at[-1] - second.content_at[0]
+        model_time = (len(second.content_at) - 1) * 0.4
+        assert span < model_time * 1.3, f"streamed in {span:.1f} s; the model wrote it in {model_time:.1f} s"
+    finally:
+        for asker in crowd:
+            asker.hang_up.set()
+        for asker in crowd:
+            asker.join(30)
+        world.fake.script.token_delay_s = TOKEN_DELAY_S
+    deadline = time.monotonic() + 20
+    while world.services.answers.queue.load() != (0, 0) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert world.services.answers.queue.load() == (0, 0), "every caller who hung up left the line"
