@@ -57,9 +57,9 @@ def concrete_routes(app: Any) -> list[tuple[str, str]]:
     def walk(routes: Any, prefix: str) -> None:
         for ctx in iter_route_contexts(routes):
             if isinstance(ctx.route, Mount):
-                walk(ctx.route.routes, prefix + ctx.path)
+                walk(ctx.route.routes, prefix + (ctx.path or ""))
                 continue
-            path = PARAM_RE.sub(lambda m: "1" if m.group(2) != ":path" else "x", prefix + ctx.path)
+            path = PARAM_RE.sub(lambda m: "1" if m.group(2) != ":path" else "x", prefix + (ctx.path or ""))
             for method in sorted(ctx.methods or {"GET"}):
                 found.append((method, path))
 
@@ -125,7 +125,8 @@ def test_documents_open_for_readers_and_for_nobody_else(world: World) -> None:
             assert alice.get(url.format(payroll)).status_code == 404
             assert "Salaries" not in alice.get(url.format(payroll)).text
         for forged in ("/view/doc/999999/file", "/view/doc/-1/page/0", "/view/doc/..%2F..%2Fetc%2Fpasswd/file",
-                       "/view/chunk/0", "/view/doc/1/page/999"):
+                       "/view/chunk/0", "/view/doc/1/page/999", "/view/doc/18446744073709551616/file",
+                       "/view/chunk/9223372036854775808", "/view/doc/1/page/4294967296/image.png"):
             assert alice.get(forged).status_code in (404, 422), forged
 
 
@@ -155,3 +156,230 @@ def test_sign_out_ends_the_session_on_the_server(world: World) -> None:
         assert client.post("/logout").status_code == 303
         stale = httpx.get(f"{world.url}/chat/config", cookies={"enclave_session": token})
         assert stale.status_code == 401
+
+
+# --- every route has a declared policy, and each policy holds -------------------------------------
+
+PUBLIC, SIGNED_IN, ADMIN = "public", "signed-in", "admin"
+# Every route of our own, with who may use it. A route missing here fails the test below: whoever
+# adds a route decides, here, who may call it. /v1 and /api also take an API token (ui.gate).
+ROUTE_POLICIES: dict[tuple[str, str], str] = {
+    ("GET", "/login"): PUBLIC, ("POST", "/login"): PUBLIC,
+    ("GET", "/"): SIGNED_IN, ("POST", "/logout"): SIGNED_IN,
+    ("GET", "/view/chunk/{chunk_id}"): SIGNED_IN,
+    ("GET", "/view/doc/{document_id}/page/{ordinal}"): SIGNED_IN,
+    ("GET", "/view/doc/{document_id}/page/{ordinal}/image.png"): SIGNED_IN,
+    ("GET", "/view/doc/{document_id}/file"): SIGNED_IN,
+    ("GET", "/account/tokens"): SIGNED_IN, ("POST", "/account/tokens"): SIGNED_IN,
+    ("POST", "/account/tokens/{token_id}/revoke"): SIGNED_IN,
+    ("GET", "/v1/models"): SIGNED_IN, ("GET", "/v1/models/{model_id}"): SIGNED_IN,
+    ("POST", "/v1/chat/completions"): SIGNED_IN,
+    ("GET", "/api/status"): SIGNED_IN, ("GET", "/api/openapi.json"): SIGNED_IN,
+    ("GET", "/api/documents"): SIGNED_IN, ("GET", "/api/documents/{document_id}"): SIGNED_IN,
+    ("GET", "/api/documents/{document_id}/file"): SIGNED_IN,
+    ("POST", "/api/ingest"): ADMIN, ("GET", "/api/jobs"): ADMIN, ("GET", "/api/jobs/{job_id}"): ADMIN,
+}
+# Gradio's own routes come and go with the library: one policy per mount, with the exceptions first.
+MOUNT_EXCEPTIONS = {"/chat/gradio_api/upload": ADMIN, "/chat/gradio_api/file=": ADMIN}
+MOUNT_POLICIES = {"/chat": SIGNED_IN, "/admin": ADMIN}
+BODIES: dict[tuple[str, str], dict[str, Any]] = {("POST", "/api/ingest"): {"folder": "/", "collection": "hr"}}
+
+
+def route_templates(app: Any) -> list[tuple[str, str, str, str | None]]:
+    """(method, path template, a concrete path, the mount it is under or None) for every route."""
+    found: list[tuple[str, str, str, str | None]] = []
+
+    def walk(routes: Any, prefix: str, mount: str | None) -> None:
+        for ctx in iter_route_contexts(routes):
+            if isinstance(ctx.route, Mount):
+                walk(ctx.route.routes, prefix + (ctx.path or ""), mount or prefix + (ctx.path or ""))
+                continue
+            template = prefix + (ctx.path or "")
+            concrete = PARAM_RE.sub(lambda m: "1" if m.group(2) != ":path" else "x", template)
+            found.extend((method, template, concrete, mount) for method in sorted(ctx.methods or {"GET"}))
+
+    walk(app.routes, "", None)
+    return found
+
+
+def policy_of(method: str, template: str, mount: str | None) -> str | None:
+    if mount is None:
+        return ROUTE_POLICIES.get((method, template))
+    for prefix, policy in MOUNT_EXCEPTIONS.items():
+        if template.startswith(prefix):
+            return policy
+    return MOUNT_POLICIES.get(mount)
+
+
+def test_every_route_has_a_declared_policy_and_the_table_has_no_stale_entries(world: World) -> None:
+    routes = route_templates(world.app)
+    undeclared = [(m, t) for m, t, _, mount in routes if policy_of(m, t, mount) is None]
+    assert not undeclared, f"routes without a policy in ROUTE_POLICIES: {undeclared}"
+    own = {(m, t) for m, t, _, mount in routes if mount is None}
+    assert set(ROUTE_POLICIES) <= own, f"stale entries: {set(ROUTE_POLICIES) - own}"
+    assert {("POST", "/v1/chat/completions"), ("POST", "/api/ingest")} <= own  # the API is enumerated too
+
+
+def api_token(world: World, user: str) -> str:
+    from assistant.audit import SYSTEM
+
+    return str(world.services.web.tokens.create(SYSTEM, user, f"access test {user}")[1])
+
+
+def call(client: httpx.Client, method: str, template: str, path: str, **headers: str) -> httpx.Response:
+    body = BODIES.get((method, template))
+    return client.request(method, path, json=body, headers=headers or None)
+
+
+def test_each_route_enforces_its_policy_for_users_and_api_tokens(world: World) -> None:
+    # Sign-out and revoking would end this test's own session and token; they are tested on their own.
+    routes = [r for r in route_templates(world.app) if r[1] not in ("/logout", "/account/tokens/{token_id}/revoke")]
+    user_token, admin_token = api_token(world, "alice"), api_token(world, "admin")
+    with signed_in(world, "alice") as alice, httpx.Client(base_url=world.url, timeout=30) as bare:
+        for method, template, path, mount in routes:
+            policy = policy_of(method, template, mount)
+            api = path.startswith(("/v1/", "/api/"))
+            with_token = call(bare, method, template, path, authorization=f"Bearer {user_token}").status_code
+            if policy == SIGNED_IN and mount is not None:  # Gradio's own routes (some stream forever)
+                assert with_token == 401, (method, path, with_token)
+                continue
+            as_user = call(alice, method, template, path).status_code
+            if policy == ADMIN:
+                assert as_user == 403, (method, path, as_user)
+                assert with_token == (403 if api else 401), (method, path, with_token)
+            elif policy == SIGNED_IN:
+                assert as_user not in (401, 403), (method, path, as_user)
+                assert (with_token not in (401, 403)) if api else (with_token == 401), (method, path, with_token)
+            elif policy == PUBLIC:
+                assert as_user not in (401, 403) and with_token not in (401, 403), (method, path)
+        admin = {"authorization": f"Bearer {admin_token}"}
+        assert bare.get("/api/jobs", headers=admin).status_code == 200
+        assert bare.get("/admin/", headers=admin).status_code == 401  # a token opens the API only, never the UI
+        for forged in ("Bearer enc_not-a-real-token", "Bearer x", "Basic YWRtaW46YWRtaW4=", f"bearer {user_token}x"):
+            assert bare.get("/api/status", headers={"authorization": forged}).status_code == 401, forged
+
+
+def test_a_revoked_token_and_a_disabled_users_token_are_refused(world: World) -> None:
+    from assistant.audit import SYSTEM
+
+    tokens = world.services.web.tokens
+    record, secret = tokens.create(SYSTEM, "bob", "to revoke")
+    with httpx.Client(base_url=world.url, timeout=30, headers={"authorization": f"Bearer {secret}"}) as client:
+        assert client.get("/api/status").status_code == 200
+        with signed_in(world, "alice") as alice:  # nobody revokes another user's token
+            assert alice.post(f"/account/tokens/{record.id}/revoke").status_code == 404
+        assert client.get("/api/status").status_code == 200
+        world.services.web.accounts.set_active(SYSTEM, "bob", False)
+        assert client.get("/api/status").status_code == 401
+        world.services.web.accounts.set_active(SYSTEM, "bob", True)
+        assert client.get("/api/status").status_code == 200
+        tokens.revoke(SYSTEM, "bob", record.id)
+        assert client.get("/api/status").status_code == 401
+
+
+def payroll_chunk(world: World) -> int:
+    passages = world.services.retriever.retrieve("engineer salary bands", ["payroll"]).passages
+    return int(passages[0].chunk.id)
+
+
+def test_a_user_without_a_grant_gets_nothing_of_another_collection(world: World) -> None:
+    secret_doc, chunk = world.ids["payroll"], payroll_chunk(world)
+    urls = [f"/view/chunk/{chunk}", f"/view/doc/{secret_doc}/page/0", f"/view/doc/{secret_doc}/page/0/image.png",
+            f"/view/doc/{secret_doc}/file", f"/api/documents/{secret_doc}", f"/api/documents/{secret_doc}/file"]
+    token = api_token(world, "alice")
+    with signed_in(world, "alice") as alice, httpx.Client(base_url=world.url, timeout=60) as bare:
+        by_token = {"authorization": f"Bearer {token}"}
+        for url in urls:
+            by_cookie, with_token = alice.get(url), bare.get(url, headers=by_token)
+            assert by_cookie.status_code == 404, (url, by_cookie.status_code)
+            assert with_token.status_code == (404 if url.startswith("/api/") else 401), (url, with_token.status_code)
+            assert "salary" not in by_cookie.text.lower() + with_token.text.lower()
+        listed = alice.get("/api/documents").text + alice.get("/api/documents?collection=payroll").text
+        assert "salaries" not in listed.lower()
+        asked = bare.post("/v1/chat/completions", headers=by_token, json={
+            "model": "enclave", "messages": [{"role": "user", "content": "What are the engineer salary bands?"}]})
+        assert "salar" not in str(asked.json().get("sources", "")).lower()
+    with signed_in(world, "admin") as admin:  # the same URLs do work for someone who may read payroll
+        assert admin.get(f"/view/chunk/{chunk}").status_code == 200
+        assert admin.get(f"/api/documents/{secret_doc}/file").status_code == 200
+
+
+def test_another_users_chats_and_their_citations_are_not_found(world: World) -> None:
+    from assistant.errors import NotFoundError
+
+    chats, accounts = world.services.web.chats, world.services.web.accounts
+    alice = accounts.sign_in("alice", PASSWORDS["alice"])[0]
+    bob = accounts.sign_in("bob", PASSWORDS["bob"])[0]
+    events = list(chats.ask(alice, None, "Which class do employees fly under six hours?"))
+    saved = events[-1].chat_id  # type: ignore[union-attr]
+    for attempt in (lambda: chats.messages(bob, saved), lambda: chats.rename(bob, saved, "mine"),
+                    lambda: chats.delete(bob, saved), lambda: chats.ask(bob, saved, "and business class?").__next__()):
+        with pytest.raises(NotFoundError):
+            attempt()
+    assert chats.messages(alice, saved)  # still there, untouched
+
+
+def raw_get(world: World, path: str, cookie: str) -> tuple[int, bytes]:
+    """A request with the path exactly as written (clients normalise ``..`` and case away)."""
+    import socket
+
+    host, port = world.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nCookie: enclave_session={cookie}\r\n"
+                     "Connection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return int(data.split(b" ", 2)[1]), data
+
+
+def test_forged_paths_are_refused(world: World) -> None:
+    hr = world.ids["hr"]
+    with signed_in(world, "alice") as alice, signed_in(world, "admin") as admin:
+        cookie = alice.cookies["enclave_session"]
+        for path in ("/chat/../admin/", "/chat/..%2fadmin/", "/chat/%2e%2e/admin/", "/view/../admin/",
+                     f"/view/doc/{hr}/../../../admin/", "/ADMIN/", "/Admin/gradio_api/info", "//admin/",
+                     "/admin%2f", "/chat/gradio_api/file=/etc/passwd", "/chat/gradio_api/file=..%2f..%2fetc/passwd",
+                     "/chat/gradio_api/FILE=/etc/passwd", "/chat/gradio_api/file%3D/etc/passwd",
+                     f"/view/doc/{hr}/../../../../etc/passwd", "/view/doc/%2e%2e%2f%2e%2e%2fetc%2fpasswd/file",
+                     "/api/documents/..%2f..%2fetc%2fpasswd/file", f"/view/doc/{hr}%00/file", "/view/doc/0x1/file",
+                     f"/VIEW/doc/{hr}/file", f"/view/doc/{hr}/FILE", "/api/documents/-1/file",
+                     "/api/documents/99999999999/file"):
+            status, body = raw_get(world, path, cookie)
+            assert status in (400, 401, 403, 404, 422), (path, status)
+            assert b"root:" not in body and b"Enclave \xc2\xb7 Admin" not in body, path
+        served = len(world.fake.requests)
+        for target in (f"{world.fake.url}/api/tags", world.fake.url.upper() + "/api/tags",
+                       world.fake.url.replace("://", "%3A%2F%2F") + "/api/tags",
+                       world.fake.url.replace("://", "%253A%252F%252F") + "/api/tags",
+                       "/etc/passwd", "..%2f..%2f..%2fetc%2fpasswd", "%2Fetc%2Fpasswd"):
+            response = admin.get(f"/admin/gradio_api/file={target}")
+            assert response.status_code in (400, 403, 404), (target, response.status_code)
+            assert "root:" not in response.text
+        assert len(world.fake.requests) == served  # the server fetched nothing on anyone's behalf
+        assert admin.get(f"/view/doc/{hr}/file").status_code == 200  # the honest path still works
+
+
+def test_brute_force_sign_in_locks_the_account_and_the_lock_expires(
+    embedder: Any, tmp_path: Path, serve: Any
+) -> None:
+    import time
+
+    with FakeOllama() as fake:
+        locked = build_world(tmp_path, embedder, fake, {}, [])
+        web = locked.services.settings.web
+        web.max_failed_sign_ins, web.lockout_minutes = 3, 0.05  # three tries, then three seconds locked
+        serve(locked)
+        with httpx.Client(base_url=locked.url, follow_redirects=False, timeout=30) as client:
+
+            def sign_in(user: str, password: str) -> httpx.Response:
+                return client.post("/login", data={"username": user, "password": password, "next": "/"})
+
+            for user in ("alice", "nobody"):  # a name that is no account locks the same way: names stay secret
+                for _ in range(3):
+                    assert sign_in(user, "wrong-password").status_code == 401
+                refused = sign_in(user, PASSWORDS.get(user, "wrong-password"))
+                assert refused.status_code == 401 and "locked" in refused.text and "set-cookie" not in refused.headers
+            time.sleep(3.5)
+            assert sign_in("alice", PASSWORDS["alice"]).status_code == 303
+        locked.services.close()
