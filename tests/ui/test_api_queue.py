@@ -1,4 +1,4 @@
-"""The generation queue through the HTTP API: the place in line on the stream, freed by clients who leave."""
+"""The generation queue through the HTTP API and the web chat: the place in line shown, freed by clients who leave."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +15,7 @@ from openai import OpenAI
 
 from assistant.audit import SYSTEM
 from tests.fake_ollama import FakeOllama, FakeOllamaScript
-from tests.ui.conftest import World, build_world
+from tests.ui.conftest import PASSWORDS, World, build_world
 
 QUESTION = "Which class do employees fly on flights under six hours?"
 REPLY = "Employees fly economy class [1]. " + "It is the policy for every short flight " * 3
@@ -153,3 +154,30 @@ def test_more_callers_in_line_than_worker_threads_by_default_do_not_slow_the_ans
     while world.services.answers.queue.load() != (0, 0) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert world.services.answers.queue.load() == (0, 0), "every caller who hung up left the line"
+
+
+@pytest.mark.slow
+def test_the_web_chat_shows_the_place_in_line_then_the_answer(world: World) -> None:
+    chromium = "/usr/bin/chromium"
+    if not Path(chromium).is_file():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    holder = StreamingAsker(world)  # another user's answer holds the model
+    holder.start()
+    assert holder.writing.wait(20)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        page.goto(world.url + "/")
+        page.fill("#username", "alice")
+        page.fill("#password", PASSWORDS["alice"])
+        page.click("button[type=submit]")
+        page.wait_for_selector("#question textarea", timeout=30_000)
+        page.fill("#question textarea", QUESTION)
+        page.click("#ask")
+        page.wait_for_selector("#transcript .meta:has-text('waiting: 1 ahead of you')", timeout=30_000)
+        page.wait_for_selector("#transcript .meta:has-text('Answered by')", timeout=60_000)
+        assert "economy" in page.inner_text("#transcript .answer")
+        browser.close()
+    holder.join(30)
