@@ -181,3 +181,39 @@ def test_the_web_chat_shows_the_place_in_line_then_the_answer(world: World) -> N
         assert "economy" in page.inner_text("#transcript .answer")
         browser.close()
     holder.join(30)
+
+
+@pytest.mark.slow
+def test_closing_the_chat_page_while_in_line_gives_the_place_up(world: World) -> None:
+    chromium = "/usr/bin/chromium"
+    if not Path(chromium).is_file():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    world.fake.script.token_delay_s = 0.5  # the answer holding the model takes about ten seconds
+    holder = StreamingAsker(world)
+    holder.start()
+    try:
+        assert holder.writing.wait(20)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_page()
+            page.goto(world.url + "/")
+            page.fill("#username", "alice")
+            page.fill("#password", PASSWORDS["alice"])
+            page.click("button[type=submit]")
+            page.wait_for_selector("#question textarea", timeout=30_000)
+            page.fill("#question textarea", QUESTION)
+            page.click("#ask")
+            page.wait_for_selector("#transcript .meta:has-text('waiting: 1 ahead of you')", timeout=30_000)
+            assert world.services.answers.queue.load() == (1, 1)
+            page.close()
+            browser.close()
+        deadline = time.monotonic() + 6
+        while world.services.answers.queue.load() != (1, 0) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert world.services.answers.queue.load() == (1, 0), "the closed page no longer waits for the model"
+        assert holder.is_alive(), "the place was given up while the other answer was still being written"
+    finally:
+        holder.join(30)
+        world.fake.script.token_delay_s = TOKEN_DELAY_S
