@@ -61,7 +61,8 @@ class AccountService:
         chosen = password or generated
         assert chosen is not None
         check_password_rules(chosen)
-        self.store.add_user("admin", self._hasher.hash(chosen), "admin")
+        if self.store.add_user_if_absent("admin", self._hasher.hash(chosen), "admin") is None:
+            return None  # another app process created the first admin a moment ago
         self.audit.record("system", "user_created", "admin", role="admin", first_start=True)
         return generated
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from storage.accounts import AuditEvent, CollectionGrant, Group, GroupMember, User, WebSession
 from storage.db import Database
@@ -50,6 +51,13 @@ class AccountStore:
             s.add(row)
             s.flush()
             return row.id
+
+    def add_user_if_absent(self, username: str, password_hash: str, role: str) -> int | None:
+        """Insert a user unless another process just did; None when the name was taken."""
+        try:
+            return self.add_user(username, password_hash, role)
+        except IntegrityError:  # two app processes starting at once on an empty database
+            return None
 
     def user(self, username: str) -> UserRecord | None:
         """A user by name."""

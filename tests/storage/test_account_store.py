@@ -81,3 +81,10 @@ def test_audit_events_newest_first(db: Database) -> None:
     assert [e["action"] for e in events] == ["question_asked", "sign_in"]
     assert events[0]["detail"] == {"question": "Which class?"}
     assert [e["action"] for e in store.events(action="sign_in")] == ["sign_in"]
+
+
+def test_a_user_created_twice_at_once_exists_once(db: Database) -> None:
+    first, second = AccountStore(db), AccountStore(db)  # two app processes starting on an empty database
+    assert first.add_user_if_absent("admin", "hash-1", "admin") is not None
+    assert second.add_user_if_absent("admin", "hash-2", "admin") is None
+    assert first.count_users() == 1 and first.user("admin").password_hash == "hash-1"
