@@ -7,6 +7,7 @@ added later (by us or by a Gradio upgrade) is closed until it is deliberately op
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import SimpleCookie
 from typing import Any
@@ -28,6 +29,7 @@ COOKIE = "enclave_session"
 PUBLIC_PATHS = frozenset({"/login"})
 ADMIN_PREFIX = "/admin"
 API_PREFIXES = ("/v1", "/api")
+GRADIO_FILE_RE = re.compile(r"/gradio_api/file[=/]")
 CSP = "; ".join([
     "default-src 'self'",
     # Gradio's page boots from an inline script and compiles gr.HTML templates at run time.
@@ -84,8 +86,9 @@ def refusal(path: str, principal: Principal | None) -> int | None:
     if principal is None:
         return 401
     decoded = unquote(path)
-    if "/gradio_api/file=" in decoded:
-        target = decoded.split("/gradio_api/file=", 1)[1]
+    served = GRADIO_FILE_RE.search(decoded)  # file=PATH and its older spelling file/PATH: the same handler
+    if served:
+        target = decoded[served.end() :]
         # Gradio would fetch URLs itself: never on an air-gapped server. Its cached files are admins' uploads.
         if "://" in target or target.startswith("//") or not principal.is_admin:
             return 403

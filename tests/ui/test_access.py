@@ -180,7 +180,8 @@ ROUTE_POLICIES: dict[tuple[str, str], str] = {
     ("POST", "/api/ingest"): ADMIN, ("GET", "/api/jobs"): ADMIN, ("GET", "/api/jobs/{job_id}"): ADMIN,
 }
 # Gradio's own routes come and go with the library: one policy per mount, with the exceptions first.
-MOUNT_EXCEPTIONS = {"/chat/gradio_api/upload": ADMIN, "/chat/gradio_api/file=": ADMIN}
+MOUNT_EXCEPTIONS = {"/chat/gradio_api/upload": ADMIN, "/chat/gradio_api/file=": ADMIN,
+                    "/chat/gradio_api/file/": ADMIN}
 MOUNT_POLICIES = {"/chat": SIGNED_IN, "/admin": ADMIN}
 BODIES: dict[tuple[str, str], dict[str, Any]] = {("POST", "/api/ingest"): {"folder": "/", "collection": "hr"}}
 
@@ -383,3 +384,15 @@ def test_brute_force_sign_in_locks_the_account_and_the_lock_expires(
             time.sleep(3.5)
             assert sign_in("alice", PASSWORDS["alice"]).status_code == 303
         locked.services.close()
+
+
+def test_cached_uploads_are_for_admins_under_every_spelling_of_gradios_file_route(world: World) -> None:
+    with signed_in(world, "alice") as alice, signed_in(world, "admin") as admin:
+        uploaded = admin.post("/admin/gradio_api/upload", files={"files": ("plan.txt", b"the merger closes in May")})
+        cached = uploaded.json()[0]
+        assert admin.get(f"/admin/gradio_api/file={cached}").text == "the merger closes in May"
+        for path in (f"/chat/gradio_api/file={cached}", f"/chat/gradio_api/file/{cached}",
+                     f"/chat/gradio_api/file%2F{cached}", f"/chat/gradio_api/file%3D{cached}",
+                     f"/admin/gradio_api/file/{cached}"):
+            response = alice.get(path)
+            assert response.status_code == 403 and "merger" not in response.text, (path, response.status_code)
