@@ -42,6 +42,7 @@ from storage.db import Database
 from storage.transfer import (
     CopyProgress,
     copy_database,
+    known_revision,
     model_tables,
     rebase_document_roots,
     require_empty_database,
@@ -326,6 +327,9 @@ def _read_manifest(src: Path, root: Path) -> dict[str, Any]:
         raise BackupDamaged(f"{src} is not an Enclave backup; nothing was restored")
     if int(manifest.get("format_version", 0)) > FORMAT_VERSION:
         raise InvalidInput(f"{src} was written by a newer Enclave (format {manifest['format_version']}); upgrade first")
+    if not known_revision(manifest.get("schema_revision")):
+        raise InvalidInput(f"{src} was written by a newer Enclave (database schema {manifest['schema_revision']}); "
+                           "upgrade Enclave before restoring it")
     return manifest
 
 

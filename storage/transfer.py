@@ -79,6 +79,20 @@ def _sqlite(path: Path) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
+def known_revision(revision: str | None) -> bool:
+    """Whether this version of Enclave has the schema migration ``revision`` (None: an empty schema)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from storage.db import MIGRATIONS_DIR
+
+    if revision is None:
+        return True
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return revision in {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+
+
 def table_counts(conn: Connection, tables: list[Table]) -> dict[str, int]:
     """Rows in each table."""
     return {t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one()) for t in tables}

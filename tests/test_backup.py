@@ -187,24 +187,28 @@ def test_damaged_backups_are_refused_and_change_nothing(archive: Path, install: 
     not_a_backup = tmp_path / "notes.tar.gz"
     with tarfile.open(not_a_backup, "w:gz") as tar:
         tar.add(install["upload"], "notes.md")
+    newer = _with_altered_database(good, tmp_path / "newer.tar.gz", schema="9999_from_the_future")
     cases = {truncated: "damaged or incomplete", altered: "database/enclave.db does not match its SHA-256",
-             not_a_backup: "no manifest"}
+             not_a_backup: "no manifest", newer: "written by a newer Enclave (database schema 9999_from_the_future)"}
     for archive, message in cases.items():
         target = tmp_path / f"restore-{archive.stem}"
         proc = run_cli("restore", str(archive), "--data-dir", str(target))
         assert proc.returncode == 1, proc.stderr
-        assert message in proc.stderr and "nothing was restored" in proc.stderr, proc.stderr
+        assert message in proc.stderr and ("nothing was restored" in proc.stderr or archive == newer), proc.stderr
         assert "Traceback" not in proc.stderr
         assert not target.exists()
 
 
-def _with_altered_database(good: Path, dest: Path) -> Path:
-    """The same archive with one byte of the database changed and the manifest left as it was."""
+def _with_altered_database(good: Path, dest: Path, schema: str | None = None) -> Path:
+    """The same archive with one byte of the database changed, or (``schema``) a manifest naming another schema."""
     with tarfile.open(good, "r:gz") as src, tarfile.open(dest, "w:gz") as out:
         for member in src.getmembers():
             data = src.extractfile(member).read()  # type: ignore[union-attr]
-            if member.name == "database/enclave.db":
+            if member.name == "database/enclave.db" and schema is None:
                 data = data[:5000] + bytes([data[5000] ^ 0xFF]) + data[5001:]
+            if member.name == "manifest.json" and schema is not None:
+                data = json.dumps({**json.loads(data), "schema_revision": schema}).encode()
+                member.size = len(data)
             out.addfile(member, io.BytesIO(data))
     return dest
 
@@ -220,6 +224,7 @@ def moved_to_postgres(install: dict[str, Any], tmp_path: Path, url: str) -> Path
     return data
 
 
+@pytest.mark.postgres
 def test_copy_database_moves_a_sqlite_install_to_postgres(
     install: dict[str, Any], tmp_path: Path, pg_database: str, embedder: Any
 ) -> None:
@@ -232,6 +237,7 @@ def test_copy_database_moves_a_sqlite_install_to_postgres(
     assert proc.returncode == 1 and "already holds data" in proc.stderr and "users (2 rows)" in proc.stderr
 
 
+@pytest.mark.postgres
 def test_postgres_backup_restores_into_a_second_database(
     install: dict[str, Any], tmp_path: Path, pg_database: str, second_pg_database: str, embedder: Any
 ) -> None:
@@ -285,7 +291,7 @@ def test_backups_taken_during_an_ingest_restore_to_a_consistent_install(
     writer.join()
     assert not errors, errors
     backup()  # and one after the ingest finished
-    sample = archives[:: max(1, len(archives) // 6)] + archives[-1:]
+    sample = list(dict.fromkeys(archives[:: max(1, len(archives) // 6)] + archives[-1:]))
     documents = [_restored_documents(archive, tmp_path, embedder) for archive in sample]
     print(f"{len(archives) - 1} backups during the ingest; documents in {len(sample)} restored: {documents}")
     assert documents[-1] == 7 and documents == sorted(documents) and len(set(documents)) >= 2
