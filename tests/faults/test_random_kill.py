@@ -18,11 +18,12 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -83,29 +84,48 @@ class Share:
             self.acked.add(name)
 
 
-def _kill_at_random(data_dir: Path, share: Share, delay_s: float | None) -> tuple[bool, list[str], float]:
-    """Start an ingest, SIGKILL it ``delay_s`` after it began (None: let it finish).
+COMMITTED = ("ack added", "ack updated", "ack renamed")
 
-    Returns whether it was killed mid-run, the files it acknowledged, and the seconds it ran.
+
+def _kill_at_random(data_dir: Path, share: Share, anchor: str, delay_s: float | None) -> tuple[bool, list[str], float]:
+    """Start an ingest and SIGKILL it ``delay_s`` after ``anchor`` (None: let it finish).
+
+    ``anchor`` is ``ingesting`` (the run began) or ``commit`` (its first files were committed
+    and acknowledged; a run that commits only once would otherwise rarely die after it).
+    Returns whether it was killed mid-run, the files it acknowledged, and seconds since the anchor.
     """
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.ingest.crash_runner", str(data_dir), str(share.root), "random"],
         cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    assert proc.stdout is not None
-    first = proc.stdout.readline()
-    assert first.startswith("ingesting"), f"{first!r} {proc.stderr.read() if proc.stderr else ''}"
+    lines: list[str] = []
+    seen = {"ingesting": threading.Event(), "commit": threading.Event()}
+
+    def read(stream: IO[str]) -> None:
+        for raw in stream:
+            lines.append(raw.strip())
+            if raw.startswith("ingesting"):
+                seen["ingesting"].set()
+            elif raw.startswith(COMMITTED):
+                seen["commit"].set()
+        for event in seen.values():
+            event.set()  # the process ended: stop waiting for what will not come
+
+    assert proc.stdout is not None and proc.stderr is not None
+    reader = threading.Thread(target=read, args=(proc.stdout,))
+    reader.start()
+    seen[anchor].wait(timeout=300)
     began = time.monotonic()
-    if delay_s is not None:
+    if delay_s is not None and proc.poll() is None:
         time.sleep(delay_s)
         proc.send_signal(signal.SIGKILL)
-    out, err = proc.communicate(timeout=300)
-    ran = time.monotonic() - began
-    finished = "finished without crashing" in out
+    err = proc.stderr.read()
+    proc.wait(timeout=300)
+    reader.join(timeout=30)
+    finished = "finished without crashing" in lines
     assert proc.returncode == -9 or finished, err[-2000:]
-    acked = [line.split(" ", 2)[2] for line in out.splitlines() if line.startswith(("ack added", "ack updated",
-                                                                                    "ack unchanged", "ack renamed"))]
-    return not finished, acked, ran
+    acked = [line.split(" ", 2)[2] for line in lines if line.startswith((*COMMITTED, "ack unchanged"))]
+    return not finished, acked, time.monotonic() - began
 
 
 def _check(services: Services, share: Share) -> int:
@@ -141,12 +161,14 @@ def test_random_kills_never_lose_acknowledged_documents(
     killed = survived = 0
     acked_per_run: list[int] = []
     # One uninterrupted ingest of the whole share gives the window the kills are spread over.
-    _, acked, window = _kill_at_random(data_dir, share, None)
+    _, acked, window = _kill_at_random(data_dir, share, "ingesting", None)
     for name in acked:
         share.acknowledge(name)
     share.change(12)
     for run in range(runs):
-        was_killed, acked, _ = _kill_at_random(data_dir, share, rng.uniform(0.0, window))
+        anchor = "commit" if run % 2 else "ingesting"
+        delay = rng.uniform(0.0, 0.6 if anchor == "commit" else window)
+        was_killed, acked, _ = _kill_at_random(data_dir, share, anchor, delay)
         killed += was_killed
         acked_per_run.append(len(acked))
         for name in acked:
@@ -171,5 +193,6 @@ def test_random_kills_never_lose_acknowledged_documents(
     record_figure("runs killed mid-ingest / runs", f"{killed}/{runs}")
     record_figure("runs survived", f"{survived}/{runs}")
     record_figure("kill window (s after the ingest began)", round(window, 1))
-    record_figure("files acknowledged before the kill, per run", acked_per_run)
+    record_figure("files acknowledged (incl. unchanged) before the kill, per run; odd runs die after a commit",
+                  acked_per_run)
     record_figure("seconds", round(time.monotonic() - started, 1))
