@@ -10,6 +10,7 @@ it, so a crash between any two steps loses at most unacknowledged work.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -84,6 +85,18 @@ class _Plan:
     renames: list[tuple[int, FileEntry]] = field(default_factory=list)
     parse: list[tuple[FileEntry, str, bool]] = field(default_factory=list)  # entry, hash, is_update
     gone: list[KnownDocument] = field(default_factory=list)
+
+
+def parser_context() -> Any:
+    """How parser processes start: forked from a small fork server, never from this process.
+
+    The web app or worker that runs an ingest may hold the embedding and language models and
+    many threads; a fork of it would start near the parsers' address-space cap (so every file
+    would "run out of memory") and could inherit locks held by other threads.
+    """
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["ingest.worker"])
+    return context
 
 
 class IngestService:
@@ -233,7 +246,8 @@ class IngestService:
         model_dir = str(resolve_model_dir(self.settings.embedding.model))
         window = max(4, settings.parse_workers * 4)
         with ProcessPool(
-            max_workers=settings.parse_workers, initializer=init_worker, initargs=(settings.worker_memory_mb,)
+            max_workers=settings.parse_workers, initializer=init_worker, initargs=(settings.worker_memory_mb,),
+            context=parser_context(),
         ) as pool:
             pending: deque[tuple[FileEntry, str, bool, ProcessFuture]] = deque()
             queue = deque(todo)
