@@ -28,16 +28,17 @@ class SentenceSupport:
 
 def clean_markers(text: str, passage_count: int) -> tuple[str, list[int]]:
     """Drop markers that point at no passage; returns the text and valid numbers in order of first use."""
-    used: list[int] = []
 
     def keep(match: re.Match[str]) -> str:
         numbers = [int(n) for n in re.split(r"\s*[,;]\s*", match.group(1))]
         valid = [n for n in numbers if 1 <= n <= passage_count]
-        used.extend(n for n in valid if n not in used)
         return "".join(f"[{n}]" for n in dict.fromkeys(valid))
 
-    cleaned = MARKER_RE.sub(keep, text)
-    return re.sub(r"[ \t]+([.,;:!?])", r"\1", cleaned), used
+    cleaned, previous = text, None
+    while cleaned != previous:  # dropping "[9]" from "[0[9]]" leaves a new marker "[0]": clean that too
+        previous, cleaned = cleaned, MARKER_RE.sub(keep, cleaned)
+    cleaned = re.sub(r"[ \t]+([.,;:!?])", r"\1", cleaned)
+    return cleaned, markers_in(cleaned)
 
 
 def split_sentences(text: str) -> list[str]:
