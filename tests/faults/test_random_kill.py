@@ -148,6 +148,17 @@ def _open(data_dir: Path, embedder: Any) -> Services:
     return build_services(load_settings(data_dir=data_dir), embedder=embedder)
 
 
+def _converge(data_dir: Path, embedder: Any, share: Share) -> None:
+    """A last, uninterrupted ingest leaves exactly the share's files, each one searchable."""
+    services = _open(data_dir, embedder)
+    try:
+        services.ingest.ingest(share.root, sync=True)
+        share.acked = set(share.markers)
+        assert _check(services, share) == len(share.markers) == services.corpus.status()["documents"]
+    finally:
+        services.close()
+
+
 def test_random_kills_never_lose_acknowledged_documents(
     embedder: Any, tmp_path: Path, record_figure: Callable[[str, object], None]
 ) -> None:
@@ -182,13 +193,7 @@ def test_random_kills_never_lose_acknowledged_documents(
             services.close()
         survived += 1
         share.change(rng.randint(4, 12))
-    services = _open(data_dir, embedder)
-    try:
-        services.ingest.ingest(share.root, sync=True)
-        share.acked = set(share.markers)
-        assert _check(services, share) == len(share.markers) == services.corpus.status()["documents"]
-    finally:
-        services.close()
+    _converge(data_dir, embedder, share)
     record_figure("seed (ENCLAVE_CRASH_SEED to replay)", seed)
     record_figure("runs killed mid-ingest / runs", f"{killed}/{runs}")
     record_figure("runs survived", f"{survived}/{runs}")
