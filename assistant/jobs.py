@@ -44,15 +44,21 @@ class _Progress:
         self._pending: list[FileProgress] = []
         self._flushed = time.monotonic()
         self._lock = threading.Lock()
+        self._total = self._done = 0
 
     def started(self, total_files: int) -> None:
+        self._total = total_files
         self.store.set_total(self.job_id, total_files)
 
     def file_done(self, path: str, outcome: str, chunks: int, reason: str = "") -> None:
         with self._lock:
             self._pending.append(FileProgress(path, outcome, chunks, reason))
-        if outcome == "failed" or time.monotonic() - self._flushed > FLUSH_EVERY_S:
-            self.flush()  # failures are shown while the job still runs
+            self._done += 1
+        # Failures are shown while the job still runs; the last file is written before the
+        # pipeline marks the job done, so no reader ever sees "done" with files missing.
+        last = self._done >= self._total
+        if outcome == "failed" or last or time.monotonic() - self._flushed > FLUSH_EVERY_S:
+            self.flush()
 
     def flush(self) -> None:
         """Write what was handled since the last flush."""
