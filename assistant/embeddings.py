@@ -5,6 +5,9 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -49,6 +52,56 @@ def resolve_model_dir(model: str) -> Path:
     return candidate
 
 
+class QueryBatcher:
+    """Questions that arrive while the model is busy are embedded together, in one forward pass.
+
+    A caller finding the model idle embeds what is waiting at once (no waiting window, so one
+    user pays nothing); questions arriving meanwhile queue up, and when the pass ends one of
+    their callers embeds them all as the next batch. Each caller computes only until its own
+    vector is ready. Under many concurrent users this turns N small forward passes, fighting
+    over two cores, into a few batched ones, one at a time.
+    """
+
+    def __init__(self, embed_many: Callable[[list[str]], np.ndarray], max_batch: int = 64) -> None:
+        self._embed_many = embed_many
+        self._max_batch = max_batch
+        self._turn = threading.Condition()
+        self._pending: list[tuple[str, Future[np.ndarray]]] = []
+        self._busy = False
+        self.batches = 0  # forward passes made, for tests and benchmarks
+
+    def embed(self, text: str) -> np.ndarray:
+        """The unit vector of one question, possibly computed in a batch with others."""
+        waiting: Future[np.ndarray] = Future()
+        with self._turn:
+            self._pending.append((text, waiting))
+            while not waiting.done():
+                if self._busy:
+                    self._turn.wait()
+                    continue
+                batch, self._pending = self._pending[:self._max_batch], self._pending[self._max_batch:]
+                self._busy = True
+                self._turn.release()
+                try:
+                    self._run(batch)
+                finally:
+                    self._turn.acquire()
+                    self._busy = False
+                    self._turn.notify_all()
+        return waiting.result()
+
+    def _run(self, batch: list[tuple[str, Future[np.ndarray]]]) -> None:
+        self.batches += 1
+        try:
+            vectors = self._embed_many([text for text, _ in batch])
+        except Exception as exc:  # noqa: BLE001 - raised again in every caller of this batch
+            for _, waiting in batch:
+                waiting.set_exception(exc)
+            return
+        for (_, waiting), vector in zip(batch, vectors, strict=True):
+            waiting.set_result(vector)
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model on the CPU, with normalised outputs."""
 
@@ -68,6 +121,7 @@ class SentenceTransformerEmbedder:
             raise ConfigError(f"embedding model {self.name!r} does not report its dimension")
         self.dim = int(dim)
         self.max_tokens = int(self.model.max_seq_length or 256)
+        self._queries = QueryBatcher(self.embed_passages)
 
     @property
     def tokenizer(self) -> Any:
@@ -85,8 +139,8 @@ class SentenceTransformerEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
-        """A unit vector for one question."""
-        return self.embed_passages([text])[0]
+        """A unit vector for one question (batched with questions other users ask at the same time)."""
+        return self._queries.embed(text)
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Model tokens per text, without special tokens."""

@@ -78,12 +78,17 @@ def plot_load(load: dict[str, Any] | None, out: Path) -> Path | None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     by_kind: dict[str, list[tuple[int, float, float]]] = {}
     for entry in scenarios:
-        by_kind.setdefault(entry["kind"], []).append(
-            (int(entry["users"]), float(entry["throughput_rps"]), float(entry["latency_ms"]["p95"])))
+        rows = by_kind.setdefault(entry["scenario"], [])
+        if not rows:  # the one-user baseline of the same run starts each line
+            base = entry["baseline_1_user"]
+            rows.append((1, float(base["throughput_rps"]), float(base["p95_s"])))
+        rows.append((int(entry["users"]), float(entry["throughput_rps"]), float(entry["p95_s"])))
     for kind, rows in by_kind.items():
         rows.sort()
         left.plot([r[0] for r in rows], [r[1] for r in rows], marker="o", label=kind)
-        right.plot([r[0] for r in rows], [r[2] / 1000 for r in rows], marker="o", label=kind)
+        right.plot([r[0] for r in rows], [r[2] for r in rows], marker="o", label=kind)
+    right.axhline(1.0, color="grey", linestyle="--", linewidth=0.8, label="retrieve-only target (1 s)")
+    right.set_yscale("log")
     left.set(xlabel="concurrent users", ylabel="requests per second", title="Throughput")
     right.set(xlabel="concurrent users", ylabel="p95 latency (s)", title="p95 latency")
     for ax in (left, right):

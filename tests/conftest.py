@@ -10,10 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from assistant.offline import enforce_offline
 
 enforce_offline()  # before any test module imports a model library
+
+# Property tests replay the same examples on every run, so CI never fails on a new random draw;
+# ENCLAVE_HYPOTHESIS_PROFILE=explore draws new ones (and deadlines stay off: these cores are shared).
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, database=None)
+hypothesis_settings.register_profile("explore", deadline=None)
+hypothesis_settings.load_profile(os.environ.get("ENCLAVE_HYPOTHESIS_PROFILE", "ci"))
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED = PROJECT_ROOT.parent / "shared"
