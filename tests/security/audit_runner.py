@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import runpy
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,10 @@ def hook(event: str, args: tuple[Any, ...]) -> None:
         if top is not None and top not in record["imports"]:
             record["imports"][top] = {key: os.environ.get(key) for key in OFFLINE_KEYS}
     elif event in ("socket.connect", "socket.sendto", "socket.sendmsg"):
-        record["network"].append(f"{event} {_address(args)}")
+        if getattr(args[0], "family", None) == socket.AF_UNIX:  # local IPC, e.g. the parsers' fork server
+            record["local_ipc"] = record.get("local_ipc", 0) + 1
+        else:
+            record["network"].append(f"{event} {_address(args)}")
     elif event in ("socket.getaddrinfo", "socket.gethostbyname"):
         record["network"].append(f"{event} {args[0]!r}")
     elif event == "urllib.Request":
