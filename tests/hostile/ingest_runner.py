@@ -3,7 +3,8 @@
 Usage: python -m tests.hostile.ingest_runner DATA_DIR FOLDER
 
 Run as its own process so that ``RUSAGE_SELF`` is this ingest alone and ``RUSAGE_CHILDREN`` is
-exactly its parser processes (and what they started, such as tesseract), all waited for.
+exactly its parser processes (and what they started, such as tesseract), all waited for
+through the fork server that starts them.
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ def main(data_dir: Path, folder: Path) -> None:
     started = time.monotonic()
     report = services.ingest.ingest(folder, "fixtures", progress=outcomes)
     services.close()
+    # Parser processes are children of multiprocessing's fork server: stop it (it has reaped
+    # them) and wait for it, so RUSAGE_CHILDREN covers them.
+    from multiprocessing import forkserver
+
+    forkserver._forkserver._stop()  # type: ignore[attr-defined]  # CPython's own test hook
     kib = 1024  # ru_maxrss is in KiB on Linux
     print(json.dumps({
         "files": outcomes.files, "documents": report.documents, "chunks": report.chunks,

@@ -42,7 +42,7 @@ def test_every_fixture_is_ingested_or_skipped_with_a_reason_within_time_and_memo
     assert all(r.strip() for r in reasons), "a skip without a reason"
     overran = [r for r in reasons if "took longer than" in r or "crashed or ran out of memory" in r]
     assert not overran, overran  # every file finished within ingest.parse_timeout_s, and no parser died
-    assert result["children_peak_mb"] <= limits.worker_memory_mb  # the parsers' address-space cap held
+    assert 0 < result["children_peak_mb"] <= limits.worker_memory_mb  # measured, and the parsers' cap held
     assert result["self_peak_mb"] <= PARENT_MEMORY_MB
     with capsys.disabled():
         print(f"\nfixtures ingested: {outcomes['added']} added ({result['chunks']} chunks), {outcomes['failed']} "
