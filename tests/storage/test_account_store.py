@@ -87,4 +87,5 @@ def test_a_user_created_twice_at_once_exists_once(db: Database) -> None:
     first, second = AccountStore(db), AccountStore(db)  # two app processes starting on an empty database
     assert first.add_user_if_absent("admin", "hash-1", "admin") is not None
     assert second.add_user_if_absent("admin", "hash-2", "admin") is None
-    assert first.count_users() == 1 and first.user("admin").password_hash == "hash-1"
+    stored = first.user("admin")
+    assert first.count_users() == 1 and stored is not None and stored.password_hash == "hash-1"

@@ -52,7 +52,8 @@ def test_removal_and_replacement_work_on_the_approximate_index(tmp_path: Path) -
     assert len(index) == 2_997
     index.save(tmp_path)
     reloaded = VectorIndex.load(tmp_path, DIM, layout)
-    assert reloaded.kind == index.kind and reloaded.ivf.nprobe == 16
+    ivf = reloaded.ivf
+    assert reloaded.kind == index.kind and ivf is not None and ivf.nprobe == 16
     assert reloaded.search(vectors[42], 1)[0][0] == 42
 
 

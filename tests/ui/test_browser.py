@@ -179,7 +179,12 @@ def test_hostile_text_from_documents_and_from_the_model_stays_inert(context: Any
     world.fake.script.reply = HOSTILE_ANSWER
     page = sign_in(context, world, "alice")
     dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def record_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", record_dialog)
     page.wait_for_selector("#collections input[type=checkbox]", timeout=30_000)
     page.locator("#collections label:has-text('hr') input").uncheck()  # search the hostile collection only
     ask(page, "Which meal expenses are reimbursed per day for travelling staff?")
