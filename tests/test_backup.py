@@ -17,18 +17,16 @@ import sys
 import tarfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from assistant.audit import SYSTEM
 from assistant.events import Done
 from tests.conftest import PROJECT_ROOT, postgres_url, require_dataset
+from tests.storage.conftest import _fresh_postgres_database
 
 pytestmark = pytest.mark.slow
 
@@ -90,26 +88,13 @@ def install(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> dict[str
 @pytest.fixture
 def pg_database() -> Iterator[str]:
     """A new, empty database on the test PostgreSQL server (dropped afterwards)."""
-    yield from _new_database(postgres_url())
+    yield from _fresh_postgres_database(postgres_url())
 
 
 @pytest.fixture
 def second_pg_database() -> Iterator[str]:
     """Another new, empty database on the same server."""
-    yield from _new_database(postgres_url())
-
-
-def _new_database(url: str) -> Iterator[str]:
-    name = f"enclave_backup_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    yield from _fresh_postgres_database(postgres_url())
 
 
 def _open(data_dir: Path, embedder: Any, database_url: str | None = None) -> Any:
