@@ -39,13 +39,19 @@ def _bm25_files(index: CollectionIndex, word: str) -> list[int]:
     return [i for i, _ in index.search_bm25(word, 5)]
 
 
-def test_a_serving_process_swaps_in_new_versions_and_writes_none(db: Database, tmp_path: Path) -> None:
+def _handbook_saved_once(db: Database, folder: Path) -> tuple[DocumentStore, int, IndexStore, CollectionIndex]:
+    """A collection with one document, saved as version 1 by the writer."""
     store = DocumentStore(db)
     cid = store.collection_id("handbook", create=True)
     assert cid is not None
-    writer = IndexStore(tmp_path, DIM)
+    writer = IndexStore(folder, DIM)
     written = writer.open(cid, store)
     _write(store, written, writer, "alpha", 1)
+    return store, cid, writer, written
+
+
+def test_a_serving_process_swaps_in_new_versions_and_writes_none(db: Database, tmp_path: Path) -> None:
+    store, cid, writer, written = _handbook_saved_once(db, tmp_path)
     serving = LiveIndexes(IndexStore(tmp_path, DIM), store, read_only=True, check_s=0)
 
     first = serving.get(cid)
@@ -64,12 +70,7 @@ def test_a_serving_process_swaps_in_new_versions_and_writes_none(db: Database, t
 
 
 def test_pointer_checks_are_spaced_by_check_s(db: Database, tmp_path: Path) -> None:
-    store = DocumentStore(db)
-    cid = store.collection_id("handbook", create=True)
-    assert cid is not None
-    writer = IndexStore(tmp_path, DIM)
-    written = writer.open(cid, store)
-    _write(store, written, writer, "alpha", 1)
+    store, cid, writer, written = _handbook_saved_once(db, tmp_path)
     serving = LiveIndexes(IndexStore(tmp_path, DIM), store, read_only=True, check_s=3600)
     assert serving.get(cid).version == 1
     _write(store, written, writer, "bravo", 2)
