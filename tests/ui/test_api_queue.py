@@ -156,6 +156,21 @@ def test_more_callers_in_line_than_worker_threads_by_default_do_not_slow_the_ans
     assert world.services.answers.queue.load() == (0, 0), "every caller who hung up left the line"
 
 
+def _alice_asks_and_waits_in_line(playwright: Any, chromium: str, world: World) -> tuple[Any, Any]:
+    """Chromium signs alice in and asks; returns once the page shows her place in line."""
+    browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+    page = browser.new_page()
+    page.goto(world.url + "/")
+    page.fill("#username", "alice")
+    page.fill("#password", PASSWORDS["alice"])
+    page.click("button[type=submit]")
+    page.wait_for_selector("#question textarea", timeout=30_000)
+    page.fill("#question textarea", QUESTION)
+    page.click("#ask")
+    page.wait_for_selector("#transcript .meta:has-text('waiting: 1 ahead of you')", timeout=30_000)
+    return browser, page
+
+
 @pytest.mark.slow
 def test_the_web_chat_shows_the_place_in_line_then_the_answer(world: World) -> None:
     chromium = "/usr/bin/chromium"
@@ -167,16 +182,7 @@ def test_the_web_chat_shows_the_place_in_line_then_the_answer(world: World) -> N
     holder.start()
     assert holder.writing.wait(20)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page()
-        page.goto(world.url + "/")
-        page.fill("#username", "alice")
-        page.fill("#password", PASSWORDS["alice"])
-        page.click("button[type=submit]")
-        page.wait_for_selector("#question textarea", timeout=30_000)
-        page.fill("#question textarea", QUESTION)
-        page.click("#ask")
-        page.wait_for_selector("#transcript .meta:has-text('waiting: 1 ahead of you')", timeout=30_000)
+        browser, page = _alice_asks_and_waits_in_line(playwright, chromium, world)
         page.wait_for_selector("#transcript .meta:has-text('Answered by')", timeout=60_000)
         assert "economy" in page.inner_text("#transcript .answer")
         browser.close()
@@ -196,16 +202,7 @@ def test_closing_the_chat_page_while_in_line_gives_the_place_up(world: World) ->
     try:
         assert holder.writing.wait(20)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
-            page = browser.new_page()
-            page.goto(world.url + "/")
-            page.fill("#username", "alice")
-            page.fill("#password", PASSWORDS["alice"])
-            page.click("button[type=submit]")
-            page.wait_for_selector("#question textarea", timeout=30_000)
-            page.fill("#question textarea", QUESTION)
-            page.click("#ask")
-            page.wait_for_selector("#transcript .meta:has-text('waiting: 1 ahead of you')", timeout=30_000)
+            browser, page = _alice_asks_and_waits_in_line(playwright, chromium, world)
             assert world.services.answers.queue.load() == (1, 1)
             page.close()
             browser.close()
