@@ -31,15 +31,20 @@ def make_pdf(path: Path, pages: list[str]) -> None:
     pdf.output(str(path))
 
 
-@pytest.fixture(scope="module")
-def world(embedder: Any, tmp_path_factory: pytest.TempPathFactory, serve: Any) -> Iterator[World]:
-    root = tmp_path_factory.mktemp("access")
+def hr_and_payroll_shares(root: Path) -> dict[str, Path]:
+    """Two collections' folders: a travel policy PDF for hr, salary bands for payroll."""
     (root / "hr").mkdir()
     (root / "payroll").mkdir()
     make_pdf(root / "hr" / "travel.pdf", ["Travel policy overview.", "Employees fly economy class under six hours."])
     (root / "payroll" / "salaries.md").write_text("# Salaries\n\nEngineer salary bands run from one to seven.\n")
+    return {"hr": root / "hr", "payroll": root / "payroll"}
+
+
+@pytest.fixture(scope="module")
+def world(embedder: Any, tmp_path_factory: pytest.TempPathFactory, serve: Any) -> Iterator[World]:
+    root = tmp_path_factory.mktemp("access")
     with FakeOllama(FakeOllamaScript(reply="Economy class [1].")) as fake:
-        built = build_world(root, embedder, fake, {"hr": root / "hr", "payroll": root / "payroll"}, ["hr"])
+        built = build_world(root, embedder, fake, hr_and_payroll_shares(root), ["hr"])
         serve(built)
         library = built.services.web.library
         from assistant.audit import SYSTEM

@@ -15,7 +15,7 @@ from openai import OpenAI, PermissionDeniedError
 
 from tests.fake_ollama import FakeOllama, FakeOllamaScript
 from tests.ui.conftest import PASSWORDS, World, build_world
-from tests.ui.test_access import make_pdf
+from tests.ui.test_access import hr_and_payroll_shares, make_pdf
 
 QUESTION = "Which class do employees fly on flights under six hours?"
 TOKEN_RE = re.compile(r'id="new-token">(enc_[A-Za-z0-9_-]+)<')
@@ -24,12 +24,8 @@ TOKEN_RE = re.compile(r'id="new-token">(enc_[A-Za-z0-9_-]+)<')
 @pytest.fixture(scope="module")
 def world(embedder: Any, tmp_path_factory: pytest.TempPathFactory, serve: Any) -> Iterator[World]:
     root = tmp_path_factory.mktemp("api")
-    (root / "hr").mkdir()
-    (root / "payroll").mkdir()
-    make_pdf(root / "hr" / "travel.pdf", ["Travel policy overview.", "Employees fly economy class under six hours."])
-    (root / "payroll" / "salaries.md").write_text("# Salaries\n\nEngineer salary bands run from one to seven.\n")
     with FakeOllama(FakeOllamaScript(reply="Employees fly economy class [1].")) as fake:
-        built = build_world(root, embedder, fake, {"hr": root / "hr", "payroll": root / "payroll"}, ["hr"])
+        built = build_world(root, embedder, fake, hr_and_payroll_shares(root), ["hr"])
         serve(built)
         from assistant.audit import SYSTEM
 
