@@ -50,6 +50,9 @@ class AccountService:
         self._hasher = PasswordHasher()
         self._unknown_failures: dict[str, tuple[int, datetime]] = {}
         self._lock = threading.Lock()
+        # One password hash at a time: each already uses every core (Argon2 lanes), and a storm of
+        # sign-ins hashing at once would starve the questions of users already signed in.
+        self._hashing = threading.Lock()
 
     # first start
 
@@ -104,7 +107,8 @@ class AccountService:
         from argon2.exceptions import InvalidHashError, VerificationError
 
         try:
-            return bool(self._hasher.verify(password_hash, password))
+            with self._hashing:
+                return bool(self._hasher.verify(password_hash, password))
         except (VerificationError, InvalidHashError):
             return False
 

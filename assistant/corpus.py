@@ -113,7 +113,7 @@ class Corpus:
             ids = self.store.chunk_ids(cid)
             total += len(ids)
             for batch_ids, _, texts in self.store.iter_chunk_payloads(ids.tolist(), batch=512):
-                self.store.update_embeddings(batch_ids, embedder.embed_passages(texts))
+                self.store.update_embeddings(batch_ids, embedder.embed_passages(texts, background=True))
                 done += len(batch_ids)
                 if progress:
                     progress(done, total)

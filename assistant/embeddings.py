@@ -25,7 +25,7 @@ class Embedder(Protocol):
     name: str
     dim: int
 
-    def embed_passages(self, texts: list[str]) -> np.ndarray: ...
+    def embed_passages(self, texts: list[str], background: bool = False) -> np.ndarray: ...
 
     def embed_query(self, text: str) -> np.ndarray: ...
 
@@ -50,6 +50,10 @@ def resolve_model_dir(model: str) -> Path:
     if not (candidate / "config.json").is_file():
         raise ConfigError(f"package {model!r} carries no model folder (looked in {candidate})")
     return candidate
+
+
+BACKGROUND_BATCH = 8  # passages per forward pass for ingestion: about 0.1 s on two cores, and no slower per passage
+BACKGROUND_YIELD_S = 1.0  # the longest an ingest batch waits for questions to finish
 
 
 class QueryBatcher:
@@ -90,6 +94,11 @@ class QueryBatcher:
                     self._turn.notify_all()
         return waiting.result()
 
+    def wait_until_idle(self, timeout: float) -> bool:
+        """Block while questions wait or are being embedded, at most ``timeout`` seconds; True when idle."""
+        with self._turn:
+            return self._turn.wait_for(lambda: not self._busy and not self._pending, timeout)
+
     def _run(self, batch: list[tuple[str, Future[np.ndarray]]]) -> None:
         self.batches += 1
         try:
@@ -121,15 +130,36 @@ class SentenceTransformerEmbedder:
             raise ConfigError(f"embedding model {self.name!r} does not report its dimension")
         self.dim = int(dim)
         self.max_tokens = int(self.model.max_seq_length or 256)
-        self._queries = QueryBatcher(self.embed_passages)
+        self._queries = QueryBatcher(self._encode)
 
     @property
     def tokenizer(self) -> Any:
         """The model's Hugging Face tokenizer."""
         return self.model.tokenizer
 
-    def embed_passages(self, texts: list[str]) -> np.ndarray:
-        """Unit vectors for passages; sentence-transformers sorts by length to limit padding."""
+    def embed_passages(self, texts: list[str], background: bool = False) -> np.ndarray:
+        """Unit vectors for passages.
+
+        ``background`` work (ingestion) gives way to questions: it is embedded a few passages at
+        a time, longest first as sentence-transformers would, and before each small batch it
+        waits while questions are queued or being embedded, so a user's question waits for at
+        most one small batch rather than a whole ingest batch. It waits at most
+        ``BACKGROUND_YIELD_S`` per batch, so a steady stream of questions cannot stall an ingest.
+        """
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if not background:
+            return self._encode(texts)
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+        for start in range(0, len(order), BACKGROUND_BATCH):
+            self._queries.wait_until_idle(BACKGROUND_YIELD_S)
+            part = order[start : start + BACKGROUND_BATCH]
+            out[part] = self._encode([texts[i] for i in part])
+        return out
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        """One ``encode`` call; sentence-transformers sorts by length to limit padding."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         vectors = self.model.encode(

@@ -98,10 +98,10 @@ class TimedEmbedder:
         self.seconds = 0.0
         self.texts: list[str] = []
 
-    def embed_passages(self, texts: list[str]) -> Any:
+    def embed_passages(self, texts: list[str], background: bool = False) -> Any:
         """Embed and record how long it took."""
         started = time.perf_counter()
-        vectors = self.inner.embed_passages(texts)
+        vectors = self.inner.embed_passages(texts, background)
         self.seconds += time.perf_counter() - started
         self.texts.extend(texts)
         return vectors

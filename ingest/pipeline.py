@@ -278,7 +278,7 @@ class IngestService:
     ) -> None:
         """Embed a group of files, commit them in one transaction, then update the index."""
         texts = [searchable_text(e.rel, c.heading, c.text) for e, _, _, p in group for c in p.chunks]
-        vectors = self.corpus.embedder.embed_passages(texts)
+        vectors = self.corpus.embedder.embed_passages(texts, background=True)
         docs, offset = [], 0
         for entry, digest, _, prepared in group:
             n = len(prepared.chunks)

@@ -234,19 +234,15 @@ class DocumentStore:
         """The chunks that exist among ``ids``; missing ids are simply absent."""
         if not len(ids):
             return {}
-        query = (
-            select(Chunk, Document.path, Collection.name)
+        query = (  # the columns a passage shows, not the stored embedding
+            select(Chunk.id, Collection.name, Chunk.document_id, Document.path, Chunk.page, Chunk.heading,
+                   Chunk.text, Chunk.char_start, Chunk.char_end)
             .join(Document, Document.id == Chunk.document_id)
             .join(Collection, Collection.id == Chunk.collection_id)
             .where(Chunk.id.in_([int(i) for i in ids]))
         )
         with self.db.session() as s:
-            return {
-                c.id: StoredChunk(
-                    c.id, coll, c.document_id, path, c.page, c.heading, c.text, c.char_start, c.char_end
-                )
-                for c, path, coll in s.execute(query)
-            }
+            return {row[0]: StoredChunk(*row) for row in s.execute(query)}
 
     def start_job(self, collection_id: int, root: str) -> int:
         """Record the start of an ingest run."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 
 from storage.db import Database
 from storage.models import Chunk, Collection, Document, DocumentPage, IngestFailure, IngestJob
@@ -88,13 +88,13 @@ class LibraryStore:
 
     def page_texts(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], str]:
         """Texts of the given (document id, page ordinal) pages."""
-        found: dict[tuple[int, int], str] = {}
+        wanted = set(keys)
+        if not wanted:
+            return {}
+        query = select(DocumentPage.document_id, DocumentPage.ordinal, DocumentPage.text).where(
+            tuple_(DocumentPage.document_id, DocumentPage.ordinal).in_(sorted(wanted)))
         with self.db.session() as s:
-            for doc_id, ordinal in set(keys):
-                row = s.get(DocumentPage, (doc_id, ordinal))
-                if row is not None:
-                    found[(doc_id, ordinal)] = row.text
-        return found
+            return {(doc_id, ordinal): text for doc_id, ordinal, text in s.execute(query)}
 
     def jobs(self, limit: int = 20) -> list[dict[str, Any]]:
         """The newest ingest jobs with their collection and failure count."""

@@ -35,3 +35,31 @@ def test_a_failing_batch_fails_each_of_its_callers_and_the_next_question_works(e
     with pytest.raises(RuntimeError, match="out of memory"):
         batcher.embed("first")
     assert np.allclose(batcher.embed("second"), embedder.embed_passages(["second"])[0], atol=1e-5)
+
+
+def test_background_embedding_gives_each_passage_its_own_vector(embedder: Any) -> None:
+    passages = [f"{q} " * (1 + n % 5) for n, q in enumerate(QUESTIONS[:21])]  # mixed lengths, reordered inside
+    assert np.allclose(embedder.embed_passages(passages, background=True), embedder.embed_passages(passages),
+                       atol=1e-5)
+
+
+def test_background_work_waits_while_a_question_is_being_embedded(embedder: Any) -> None:
+    import threading
+
+    from assistant.embeddings import QueryBatcher
+
+    inside, release = threading.Event(), threading.Event()
+
+    def slow(texts: list[str]) -> np.ndarray:
+        inside.set()
+        release.wait(10)
+        return embedder.embed_passages(texts)
+
+    batcher = QueryBatcher(slow)
+    asking = threading.Thread(target=batcher.embed, args=("How many days of leave?",))
+    asking.start()
+    assert inside.wait(10)
+    assert batcher.wait_until_idle(0.2) is False  # ingest would wait here, not compete for the cores
+    release.set()
+    assert batcher.wait_until_idle(10) is True
+    asking.join(10)
