@@ -86,16 +86,19 @@ class ChatService:
         self.audit.record(principal, "chat_deleted", str(chat_id))
 
     def ask(self, principal: Principal, chat_id: int | None, question: str,
-            collections: list[str] | None = None, retrieve_only: bool = False) -> Iterator[ChatEvent]:
+            collections: list[str] | None = None, retrieve_only: bool = False,
+            history: list[ChatMessage] | None = None) -> Iterator[ChatEvent]:
         """Answer a question (a follow-up when ``chat_id`` is given) and store it; the last event is ``Saved``.
 
         With ``retrieve_only`` the passages are found and stored without asking the model.
+        ``history`` is the conversation so far for a new chat whose client keeps it (the API);
+        a stored chat's own messages are used when ``chat_id`` is given.
         """
         question = question.strip()
         if not question or len(question) > MAX_QUESTION:
             raise InvalidInput(f"ask a question of 1 to {MAX_QUESTION} characters")
         chosen = self.access.choose(principal, collections)
-        history = self._history(principal, chat_id) if chat_id is not None else []
+        history = self._history(principal, chat_id) if chat_id is not None else list(history or [])
         if chat_id is None:
             assert principal.id is not None, "the command line has no conversations"
             chat_id = self.store.create(principal.id, question[:60], chosen)

@@ -1,7 +1,9 @@
 """``/v1``: the assistant behind OpenAI's Chat Completions API, so existing chat front ends and scripts can use it.
 
 A question goes through ``ChatService.ask``, exactly as in the web chat: the same collection
-grants, the same answering path, the conversation stored in the caller's chat list. The
+grants, the same answering path, the conversation stored in the caller's chat list. Earlier
+turns in ``messages`` carry a follow-up's context, as OpenAI clients send them; with
+``chat_id`` the stored conversation does instead. The
 answer carries Enclave's citations in extra fields (``ui.api_models.Enclave``).
 """
 
@@ -21,6 +23,7 @@ from assistant.audit import Principal
 from assistant.chats import ChatEvent, ChatService, Saved
 from assistant.errors import EnclaveError, InvalidInput, NotFoundError
 from assistant.events import Token, Waiting
+from assistant.llm.base import ChatMessage
 from assistant.runtime import RuntimeSettings
 from ui.api_errors import ERRORS, error_response
 from ui.api_models import (
@@ -41,19 +44,34 @@ STREAM_DOC = {"text/event-stream": {"schema": {"type": "string"},
                                     "example": 'data: {"object": "chat.completion.chunk", ...}\n\ndata: [DONE]\n\n'}}
 
 
+def _text(content: str | list[Any] | None, strict: bool = True) -> str:
+    """A message's text; ``strict`` refuses parts that are not text, otherwise they are left out."""
+    if isinstance(content, list):
+        if strict and any(part.type != "text" or part.text is None for part in content):
+            raise InvalidInput("messages: only text content parts are understood")
+        content = "\n".join(part.text or "" for part in content if part.type == "text")
+    if content and "\x00" in content:  # PostgreSQL cannot store it; no question needs it
+        raise InvalidInput("messages: a message contains a NUL character")
+    return content or ""
+
+
 def question_of(body: ChatCompletionRequest) -> str:
-    """The question: the text of the last user message (earlier turns come from ``chat_id``)."""
+    """The question: the text of the last user message."""
     users = [m for m in body.messages if m.role == "user"]
     if not users:
         raise InvalidInput("messages: include a user message; the last one is the question")
-    content = users[-1].content
-    if isinstance(content, list):
-        if any(part.type != "text" or part.text is None for part in content):
-            raise InvalidInput("messages: only text content parts are understood")
-        content = "\n".join(part.text or "" for part in content)
-    if content and "\x00" in content:  # PostgreSQL cannot store it; no question needs it
-        raise InvalidInput("messages: the question contains a NUL character")
-    return content or ""
+    return _text(users[-1].content)
+
+
+def history_of(body: ChatCompletionRequest) -> list[ChatMessage]:
+    """The conversation before the question, as OpenAI clients send it: its user and assistant turns.
+
+    Follow-ups ("and what about dental?") are rewritten against it, as in the web chat. System
+    messages are not the user's conversation and are left out; the server writes its own prompt.
+    """
+    last_user = max(i for i, m in enumerate(body.messages) if m.role == "user")
+    return [{"role": m.role, "content": _text(m.content, strict=False)} for m in body.messages[:last_user]
+            if m.role in ("user", "assistant")]
 
 
 def passage(item: dict[str, Any]) -> dict[str, Any]:
@@ -151,7 +169,9 @@ def chat_router(chats: ChatService, runtime: RuntimeSettings) -> APIRouter:
         if body.model != MODEL_ID:
             raise NotFoundError(f"there is no model {body.model!r}: this server answers as {MODEL_ID!r}")
         principal: Principal = request.state.principal
-        events = chats.ask(principal, body.chat_id, question_of(body), body.collections, body.retrieve_only)
+        question = question_of(body)
+        history = history_of(body) if body.chat_id is None else None  # a stored chat brings its own
+        events = chats.ask(principal, body.chat_id, question, body.collections, body.retrieve_only, history)
         first = next(events, None)  # the question and grants are checked before anything is sent
         answer = chain([first] if first is not None else [], events)
         if body.stream:

@@ -61,7 +61,8 @@ class ChatCompletionRequest(BaseModel):
     chat_id: int | None = Field(
         None, ge=1, le=2**31 - 1,
         description="Enclave: continue this stored conversation of yours (follow-ups are rewritten against it); "
-                    "a new conversation when absent.")
+                    "a new conversation when absent, whose follow-up context is the earlier user and assistant "
+                    "turns in `messages`.")
     retrieve_only: bool = Field(
         False, description="Enclave: only find the passages (in `sources`), without the model writing an answer; "
                            "never waits in line for the model.")

@@ -298,3 +298,21 @@ def test_tokens_and_answers_work_the_same_on_postgresql(embedder: Any, tmp_path:
             pg.services.close()
     finally:
         next(databases, None)
+
+
+def test_a_follow_up_carries_the_earlier_turns_that_openai_clients_send(world: World) -> None:
+    with signed_in(world, "alice") as alice:
+        token = create_token(alice, "follow-up")
+    follow_up = "And what about longer flights?"
+    turns = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": QUESTION},
+             {"role": "assistant", "content": "Economy class [1]."}, {"role": "user", "content": follow_up}]
+    with api(world, token) as client:
+        for messages, carries in ((turns, True), (turns[-1:], False)):
+            before = len(world.fake.chat_requests())
+            body = client.post("/v1/chat/completions", json={"model": "enclave", "messages": messages})
+            assert body.status_code == 200, body.text
+            prompt = str(world.fake.chat_requests()[before:])
+            assert (QUESTION.rstrip("?") in prompt) is carries, "the model sees the question the follow-up leans on"
+            assert "Be brief" not in prompt, "a client's system message never reaches the model"
+            stored = world.services.web.chats.messages(_principal(world, "alice"), body.json()["chat_id"])
+            assert [m["question"] for m in stored] == [follow_up], "the user's own words are stored"
