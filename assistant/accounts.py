@@ -183,6 +183,26 @@ class AccountService:
         self.store.delete_sessions(user_id=user.id)
         self.audit.record(actor, "password_changed", username)
 
+    def change_own_password(self, principal: Principal, current: str, new: str, repeated: str) -> None:
+        """A signed-in user changes their own password, proving the current one; every session ends.
+
+        Raises:
+            AccountLocked: too many wrong current passwords in a row, as at sign-in.
+            SignInFailed: the current password is wrong (counted towards the lockout).
+            InvalidInput: the new password breaks the rules or the two copies differ.
+        """
+        user = self._user(principal.username)
+        if user.locked_until and _aware(user.locked_until) > datetime.now(UTC):
+            raise AccountLocked(LOCKED_MESSAGE)
+        if not self._hasher_verify(user.password_hash, current):
+            self._count_failure(user, "password change")
+            raise SignInFailed("the current password is wrong")
+        if new != repeated:
+            raise InvalidInput("the two copies of the new password differ")
+        if new == current:
+            raise InvalidInput("the new password is the same as the current one")
+        self.set_password(principal, principal.username, new)
+
     def set_role(self, actor: Principal, username: str, role: str) -> None:
         """Make a user an admin or a plain user (admins only); the last admin stays one."""
         require_admin(actor)

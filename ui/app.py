@@ -21,6 +21,7 @@ from ui.api import install_api
 from ui.api_errors import error_response
 from ui.chat_page import ChatPage
 from ui.gate import AuthGate, is_api_path
+from ui.password_page import password_router
 from ui.session import SessionReader
 from ui.signin import signin_router
 from ui.streaming import worker_threads
@@ -78,6 +79,7 @@ def build_app(services: Services) -> FastAPI:
     app.include_router(signin_router(web.accounts, services.settings.web))
     app.include_router(viewer_router(web.library))
     app.include_router(tokens_router(web.tokens))
+    app.include_router(password_router(web.accounts))
     install_api(app, web)
     session = SessionReader(web.accounts)
     chat = ChatPage(web.chats, web.access, web.runtime, session).build()

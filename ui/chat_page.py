@@ -25,6 +25,7 @@ def header_html(principal: Principal, model: str) -> str:
         '<div class="topbar"><span class="brand">Enclave</span>'
         f'<span class="model" title="the model that writes answers">Model: {escape(model)}</span>'
         f'<span class="who">{escape(principal.username)}</span>{admin}'
+        '<a href="/account/password" title="change your password">Password</a>'
         '<a href="/account/tokens" title="tokens for scripts and tools using the HTTP API">API tokens</a>'
         '<form method="post" action="/logout"><button type="submit" class="signout">Sign out</button></form></div>'
     )

@@ -177,6 +177,7 @@ ROUTE_POLICIES: dict[tuple[str, str], str] = {
     ("GET", "/view/doc/{document_id}/file"): SIGNED_IN,
     ("GET", "/account/tokens"): SIGNED_IN, ("POST", "/account/tokens"): SIGNED_IN,
     ("POST", "/account/tokens/{token_id}/revoke"): SIGNED_IN,
+    ("GET", "/account/password"): SIGNED_IN, ("POST", "/account/password"): SIGNED_IN,
     ("GET", "/v1/models"): SIGNED_IN, ("GET", "/v1/models/{model_id}"): SIGNED_IN,
     ("POST", "/v1/chat/completions"): SIGNED_IN,
     ("GET", "/api/status"): SIGNED_IN, ("GET", "/api/openapi.json"): SIGNED_IN,
@@ -401,3 +402,30 @@ def test_cached_uploads_are_for_admins_under_every_spelling_of_gradios_file_rout
                      f"/admin/gradio_api/file/{cached}"):
             response = alice.get(path)
             assert response.status_code == 403 and "merger" not in response.text, (path, response.status_code)
+
+
+def test_users_change_their_own_password_only_by_knowing_the_current_one(world: World) -> None:
+    from assistant.audit import SYSTEM
+
+    first, second = "pat-first-password", "pat-second-password"
+    world.services.web.accounts.create_user(SYSTEM, "pat", first)
+    with httpx.Client(base_url=world.url, timeout=30) as pat, httpx.Client(base_url=world.url, timeout=30) as other:
+        for client in (pat, other):
+            assert client.post("/login", data={"username": "pat", "password": first}).status_code == 303
+        assert 'name="current"' in pat.get("/account/password").text
+        for form, message in (
+            ({"current": "not-my-password", "new": second, "repeated": second}, "current password is wrong"),
+            ({"current": first, "new": second, "repeated": second + "x"}, "differ"),
+            ({"current": first, "new": "short", "repeated": "short"}, "at least 10"),
+        ):
+            refused = pat.post("/account/password", data=form)
+            assert refused.status_code == 400 and message in refused.text, form
+        assert pat.get("/account/password").status_code == 200, "a refused change leaves the session open"
+        changed = pat.post("/account/password", data={"current": first, "new": second, "repeated": second})
+        assert changed.status_code == 303 and changed.headers["location"] == "/login"
+        for client in (pat, other):  # every session ends, on every device
+            assert client.get("/account/password", follow_redirects=False).status_code in (302, 303, 401)
+    with httpx.Client(base_url=world.url, timeout=30) as fresh:
+        assert fresh.post("/login", data={"username": "pat", "password": first}).status_code == 401
+        assert fresh.post("/login", data={"username": "pat", "password": second}).status_code == 303
+    assert [e["user"] for e in world.services.web.audit.events(SYSTEM, action="password_changed")][-1] == "pat"
