@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from assistant.errors import ConfigError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+BUSY_TIMEOUT_S = 30  # how long a SQLite writer waits for the file lock before reporting it
 MIGRATION_LOCK_KEY = 0x456E636C  # "Encl": the advisory lock held while migrating PostgreSQL
 
 
@@ -24,7 +25,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
     cursor.close()
 
 
@@ -61,8 +62,8 @@ class SqliteWriters:
     def _before_execute(self, connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         info = connection.connection.info
         if not info.get("writing") and statement.lstrip()[:6].upper() not in ("SELECT", "PRAGMA"):
-            self._lock.acquire()
-            info["writing"] = True
+            # Past SQLite's own busy timeout, go on without a turn: SQLite then reports the lock as usual.
+            info["writing"] = self._lock.acquire(timeout=BUSY_TIMEOUT_S)
 
     def _checkin(self, _dbapi_connection: Any, record: Any) -> None:
         if record is not None and record.info.pop("writing", False):
