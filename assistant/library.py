@@ -15,7 +15,8 @@ from typing import Any
 from assistant.access import AccessService
 from assistant.audit import AuditLog, Principal, require_admin
 from assistant.corpus import Corpus
-from assistant.errors import NotFoundError
+from assistant.errors import InvalidInput, NotFoundError
+from assistant.page_marks import mark_passage
 from storage.library import DocumentRecord, LibraryStore
 
 HIDDEN = "there is no such document, or you may not read it"
@@ -42,7 +43,7 @@ class Library:
         self.access = access
         self.corpus = corpus
         self.audit = audit
-        self._images: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        self._images: OrderedDict[tuple[int, int, tuple[int, int] | None], bytes] = OrderedDict()
         self._lock = threading.Lock()
 
     def document(self, principal: Principal, document_id: int) -> DocumentRecord:
@@ -69,17 +70,27 @@ class Library:
         number, text = found
         return PageView(doc, ordinal, number, text, highlight, self._is_pdf(doc) and number is not None)
 
-    def page_image(self, principal: Principal, document_id: int, ordinal: int) -> bytes:
-        """A PNG of a PDF page, rendered on the server so the browser runs no PDF code."""
+    def page_image(self, principal: Principal, document_id: int, ordinal: int,
+                   mark: tuple[int, int] | None = None) -> bytes:
+        """A PNG of a PDF page, rendered on the server so the browser runs no PDF code.
+
+        ``mark`` is a span of the page's stored text (a cited passage) to paint on the picture.
+        """
         view = self.page(principal, document_id, ordinal)
         if not view.has_image or view.number is None:
             raise NotFoundError("this page has no image: it is not from a PDF")
-        key = (document_id, ordinal)
+        if mark is not None:  # a passage may run on past its page's end; the mark stops there
+            if not 0 <= mark[0] < min(mark[1], len(view.text)):
+                raise InvalidInput(f"the span to mark must start within the page's {len(view.text)} characters "
+                                   "and end after its start")
+            mark = (mark[0], min(mark[1], len(view.text)))
+        passage = view.text[mark[0] : mark[1]] if mark else None
+        key = (document_id, ordinal, mark)
         with self._lock:
             if key in self._images:
                 self._images.move_to_end(key)
                 return self._images[key]
-        png = _render_pdf_page(self.original_file(principal, document_id), view.number - 1)
+        png = _render_pdf_page(self.original_file(principal, document_id), view.number - 1, passage)
         with self._lock:
             self._images[key] = png
             while len(self._images) > PAGE_IMAGE_CACHE:
@@ -135,7 +146,7 @@ class Library:
         return doc.path.lower().endswith(".pdf")
 
 
-def _render_pdf_page(path: Path, index: int, scale: float = 1.5) -> bytes:
+def _render_pdf_page(path: Path, index: int, passage: str | None = None, scale: float = 1.5) -> bytes:
     import io
 
     import pypdfium2 as pdfium
@@ -144,7 +155,10 @@ def _render_pdf_page(path: Path, index: int, scale: float = 1.5) -> bytes:
     try:
         if not 0 <= index < len(pdf):
             raise NotFoundError("the PDF no longer has this page")
-        image = pdf[index].render(scale=scale).to_pil()
+        page = pdf[index]
+        image = page.render(scale=scale).to_pil()
+        if passage:
+            image, _ = mark_passage(page, image, passage, scale)
     finally:
         pdf.close()
     buffer = io.BytesIO()

@@ -46,8 +46,10 @@ def viewer_html(view: PageView) -> str:
     if view.ordinal + 1 < doc.page_count:
         links.append(f'<a href="/view/doc/{doc.id}/page/{view.ordinal + 1}">next →</a>')
     links.append(f'<a href="/view/doc/{doc.id}/file">Download original</a>')
+    span = (view.highlight[0], min(view.highlight[1], len(view.text))) if view.highlight else None
+    mark = f"?start={span[0]}&amp;end={span[1]}" if span and span[0] < span[1] else ""
     image = (f'<img class="page-image" alt="{escape(doc.path)}, {label}" '
-             f'src="/view/doc/{doc.id}/page/{view.ordinal}/image.png">' if view.has_image else "")
+             f'src="/view/doc/{doc.id}/page/{view.ordinal}/image.png{mark}">' if view.has_image else "")
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(doc.path)} · {label}</title>'
         f"<style>{STYLE}</style></head><body><header><h1>{escape(doc.path)}</h1>"
@@ -79,8 +81,10 @@ def viewer_router(library: Library) -> APIRouter:
         return HTMLResponse(viewer_html(view), headers=NO_STORE)
 
     @router.get("/doc/{document_id}/page/{ordinal}/image.png")
-    def page_image(document_id: int, ordinal: int, request: Request) -> Response:
-        png = library.page_image(_principal(request), _stored_id(document_id), _stored_id(ordinal))
+    def page_image(document_id: int, ordinal: int, request: Request, start: int | None = None,
+                   end: int | None = None) -> Response:
+        mark = (start, end) if start is not None and end is not None else None
+        png = library.page_image(_principal(request), _stored_id(document_id), _stored_id(ordinal), mark)
         return Response(png, media_type="image/png", headers=NO_STORE)
 
     @router.get("/doc/{document_id}/file")

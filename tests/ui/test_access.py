@@ -429,3 +429,19 @@ def test_users_change_their_own_password_only_by_knowing_the_current_one(world: 
         assert fresh.post("/login", data={"username": "pat", "password": first}).status_code == 401
         assert fresh.post("/login", data={"username": "pat", "password": second}).status_code == 303
     assert [e["user"] for e in world.services.web.audit.events(SYSTEM, action="password_changed")][-1] == "pat"
+
+
+def test_the_cited_page_picture_marks_the_passage_and_refuses_spans_off_the_page(world: World) -> None:
+    passages = world.services.retriever.retrieve("Which class do employees fly?", ["hr"]).passages
+    cited = next(p.chunk for p in passages if "economy" in p.chunk.text)
+    with signed_in(world, "alice") as alice:
+        viewer = alice.get(f"/view/chunk/{cited.id}").text
+        found = re.search(r'src="(/view/doc/\d+/page/\d+/image\.png\?start=\d+&amp;end=\d+)"', viewer)
+        assert found, "the viewer's picture asks for the cited span"
+        marked = alice.get(found.group(1).replace("&amp;", "&"))
+        plain = alice.get(found.group(1).split("?")[0])
+        assert marked.status_code == plain.status_code == 200
+        assert marked.content.startswith(b"\x89PNG") and marked.content != plain.content
+        for span in ("start=100000&end=100001", "start=5&end=2", "start=-1&end=3"):
+            refused = alice.get(f"{found.group(1).split('?')[0]}?{span}")
+            assert refused.status_code in (400, 422), span
