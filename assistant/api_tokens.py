@@ -22,6 +22,7 @@ TOKEN_PREFIX = "enc_"
 SHOWN_PREFIX = 10  # "enc_" and six characters: enough to tell tokens apart, useless to guess one
 MAX_ACTIVE = 50
 MAX_NAME = 100
+MAX_EXPIRY_DAYS = 3650
 TOUCH_EVERY = timedelta(seconds=60)  # last-used time to the minute, without a write on every request
 
 
@@ -38,17 +39,25 @@ class ApiTokenService:
         self.accounts = accounts
         self.audit = audit
 
-    def create(self, actor: Principal, owner: str, name: str) -> tuple[TokenRecord, str]:
-        """Create a token for ``owner``; returns it with the secret, which is shown this once only."""
+    def create(self, actor: Principal, owner: str, name: str,
+               expires_days: int | None = None) -> tuple[TokenRecord, str]:
+        """Create a token for ``owner``; returns it with the secret, which is shown this once only.
+
+        With ``expires_days`` the token is refused from that many days on; without, it lasts
+        until it is revoked.
+        """
         user = self._owner(actor, owner)
         name = name.strip()
         if not name or len(name) > MAX_NAME or any(ord(c) < 32 for c in name):
             raise InvalidInput(f"name the token (1 to {MAX_NAME} characters, e.g. the script that uses it)")
+        if expires_days is not None and not 1 <= expires_days <= MAX_EXPIRY_DAYS:
+            raise InvalidInput(f"a token expires after 1 to {MAX_EXPIRY_DAYS} days, or never")
+        expires = datetime.now(UTC) + timedelta(days=expires_days) if expires_days is not None else None
         if sum(t.revoked_at is None for t in self.store.tokens(user.id)) >= MAX_ACTIVE:
             raise InvalidInput(f"{owner} already has {MAX_ACTIVE} tokens: revoke one first")
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        record = self.store.add(user.id, name, hash_token(secret), secret[:SHOWN_PREFIX])
-        self.audit.record(actor, "api_token_created", owner, token=record.id, name=name)
+        record = self.store.add(user.id, name, hash_token(secret), secret[:SHOWN_PREFIX], expires)
+        self.audit.record(actor, "api_token_created", owner, token=record.id, name=name, expires_days=expires_days)
         return record, secret
 
     def tokens(self, actor: Principal, owner: str) -> list[TokenRecord]:
@@ -65,7 +74,7 @@ class ApiTokenService:
         self.audit.record(actor, "api_token_revoked", owner, token=token_id, name=token.name)
 
     def principal(self, secret: str | None) -> Principal | None:
-        """Who a bearer token acts for, or None when it is unknown, revoked or its user is disabled."""
+        """Who a bearer token acts for, or None when it is unknown, revoked, expired or its user is disabled."""
         if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
             return None
         found = self.store.owner(hash_token(secret))
@@ -73,6 +82,8 @@ class ApiTokenService:
             return None
         token, user = found
         now = datetime.now(UTC)
+        if token.expires_at is not None and token.expires_at <= now:
+            return None
         if token.last_used_at is None or now - token.last_used_at >= TOUCH_EVERY:
             self.store.touch(token.id, now)
         return Principal(user.id, user.username, user.role)

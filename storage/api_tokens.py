@@ -32,6 +32,7 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(Stamp, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(Stamp, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(Stamp, nullable=True)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class TokenRecord:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    expires_at: datetime | None = None
 
 
 def _aware(stamp: datetime | None) -> datetime | None:
@@ -54,7 +56,7 @@ def _aware(stamp: datetime | None) -> datetime | None:
 
 def _record(row: ApiToken) -> TokenRecord:
     return TokenRecord(row.id, row.user_id, row.name, row.prefix, _aware(row.created_at) or utcnow(),
-                       _aware(row.last_used_at), _aware(row.revoked_at))
+                       _aware(row.last_used_at), _aware(row.revoked_at), _aware(row.expires_at))
 
 
 class ApiTokenStore:
@@ -63,10 +65,12 @@ class ApiTokenStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def add(self, user_id: int, name: str, token_hash: str, prefix: str) -> TokenRecord:
-        """Insert a token."""
+    def add(self, user_id: int, name: str, token_hash: str, prefix: str,
+            expires_at: datetime | None = None) -> TokenRecord:
+        """Insert a token (one that never expires when ``expires_at`` is None)."""
         with self.db.session() as s:
-            row = ApiToken(user_id=user_id, name=name, token_hash=token_hash, prefix=prefix, created_at=utcnow())
+            row = ApiToken(user_id=user_id, name=name, token_hash=token_hash, prefix=prefix, created_at=utcnow(),
+                           expires_at=expires_at)
             s.add(row)
             s.flush()
             return _record(row)

@@ -6,7 +6,7 @@ post with the session cookie, which is ``SameSite=Strict``, so another site cann
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from html import escape
 from typing import Annotated
 
@@ -19,6 +19,8 @@ from assistant.errors import InvalidInput, NotFoundError
 from storage.api_tokens import TokenRecord
 
 PATH = "/account/tokens"
+EXPIRY_CHOICES = [(30, "in 30 days"), (90, "in 90 days"), (365, "in a year"), ("never", "never")]
+DEFAULT_DAYS = 90
 NO_STORE = {"cache-control": "private, no-store"}
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 0; color: #1f2937; background: #f4f5f7; }
@@ -39,15 +41,19 @@ def _when(stamp: datetime | None) -> str:
     return stamp.strftime("%Y-%m-%d %H:%M UTC") if stamp else "never"
 
 
-def _row(token: TokenRecord) -> str:
+def _row(token: TokenRecord, now: datetime) -> str:
+    expires = _when(token.expires_at) if token.expires_at else "never"
     if token.revoked_at is not None:
         action = f"revoked {_when(token.revoked_at)}"
+    elif token.expires_at is not None and token.expires_at <= now:
+        action = "expired"
     else:
         action = (f'<form class="inline" method="post" action="{PATH}/{token.id}/revoke">'
                   f'<button class="revoke" type="submit" aria-label="Revoke {escape(token.name)}">Revoke</button>'
                   "</form>")
     return (f"<tr><td>{escape(token.name)}</td><td><code>{escape(token.prefix)}…</code></td>"
-            f"<td>{_when(token.created_at)}</td><td>{_when(token.last_used_at)}</td><td>{action}</td></tr>")
+            f"<td>{_when(token.created_at)}</td><td>{_when(token.last_used_at)}</td><td>{expires}</td>"
+            f"<td>{action}</td></tr>")
 
 
 def tokens_html(principal: Principal, tokens: list[TokenRecord], secret: str = "", error: str = "") -> str:
@@ -58,7 +64,10 @@ def tokens_html(principal: Principal, tokens: list[TokenRecord], secret: str = "
                  f'<code class="secret" id="new-token">{escape(secret)}</code></div>')
     if error:
         shown += f'<p class="error" role="alert">{escape(error)}</p>'
-    rows = "".join(_row(t) for t in tokens) or '<tr><td colspan="5">No tokens yet.</td></tr>'
+    now = datetime.now(UTC)
+    rows = "".join(_row(t, now) for t in tokens) or '<tr><td colspan="6">No tokens yet.</td></tr>'
+    choices = "".join(f'<option value="{days}"{" selected" if days == DEFAULT_DAYS else ""}>{label}</option>'
+                      for days, label in EXPIRY_CHOICES)
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>API tokens · Enclave</title>'
         f'<link rel="icon" href="data:,"><style>{STYLE}</style></head><body><main>'
@@ -66,10 +75,11 @@ def tokens_html(principal: Principal, tokens: list[TokenRecord], secret: str = "
         "<p>Scripts and other tools use a token as <code>Authorization: Bearer …</code> on <code>/v1</code> and "
         "<code>/api</code> (described at <a href=\"/api/openapi.json\">/api/openapi.json</a>). A token reads "
         "exactly what you may read.</p>"
-        f"{shown}<table><thead><tr><th>Name</th><th>Token</th><th>Created</th><th>Last used</th><th></th></tr>"
-        f'</thead><tbody>{rows}</tbody></table><form method="post" action="{PATH}">'
+        f"{shown}<table><thead><tr><th>Name</th><th>Token</th><th>Created</th><th>Last used</th><th>Expires</th>"
+        f'<th></th></tr></thead><tbody>{rows}</tbody></table><form method="post" action="{PATH}">'
         '<label for="name">Name</label> <input id="name" name="name" type="text" maxlength="100" required '
-        'placeholder="e.g. weekly report script"> <button type="submit">Create token</button></form>'
+        'placeholder="e.g. weekly report script"> <label for="expires">Expires</label> '
+        f'<select id="expires" name="expires">{choices}</select> <button type="submit">Create token</button></form>'
         "</main></body></html>"
     )
 
@@ -87,10 +97,12 @@ def tokens_router(tokens: ApiTokenService) -> APIRouter:
         return page(request.state.principal)
 
     @router.post(PATH)
-    def create(request: Request, name: Annotated[str, Form(max_length=1000)] = "") -> HTMLResponse:
+    def create(request: Request, name: Annotated[str, Form(max_length=1000)] = "",
+               expires: Annotated[str, Form(max_length=10)] = str(DEFAULT_DAYS)) -> HTMLResponse:
         principal: Principal = request.state.principal
         try:
-            _, secret = tokens.create(principal, principal.username, name)
+            days = None if expires == "never" else int(expires) if expires.isdigit() else -1
+            _, secret = tokens.create(principal, principal.username, name, days)
         except InvalidInput as exc:
             return page(principal, error=str(exc), status=400)
         return page(principal, secret=secret)

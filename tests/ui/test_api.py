@@ -228,6 +228,27 @@ def test_an_unanswerable_question_is_a_normal_answer_marked_refused(world: World
                                        extra_body={"collections": ["payroll"]})
 
 
+def test_a_token_stops_working_when_it_expires(world: World) -> None:
+    from sqlalchemy import update
+
+    from storage.api_tokens import ApiToken
+
+    with signed_in(world, "alice") as alice:
+        assert "in 90 days" in alice.get("/account/tokens").text, "tokens expire by default on the page"
+        assert alice.post("/account/tokens", data={"name": "x", "expires": "0"}).status_code == 400
+        token = create_token(alice, "short-lived")  # the page's default: 90 days
+        record = next(t for t in world.services.web.tokens.tokens(_principal(world, "alice"), "alice")
+                      if t.name == "short-lived")
+        assert record.expires_at is not None and 89 <= (record.expires_at - record.created_at).days <= 90
+        with api(world, token) as client:
+            assert client.get("/api/status").status_code == 200
+            with world.services.web.tokens.store.db.session() as s:  # ninety days pass
+                s.execute(update(ApiToken).where(ApiToken.id == record.id).values(expires_at=record.created_at))
+            refused = client.get("/api/status")
+            assert refused.status_code == 401 and refused.json()["error"]["type"] == "authentication_error"
+        assert "expired" in alice.get("/account/tokens").text
+
+
 def test_the_command_line_manages_tokens(world: World, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
@@ -235,7 +256,8 @@ def test_the_command_line_manages_tokens(world: World, tmp_path: Path) -> None:
 
     data_dir = str(world.services.settings.data_dir)
     runner = CliRunner()
-    created = runner.invoke(run.app, ["users", "--data-dir", data_dir, "token", "create", "bob", "--name", "cron"])
+    created = runner.invoke(run.app, ["users", "--data-dir", data_dir, "token", "create", "bob", "--name", "cron",
+                                      "--expires-days", "30"])
     assert created.exit_code == 0, created.output
     secret = re.search(r"enc_[A-Za-z0-9_-]+", created.output)
     assert secret is not None
@@ -243,6 +265,8 @@ def test_the_command_line_manages_tokens(world: World, tmp_path: Path) -> None:
         assert client.get("/api/status").json()["user"] == "bob"
         listed = runner.invoke(run.app, ["users", "--data-dir", data_dir, "token", "list", "bob"])
         assert "cron" in listed.output and secret.group(0) not in listed.output
+        cron = next(t for t in world.services.web.tokens.tokens(_principal(world, "admin"), "bob") if t.name == "cron")
+        assert cron.expires_at is not None and 29 <= (cron.expires_at - cron.created_at).days <= 30
         token_id = re.search(r"(\d+)\W+cron", listed.output)
         assert token_id is not None, listed.output
         revoked = runner.invoke(run.app, ["users", "--data-dir", data_dir, "token", "revoke", "bob",
