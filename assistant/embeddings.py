@@ -52,7 +52,6 @@ def resolve_model_dir(model: str) -> Path:
     return candidate
 
 
-BACKGROUND_BATCH = 8  # passages per forward pass for ingestion: about 0.1 s on two cores, and no slower per passage
 BACKGROUND_YIELD_S = 1.0  # the longest an ingest batch waits for questions to finish
 
 
@@ -140,8 +139,8 @@ class SentenceTransformerEmbedder:
     def embed_passages(self, texts: list[str], background: bool = False) -> np.ndarray:
         """Unit vectors for passages.
 
-        ``background`` work (ingestion) gives way to questions: it is embedded a few passages at
-        a time, longest first as sentence-transformers would, and before each small batch it
+        ``background`` work (ingestion) gives way to questions: it is embedded ``batch_size``
+        passages at a time, longest first as sentence-transformers would, and before each batch it
         waits while questions are queued or being embedded, so a user's question waits for at
         most one small batch rather than a whole ingest batch. It waits at most
         ``BACKGROUND_YIELD_S`` per batch, so a steady stream of questions cannot stall an ingest.
@@ -152,9 +151,9 @@ class SentenceTransformerEmbedder:
             return self._encode(texts)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-        for start in range(0, len(order), BACKGROUND_BATCH):
+        for start in range(0, len(order), self.batch_size):
             self._queries.wait_until_idle(BACKGROUND_YIELD_S)
-            part = order[start : start + BACKGROUND_BATCH]
+            part = order[start : start + self.batch_size]
             out[part] = self._encode([texts[i] for i in part])
         return out
 

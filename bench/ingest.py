@@ -44,7 +44,7 @@ DEFAULT_FOLDER = ROOT.parent / "shared" / "datasets" / "contoso-hr" / "docs"
 DEFAULT_JSON = ROOT / "bench" / "results" / "ingest.json"
 PROBE_QUERY = "How many days of paid time off do employees get?"
 LIMIT_PASSAGES = 64
-LIMIT_BATCH_SIZES = (16, 32, 64)
+LIMIT_BATCH_SIZES = (4, 8, 16, 32, 64)
 TARGETS = {"searchable_ratio_max": 0.5, "compute_share_min": 0.7, "unchanged_ratio_max": 0.05}
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
                "TOKENIZERS_PARALLELISM": "false", "DO_NOT_TRACK": "1"}
