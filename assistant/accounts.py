@@ -84,7 +84,7 @@ class AccountService:
             self._hasher_verify(self._dummy_hash(), password)  # same time as a real check
             self._count_unknown(username, client, now)  # locks like a real account, so names stay secret
             raise SignInFailed("wrong user name or password")
-        if user.locked_until and _aware(user.locked_until) > now:
+        if _locked(user, now):
             self.audit.record(username, "sign_in_refused", username, reason="locked", client=client)
             raise AccountLocked(LOCKED_MESSAGE)
         if not self._hasher_verify(user.password_hash, password) or not user.active:
@@ -156,7 +156,7 @@ class AccountService:
         require_admin(actor)
         now = datetime.now(UTC)
         return [{"username": u.username, "role": u.role, "active": u.active, "groups": groups,
-                 "locked": bool(u.locked_until and _aware(u.locked_until) > now)}
+                 "locked": _locked(u, now)}
                 for u, groups in self.store.users()]
 
     def create_user(self, actor: Principal, username: str, password: str, role: str = "user") -> None:
@@ -192,7 +192,7 @@ class AccountService:
             InvalidInput: the new password breaks the rules or the two copies differ.
         """
         user = self._user(principal.username)
-        if user.locked_until and _aware(user.locked_until) > datetime.now(UTC):
+        if _locked(user, datetime.now(UTC)):
             raise AccountLocked(LOCKED_MESSAGE)
         if not self._hasher_verify(user.password_hash, current):
             self._count_failure(user, "password change")
@@ -234,3 +234,8 @@ class AccountService:
 
 def _aware(stamp: datetime) -> datetime:
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+def _locked(user: UserRecord, now: datetime) -> bool:
+    """Whether too many failed sign-ins keep the account locked at ``now``."""
+    return bool(user.locked_until and _aware(user.locked_until) > now)

@@ -105,15 +105,13 @@ class ChatService:
         else:
             self.store.update(chat_id, collections=chosen)
         self.audit.record(principal, "question_asked", str(chat_id), question=question, collections=chosen)
-        shown: tuple[list[int], list[dict[str, Any]]] | None = None  # the sources as built for the page
+        sources: list[dict[str, Any]] | None = None  # the answer's passages, as built for the page
         for event in self.answers.ask(question, history=history, collections=chosen, retrieve_only=retrieve_only):
             if isinstance(event, Sources):
-                shown = ([p.chunk.id for p in event.passages], self._sources(event.passages))
-                yield SourcesReady(shown[1])
+                sources = self._sources(event.passages)
+                yield SourcesReady(sources)
             elif isinstance(event, Done):
-                same = shown is not None and shown[0] == [p.chunk.id for p in event.answer.retrieved]
-                reuse = [dict(item) for item in shown[1]] if shown is not None and same else None
-                yield self._save(principal, chat_id, event.answer, reuse)
+                yield self._save(principal, chat_id, event.answer, sources)
             else:
                 yield event
 
@@ -157,8 +155,8 @@ class ChatService:
 
     def _save(self, principal: Principal, chat_id: int, answer: Answer,
               sources: list[dict[str, Any]] | None = None) -> Saved:
-        """Store the answer; ``sources`` are its passages as already shown, when they were."""
-        sources = sources if sources is not None else self._sources(answer.retrieved)
+        """Store the answer; ``sources`` are its passages (``answer.retrieved``) as already shown, when they were."""
+        sources = [dict(s) for s in sources] if sources is not None else self._sources(answer.retrieved)
         kinds = {c.n: c.kind for c in answer.citations}
         for item in sources:
             item["kind"] = kinds.get(item["n"])

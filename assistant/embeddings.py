@@ -158,9 +158,7 @@ class SentenceTransformerEmbedder:
         return out
 
     def _encode(self, texts: list[str]) -> np.ndarray:
-        """One ``encode`` call; sentence-transformers sorts by length to limit padding."""
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
+        """One ``encode`` call of a non-empty list; sentence-transformers sorts by length to limit padding."""
         vectors = self.model.encode(
             texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
             show_progress_bar=False,

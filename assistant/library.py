@@ -25,7 +25,7 @@ PAGE_IMAGE_CACHE = 64
 
 @dataclass(frozen=True)
 class PageView:
-    """One page of a document as the viewer shows it; ``highlight`` is a span of ``text``."""
+    """One page of a document as the viewer shows it; ``highlight`` is a non-empty span within ``text``."""
 
     document: DocumentRecord
     ordinal: int
@@ -68,7 +68,8 @@ class Library:
         if found is None:
             raise NotFoundError(f"{doc.path} has no page {ordinal + 1}")
         number, text = found
-        return PageView(doc, ordinal, number, text, highlight, self._is_pdf(doc) and number is not None)
+        shown = _within(highlight, len(text)) if highlight else None
+        return PageView(doc, ordinal, number, text, shown, self._is_pdf(doc) and number is not None)
 
     def page_image(self, principal: Principal, document_id: int, ordinal: int,
                    mark: tuple[int, int] | None = None) -> bytes:
@@ -79,11 +80,11 @@ class Library:
         view = self.page(principal, document_id, ordinal)
         if not view.has_image or view.number is None:
             raise NotFoundError("this page has no image: it is not from a PDF")
-        if mark is not None:  # a passage may run on past its page's end; the mark stops there
-            if not 0 <= mark[0] < min(mark[1], len(view.text)):
+        if mark is not None:
+            mark = _within(mark, len(view.text))
+            if mark is None:
                 raise InvalidInput(f"the span to mark must start within the page's {len(view.text)} characters "
                                    "and end after its start")
-            mark = (mark[0], min(mark[1], len(view.text)))
         passage = view.text[mark[0] : mark[1]] if mark else None
         key = (document_id, ordinal, mark)
         with self._lock:
@@ -144,6 +145,12 @@ class Library:
     @staticmethod
     def _is_pdf(doc: DocumentRecord) -> bool:
         return doc.path.lower().endswith(".pdf")
+
+
+def _within(span: tuple[int, int], length: int) -> tuple[int, int] | None:
+    """A span of a page's text cut at the page's end (a passage may run on past it); None when nothing is left."""
+    start, end = span[0], min(span[1], length)
+    return (start, end) if 0 <= start < end else None
 
 
 def _render_pdf_page(path: Path, index: int, passage: str | None = None, scale: float = 1.5) -> bytes:

@@ -12,23 +12,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from ingest.parsers.pdf import DROPPED_CHARS
+
 MARK_FILL = (255, 214, 0, 96)  # translucent yellow, as a highlighter
 MARK_EDGE = (214, 158, 0, 200)
-IGNORED = {"\x00", "\ufffe", "\x02"}  # marks pdfium leaves that the stored text drops
 
 
 def passage_char_indexes(textpage: Any, passage: str) -> list[int]:
     """pdfium's indexes of the passage's visible characters on the page, or [] when it is not there."""
     import pypdfium2.raw as pdfium_c
 
-    wanted = "".join(ch for ch in passage if not ch.isspace() and ch not in IGNORED)
+    wanted = "".join(ch for ch in passage if not ch.isspace() and ch not in DROPPED_CHARS)
     if not wanted:
         return []
     visible: list[str] = []
     where: list[int] = []
     for index in range(textpage.count_chars()):
         ch = chr(pdfium_c.FPDFText_GetUnicode(textpage.raw, index) or 32)
-        if not ch.isspace() and ch not in IGNORED:
+        if not ch.isspace() and ch not in DROPPED_CHARS:
             visible.append(ch)
             where.append(index)
     start = "".join(visible).find(wanted)

@@ -70,6 +70,15 @@ class SqliteWriters:
             self._lock.release()
 
 
+def alembic_config() -> Any:
+    """Alembic's configuration for this project's migrations."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
 class Database:
     """An engine plus a session factory; SQLite gets WAL, foreign keys and a busy timeout."""
 
@@ -91,10 +100,8 @@ class Database:
     def migrate(self) -> None:
         """Bring the schema to the newest version with Alembic."""
         from alembic import command
-        from alembic.config import Config
 
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config = alembic_config()
         with self.engine.begin() as connection:
             if self.dialect == "postgresql":
                 # Several app processes and a worker may start at once: one migrates, the others wait.

@@ -29,7 +29,7 @@ from sqlalchemy.engine import make_url
 
 import storage
 from assistant.errors import ConfigError
-from storage.db import Database
+from storage.db import Database, alembic_config
 from storage.models import Base, Document
 
 BATCH_ROWS = 1000
@@ -81,16 +81,11 @@ def _sqlite(path: Path) -> Iterator[sqlite3.Connection]:
 
 def known_revision(revision: str | None) -> bool:
     """Whether this version of Enclave has the schema migration ``revision`` (None: an empty schema)."""
-    from alembic.config import Config
     from alembic.script import ScriptDirectory
-
-    from storage.db import MIGRATIONS_DIR
 
     if revision is None:
         return True
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    return revision in {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+    return revision in {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
 
 
 def table_counts(conn: Connection, tables: list[Table]) -> dict[str, int]:

@@ -46,8 +46,7 @@ def viewer_html(view: PageView) -> str:
     if view.ordinal + 1 < doc.page_count:
         links.append(f'<a href="/view/doc/{doc.id}/page/{view.ordinal + 1}">next →</a>')
     links.append(f'<a href="/view/doc/{doc.id}/file">Download original</a>')
-    span = (view.highlight[0], min(view.highlight[1], len(view.text))) if view.highlight else None
-    mark = f"?start={span[0]}&amp;end={span[1]}" if span and span[0] < span[1] else ""
+    mark = f"?start={view.highlight[0]}&amp;end={view.highlight[1]}" if view.highlight else ""
     image = (f'<img class="page-image" alt="{escape(doc.path)}, {label}" '
              f'src="/view/doc/{doc.id}/page/{view.ordinal}/image.png{mark}">' if view.has_image else "")
     return (

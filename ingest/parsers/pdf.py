@@ -16,6 +16,7 @@ MIN_TEXT_CHARS = 20
 OCR_DPI = 300
 MAX_RENDER_PIXELS = 6000  # longest side of a rendered page, so huge page sizes stay in memory
 _TOOL_PREFIX = re.compile(r"^Microsoft (?:Word|PowerPoint|Excel) - ", re.IGNORECASE)
+DROPPED_CHARS = ("\x00", "\ufffe", "\x02")  # NULs and the marks pdfium leaves for soft hyphens
 _FILE_SUFFIX = re.compile(r"\.(?:docx?|pptx?|xlsx?|pdf|jpe?g|png|tiff?|txt|rtf|odt)$", re.IGNORECASE)
 
 
@@ -90,7 +91,9 @@ def _page_texts(pdf: Any) -> tuple[list[str], list[int]]:
 def _clean(text: str) -> str:
     """pdfium's CRLF line ends to LF; drop NULs and the marks it leaves for soft hyphens."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return text.replace("\x00", "").replace("\ufffe", "").replace("\x02", "")
+    for mark in DROPPED_CHARS:
+        text = text.replace(mark, "")
+    return text
 
 
 def _render(page: Any) -> Any:
