@@ -22,7 +22,7 @@ from assistant.followup import standalone_question
 from assistant.generation_queue import GenerationQueue
 from assistant.llm.base import ChatMessage, ChatModel
 from assistant.llm.embedded import EmbeddedChatModel
-from assistant.retrieval import Passage, Retriever
+from assistant.retrieval import Passage, Retriever, knows_term
 from assistant.settings import Settings
 from storage.bm25 import tokenize
 
@@ -109,12 +109,11 @@ class AnswerService:
     ) -> Iterator[Event]:
         """Stream the answer to ``question`` from ``collections`` (all when None)."""
         started = time.perf_counter()
-        query = standalone_question(question, history or [])
+        yield Status("retrieving")
+        retrieval = self.retriever.retrieve(standalone_question(question, history or []), collections)
+        query, passages = retrieval.query, retrieval.passages  # follow-ups made standalone, typos corrected
         if query != question:
             yield Status("rewriting", query)
-        yield Status("retrieving")
-        retrieval = self.retriever.retrieve(query, collections)
-        passages = retrieval.passages
         yield Sources(passages)
         answer = Answer(question, query, "", False, "retrieve-only", retrieved=passages,
                         timings={"retrieve_ms": retrieval.retrieve_ms, "first_token_ms": None})
@@ -123,14 +122,11 @@ class AnswerService:
         answer.timings["total_ms"] = (time.perf_counter() - started) * 1000
         yield Done(answer)
 
-    def _known(self, collections: list[str] | None) -> Callable[[str], bool]:
-        names = self.corpus.store.collections()
-        indexes = [self.corpus.index(cid) for cid, n in names.items() if collections is None or n in collections]
-        return lambda term: any(ix.bm25.has_term(term) for ix in indexes)
-
     def _answer(self, answer: Answer, collections: list[str] | None, started: float) -> Iterator[Event]:
         yield Status("deciding")
-        verdict = judge(answer.query, answer.retrieved, self._known(collections), self.settings.answer)
+        verdict = judge(
+            answer.query, answer.retrieved, knows_term(self.retriever.indexes(collections)), self.settings.answer
+        )
         if verdict.refuse:
             answer.text, answer.refused, answer.refusal_reason = REFUSAL_TEXT, True, verdict.reason
             answer.backend = "none (decided before generation)"

@@ -165,6 +165,7 @@ class ChatService:
             "sentences": [{"text": s.text, "status": s.status, "passages": s.passages} for s in answer.sentences],
             "refused": answer.refused, "refusal_reason": answer.refusal_reason, "error": answer.error,
             "timings": answer.as_json()["timings"],
+            "searched": answer.query if answer.query != answer.question else None,  # follow-up or typos rewritten
         }
         message_id = self.store.add_message(chat_id, answer.question, answer.text, answer.backend, payload)
         record = MessageRecord(message_id, chat_id, 0, answer.question, answer.text, answer.backend, payload)

@@ -6,14 +6,25 @@ another collection can be fused, reranked or handed to a prompt.
 
 from __future__ import annotations
 
+import itertools
+import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from assistant.corpus import Corpus
 from assistant.settings import RetrievalSettings
+from assistant.spelling import correct
+from storage.bm25 import tokenize
 from storage.documents import StoredChunk, searchable_text
+from storage.index_store import CollectionIndex
+
+# Where a compound question starts its next part: ", and what ...", "? How ...".
+PART_BREAK = re.compile(
+    r",?\s+and\s+(?=(?:what|how|why|who|whom|when|where|which|are|is|does|do|can|should|will)\b)|(?<=\?)\s+(?=\S)",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -106,6 +117,27 @@ def best_per_unit(ranking: list[tuple[int, float]], chunks: dict[int, StoredChun
     return list(seen.items())
 
 
+def knows_term(indexes: list[CollectionIndex]) -> Callable[[str], bool]:
+    """Whether a word stem occurs in any of ``indexes``."""
+    return lambda term: any(index.bm25.has_term(term) for index in indexes)
+
+
+def question_parts(question: str) -> list[str]:
+    """The questions a compound question asks ("How does X work, and what does Y cost?"); [] for one question."""
+    parts = [part.strip(" ,") for part in PART_BREAK.split(question)]
+    parts = [part for part in parts if len(tokenize(part)) >= 2]
+    return parts if len(parts) > 1 else []
+
+
+def interleave(rankings: list[list[Passage]], k: int) -> list[Passage]:
+    """The rankings' passages taken in turn, best first, each citation unit once, ``k`` in all."""
+    taken: dict[Any, Passage] = {}
+    for passage in itertools.chain.from_iterable(itertools.zip_longest(*rankings)):
+        if passage is not None:
+            taken.setdefault(citation_unit(passage.chunk), passage)
+    return list(taken.values())[:k]
+
+
 class Retriever:
     """Finds the passages that best answer a question within the allowed collections."""
 
@@ -115,17 +147,36 @@ class Retriever:
         self.reranker = reranker
 
     def retrieve(self, query: str, collections: list[str] | None = None, top_k: int | None = None) -> Retrieval:
-        """The ``top_k`` passages for ``query`` from ``collections`` (all when None), one per page."""
+        """The ``top_k`` passages for ``query`` from ``collections`` (all when None), one per page.
+
+        The query searched (``Retrieval.query``) has its misspelt words corrected. Each part of a
+        compound question is searched too, and the parts' best passages take turns with the whole
+        question's, so that no part is left without evidence.
+        """
         started = time.perf_counter()
         k = top_k or self.settings.top_k
-        dense, bm25 = self._search(query, collections)
+        indexes = self.indexes(collections)
+        if self.settings.correct_spelling and indexes:
+            query = correct(query, knows_term(indexes))
+        queries = [query, *(question_parts(query) if self.settings.split_questions else [])]
+        passages = interleave([self._ranked(q, indexes, k) for q in queries], k) if indexes else []
+        return Retrieval(passages, query, (time.perf_counter() - started) * 1000)
+
+    def indexes(self, collections: list[str] | None) -> list[CollectionIndex]:
+        """The indexes of ``collections`` (all when None): all that a search may read."""
+        names = self.corpus.store.collections()
+        return [self.corpus.index(cid) for cid, name in names.items() if collections is None or name in collections]
+
+    def _ranked(self, query: str, indexes: list[CollectionIndex], k: int) -> list[Passage]:
+        """The best ``k`` pages' passages for one query."""
+        dense, bm25 = self._search(query, indexes)
         chunks = self.corpus.store.chunks_by_id(list(dict.fromkeys(i for i, _ in dense + bm25)))
         dense = [hit for hit in dense if hit[0] in chunks]  # ids the database lacks are never returned
         bm25 = [hit for hit in bm25 if hit[0] in chunks]
         passages = self._by_page(dense, bm25, chunks, self.settings.candidates if self.reranker else k)
         if self.reranker and passages:
             passages = self._rerank(query, passages)
-        return Retrieval(passages[:k], query, (time.perf_counter() - started) * 1000)
+        return passages[:k]
 
     def _fuse(self, dense: list[tuple[Any, float]], bm25: list[tuple[Any, float]]) -> dict[Any, float]:
         if self.settings.fusion == "rrf":
@@ -151,15 +202,10 @@ class Retriever:
         return [Passage(chunks[best[u]], pages[u], dense_of.get(u), bm25_of.get(u)) for u in order]
 
     def _search(
-        self, query: str, collections: list[str] | None
+        self, query: str, indexes: list[CollectionIndex]
     ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
-        names = self.corpus.store.collections()
-        allowed = [cid for cid, name in names.items() if collections is None or name in collections]
-        if not allowed:
-            return [], []
         vector = self.corpus.embedder.embed_query(query)
         n = self.settings.candidates
-        indexes = [self.corpus.index(cid) for cid in allowed]
         bm25 = [hit for index in indexes for hit in index.search_bm25(query, n)]
         dense = [hit for index in indexes for hit in index.search_dense(vector, n)]
         dense.sort(key=lambda hit: hit[1], reverse=True)

@@ -69,6 +69,12 @@ class RetrievalSettings(BaseModel):
     rrf_k: int = Field(60, description="The constant of reciprocal rank fusion.")
     dense_weight: float = Field(0.3, description="Weight of the dense ranking when fusion is 'weighted'.")
     reranker_model: str | None = Field(None, description="Local cross-encoder folder or package; none to skip.")
+    correct_spelling: bool = Field(
+        True, description="Correct question words that are in no readable document and no English dictionary."
+    )
+    split_questions: bool = Field(
+        True, description="Search each part of a compound question too, so every part gets its own passages."
+    )
     approximate_above: int = Field(
         50_000,
         description="Collections with more chunks than this are searched with an IVF index, not exactly; 0 never.",

@@ -146,6 +146,8 @@ class ChatPage:
                 live["answer"] += event.text
             elif isinstance(event, Waiting):
                 live["status"] = event.detail  # the place in line for the model
+            elif isinstance(event, Status) and event.stage == "rewriting":
+                live["searched"] = event.detail
             elif isinstance(event, Status) and event.stage == "generating":
                 live["backend"], live["status"] = event.detail, None
             yield ("", chat_id, transcript_html(done, live), sources_html(done, live), gr.update(), gr.update(),

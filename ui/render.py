@@ -70,6 +70,8 @@ def _sentence_html(sentence: dict[str, Any], anchor: str, valid: set[int]) -> st
 def message_html(message: dict[str, Any], anchor: str, streaming: bool = False) -> str:
     """One question and its answer, with who answered and any refusal or error."""
     notes = []
+    if message.get("searched"):  # the question as searched: a follow-up made standalone, typos corrected
+        notes.append(f'<div class="note searched">Searched for: {text_html(message["searched"])}</div>')
     if message.get("withheld"):
         notes.append('<div class="note">Sources withheld: you no longer have access to them.</div>')
     if message.get("error"):

@@ -15,6 +15,7 @@ from assistant.events import Token
 from assistant.services import build_services
 from assistant.settings import load_settings
 from tests.fake_ollama import FakeOllama, FakeOllamaScript
+from ui.render import transcript_html
 
 PASSWORD = "correct horse battery"
 TRAVEL = "# Travel\n\nEmployees fly economy class on flights under six hours. Longer flights allow business class.\n"
@@ -78,6 +79,17 @@ def test_follow_up_questions_carry_the_conversation(world: dict[str, Any]) -> No
     assert second.chat_id == first.chat_id
     assert [m["question"] for m in web.chats.messages(alice, first.chat_id)][-1].startswith("And on longer")
     assert len(fake.chat_requests()) > before
+
+
+def test_a_corrected_question_shows_what_was_searched_now_and_later(world: dict[str, Any]) -> None:
+    web, alice = world["web"], world["alice"]
+    _, saved = _ask(web, alice, "Which clas do employes fly on flihgts under six hours?")
+    assert saved.message["searched"] == "Which class do employees fly on flights under six hours?"
+    stored = web.chats.messages(alice, saved.chat_id)[-1]
+    assert stored["question"] == "Which clas do employes fly on flihgts under six hours?"
+    assert "Searched for: Which class do employees fly on flights" in transcript_html([stored])
+    _, plain = _ask(web, alice, "Which class do employees fly on flights under six hours?")
+    assert plain.message["searched"] is None and "Searched for" not in transcript_html([plain.message])
 
 
 def test_a_user_without_a_grant_retrieves_nothing_from_other_collections(world: dict[str, Any]) -> None:

@@ -1,0 +1,92 @@
+"""Questions as users type them: misspelt words, and several questions in one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.retrieval import Retriever, question_parts
+from assistant.spelling import correct
+from storage.bm25 import tokenize
+
+DOC_WORDS = set(tokenize("Northwind Health covers hearing services, mental health care and clinical trials. "
+                         "Contoso employees choose a plan."))
+
+
+def _known(term: str) -> bool:
+    return term in DOC_WORDS
+
+
+def test_misspelt_words_become_the_documents_words() -> None:
+    assert correct("Wht servises does Northwind Helth cover?", _known) == "What services does Northwind Health cover?"
+    assert correct("What about HEARIN and clnical trials?", _known) == "What about HEARING and clinical trials?"
+
+
+def test_names_the_documents_use_and_real_words_they_lack_stay_as_typed() -> None:
+    """"Contoso" is no English word but the documents use it; "postnatal yoga" is English they never use."""
+    question = "Does Contoso cover postnatal yoga or acupuncture?"
+    assert correct(question, _known) == question
+
+
+def test_compound_questions_are_split_into_their_parts() -> None:
+    assert question_parts("How does the dental plan work, and what does it cost per year?") == [
+        "How does the dental plan work", "what does it cost per year?"]
+    assert question_parts("What is the yearly deductible? How do I file a claim?") == [
+        "What is the yearly deductible?", "How do I file a claim?"]
+    assert question_parts("Are salt and pepper provided in the kitchen?") == []
+    assert question_parts("What is covered, and why?") == []  # a part without a subject of its own
+
+
+DENTAL = [
+    "New employees get dental cleanings twice a year; the dental plan covers their cost from day one.",
+    "Dental crowns cost new employees 50 percent after the dental deductible, paid within 30 days.",
+    "Orthodontics costs for children of employees are covered by the dental plan after 90 days.",
+    "Dental x-rays are covered once a year; new employees pay no dental costs for them.",
+    "The dental plan covers fillings; employees pay a 20 dollar copay, the plan covers other costs.",
+]
+
+
+@pytest.fixture
+def services(make_services: Any, tmp_path: Path) -> Any:
+    share = tmp_path / "share"
+    share.mkdir()
+    for n, text in enumerate(DENTAL):
+        (share / f"dental-{n}.md").write_text(f"# Dental {n}\n\n{text}\n", encoding="utf-8")
+    (share / "leave.md").write_text("# Leave\n\nStaff accrue 20 paid days off a year.\n", encoding="utf-8")
+    (share / "hearing.md").write_text(
+        "# Hearing\n\nHearing aids are reimbursed up to 1,500 dollars per ear every three years.\n", encoding="utf-8")
+    built = make_services()
+    built.ingest.ingest(share, collection="hr")
+    return built
+
+
+def _files(retriever: Retriever, question: str, k: int) -> list[str]:
+    return [p.chunk.file for p in retriever.retrieve(question, top_k=k).passages]
+
+
+def test_a_misspelt_question_finds_the_passage_its_words_meant(services: Any) -> None:
+    question = "How much are hearin ayds reimbursd?"
+    retrieval = services.retriever.retrieve(question, top_k=1)
+    assert retrieval.query == "How much are hearing aids reimbursed?"
+    assert [p.chunk.file for p in retrieval.passages] == ["hearing.md"]
+    as_typed = Retriever(services.corpus, services.settings.retrieval.model_copy(update={"correct_spelling": False}))
+    assert as_typed.retrieve(question, top_k=1).query == question
+
+
+def test_every_part_of_a_compound_question_gets_its_own_passages(services: Any) -> None:
+    question = "Which dental costs does the dental plan cover for new employees, and how many paid days off do they get?"
+    files = _files(services.retriever, question, 3)
+    assert "leave.md" in files
+    assert any(f.startswith("dental-") for f in files)
+    whole_only = Retriever(services.corpus, services.settings.retrieval.model_copy(update={"split_questions": False}))
+    assert "leave.md" not in _files(whole_only, question, 3), "the dental part crowds the other out unsplit"
+
+
+def test_a_corrected_question_is_what_the_answer_reports(services: Any) -> None:
+    events = list(services.answers.ask("How much are hearin ayds reimbursd?", retrieve_only=True))
+    answer = events[-1].answer
+    assert answer.question == "How much are hearin ayds reimbursd?"
+    assert answer.query == "How much are hearing aids reimbursed?"
+    assert any(getattr(e, "stage", None) == "rewriting" and e.detail == answer.query for e in events)
