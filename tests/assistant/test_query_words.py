@@ -76,7 +76,8 @@ def test_a_misspelt_question_finds_the_passage_its_words_meant(services: Any) ->
 
 
 def test_every_part_of_a_compound_question_gets_its_own_passages(services: Any) -> None:
-    question = "Which dental costs does the dental plan cover for new employees, and how many paid days off do they get?"
+    question = ("Which dental costs does the dental plan cover for new employees, "
+                "and how many paid days off do they get?")
     files = _files(services.retriever, question, 3)
     assert "leave.md" in files
     assert any(f.startswith("dental-") for f in files)
