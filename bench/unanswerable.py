@@ -74,7 +74,7 @@ def main() -> None:
     known = knows_term(services.retriever.indexes(None))
     refused = {True: 0, False: 0}
     best_dense: dict[bool, list[float]] = {True: [], False: []}
-    rows = []
+    rows: list[dict[str, Any]] = []
     items = load_qa(args.dataset)
     for item in items:
         retrieval = services.retriever.retrieve(item.question)
