@@ -29,6 +29,8 @@ class Embedder(Protocol):
 
     def embed_query(self, text: str) -> np.ndarray: ...
 
+    def embed_queries(self, texts: list[str]) -> np.ndarray: ...
+
     def count_tokens(self, texts: list[str]) -> list[int]: ...
 
 
@@ -73,12 +75,12 @@ class QueryBatcher:
         self._busy = False
         self.batches = 0  # forward passes made, for tests and benchmarks
 
-    def embed(self, text: str) -> np.ndarray:
-        """The unit vector of one question, possibly computed in a batch with others."""
-        waiting: Future[np.ndarray] = Future()
+    def embed(self, texts: list[str]) -> list[np.ndarray]:
+        """The unit vectors of one caller's questions, possibly computed in a batch with others'."""
+        futures: list[Future[np.ndarray]] = [Future() for _ in texts]
         with self._turn:
-            self._pending.append((text, waiting))
-            while not waiting.done():
+            self._pending.extend(zip(texts, futures, strict=True))
+            while not all(waiting.done() for waiting in futures):
                 if self._busy:
                     self._turn.wait()
                     continue
@@ -91,7 +93,7 @@ class QueryBatcher:
                     self._turn.acquire()
                     self._busy = False
                     self._turn.notify_all()
-        return waiting.result()
+        return [waiting.result() for waiting in futures]
 
     def wait_until_idle(self, timeout: float) -> bool:
         """Block while questions wait or are being embedded, at most ``timeout`` seconds; True when idle."""
@@ -167,7 +169,11 @@ class SentenceTransformerEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         """A unit vector for one question (batched with questions other users ask at the same time)."""
-        return self._queries.embed(text)
+        return self._queries.embed([text])[0]
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors for several questions (the parts of one), embedded in one pass."""
+        return np.vstack(self._queries.embed(texts)) if texts else np.zeros((0, self.dim), dtype=np.float32)
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Model tokens per text, without special tokens."""

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
+
 from assistant.corpus import Corpus
 from assistant.settings import RetrievalSettings
 from assistant.spelling import correct
@@ -158,8 +160,11 @@ class Retriever:
         indexes = self.indexes(collections)
         if self.settings.correct_spelling and indexes:
             query = correct(query, knows_term(indexes))
-        queries = [query, *(question_parts(query) if self.settings.split_questions else [])]
-        passages = interleave([self._ranked(q, indexes, k) for q in queries], k) if indexes else []
+        passages: list[Passage] = []
+        if indexes:
+            queries = [query, *(question_parts(query) if self.settings.split_questions else [])]
+            vectors = self.corpus.embedder.embed_queries(queries)  # one pass for all parts
+            passages = interleave([self._ranked(q, v, indexes, k) for q, v in zip(queries, vectors, strict=True)], k)
         return Retrieval(passages, query, (time.perf_counter() - started) * 1000)
 
     def indexes(self, collections: list[str] | None) -> list[CollectionIndex]:
@@ -167,9 +172,9 @@ class Retriever:
         names = self.corpus.store.collections()
         return [self.corpus.index(cid) for cid, name in names.items() if collections is None or name in collections]
 
-    def _ranked(self, query: str, indexes: list[CollectionIndex], k: int) -> list[Passage]:
+    def _ranked(self, query: str, vector: np.ndarray, indexes: list[CollectionIndex], k: int) -> list[Passage]:
         """The best ``k`` pages' passages for one query."""
-        dense, bm25 = self._search(query, indexes)
+        dense, bm25 = self._search(query, vector, indexes)
         chunks = self.corpus.store.chunks_by_id(list(dict.fromkeys(i for i, _ in dense + bm25)))
         dense = [hit for hit in dense if hit[0] in chunks]  # ids the database lacks are never returned
         bm25 = [hit for hit in bm25 if hit[0] in chunks]
@@ -202,9 +207,8 @@ class Retriever:
         return [Passage(chunks[best[u]], pages[u], dense_of.get(u), bm25_of.get(u)) for u in order]
 
     def _search(
-        self, query: str, indexes: list[CollectionIndex]
+        self, query: str, vector: np.ndarray, indexes: list[CollectionIndex]
     ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
-        vector = self.corpus.embedder.embed_query(query)
         n = self.settings.candidates
         bm25 = [hit for index in indexes for hit in index.search_bm25(query, n)]
         dense = [hit for index in indexes for hit in index.search_dense(vector, n)]

@@ -110,6 +110,10 @@ class TimedEmbedder:
         """Not counted: only passage embedding is ingest work."""
         return self.inner.embed_query(text)
 
+    def embed_queries(self, texts: list[str]) -> Any:
+        """Not counted either."""
+        return self.inner.embed_queries(texts)
+
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Delegated."""
         return list(self.inner.count_tokens(texts))

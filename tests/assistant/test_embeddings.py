@@ -20,6 +20,14 @@ def test_concurrent_questions_get_their_own_vectors_in_fewer_passes(embedder: An
     assert embedder._queries.batches - passes_before < len(QUESTIONS)
 
 
+def test_the_parts_of_one_question_are_embedded_in_one_pass(embedder: Any) -> None:
+    parts = QUESTIONS[:3]
+    passes_before = embedder._queries.batches
+    vectors = embedder.embed_queries(parts)
+    assert embedder._queries.batches - passes_before == 1
+    assert np.allclose(vectors, np.vstack([embedder.embed_passages([q])[0] for q in parts]), atol=1e-5)
+
+
 def test_a_failing_batch_fails_each_of_its_callers_and_the_next_question_works(embedder: Any) -> None:
     from assistant.embeddings import QueryBatcher
 
@@ -33,8 +41,8 @@ def test_a_failing_batch_fails_each_of_its_callers_and_the_next_question_works(e
 
     batcher = QueryBatcher(flaky)
     with pytest.raises(RuntimeError, match="out of memory"):
-        batcher.embed("first")
-    assert np.allclose(batcher.embed("second"), embedder.embed_passages(["second"])[0], atol=1e-5)
+        batcher.embed(["first"])
+    assert np.allclose(batcher.embed(["second"])[0], embedder.embed_passages(["second"])[0], atol=1e-5)
 
 
 def test_background_embedding_gives_each_passage_its_own_vector(embedder: Any) -> None:
@@ -56,7 +64,7 @@ def test_background_work_waits_while_a_question_is_being_embedded(embedder: Any)
         return embedder.embed_passages(texts)
 
     batcher = QueryBatcher(slow)
-    asking = threading.Thread(target=batcher.embed, args=("How many days of leave?",))
+    asking = threading.Thread(target=batcher.embed, args=(["How many days of leave?"],))
     asking.start()
     assert inside.wait(10)
     assert batcher.wait_until_idle(0.2) is False  # ingest would wait here, not compete for the cores
