@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import closing
 
 from assistant.answerability import judge
-from assistant.citations import attribute_sentences, clean_markers
+from assistant.citations import MARKER_RE, attribute_sentences, clean_markers, grounding
 from assistant.corpus import Corpus
 from assistant.errors import GenerationError
 from assistant.events import Answer, Citation, Done, Event, Sources, Status, Token, waiting
@@ -168,6 +168,16 @@ class AnswerService:
             pieces.append(piece)
             yield Token(piece)
 
+    def _ungrounded(self, text: str, passages: list[str]) -> str | None:
+        """Why the answer must be withdrawn, or None: no words at all, or no sentence that follows a passage."""
+        if not MARKER_RE.sub("", text).strip():
+            return "the model gave no answer"
+        floor = self.settings.answer.refuse_ungrounded_below
+        grounded = grounding(text, passages, self.corpus.embedder.embed_passages) if floor else None
+        if grounded is not None and grounded < floor:
+            return f"no sentence of the model's answer follows the passages (best {grounded:.2f}), so it was withdrawn"
+        return None
+
     def _finish(self, answer: Answer, raw: str) -> None:
         """Clean markers, decide refusal by the model's verdict, cite and attribute."""
         text, used = clean_markers(raw.strip(), len(answer.retrieved))
@@ -175,10 +185,12 @@ class AnswerService:
         if self.settings.answer.ask_model_verdict and REFUSAL_RE.search(text) and not used:
             answer.refused, answer.refusal_reason = True, "the model found no answer in the passages"
             return
-        embed = self.corpus.embedder.embed_passages
-        answer.sentences = attribute_sentences(
-            text, [p.chunk.text for p in answer.retrieved], embed, self.settings.answer.attribution_threshold
-        )
+        embed, passages = self.corpus.embedder.embed_passages, [p.chunk.text for p in answer.retrieved]
+        refusal = self._ungrounded(text, passages)
+        if refusal:
+            answer.text, answer.refused, answer.refusal_reason = REFUSAL_TEXT, True, refusal
+            return
+        answer.sentences = attribute_sentences(text, passages, embed, self.settings.answer.attribution_threshold)
         cited: dict[int, str] = {n: "cited" for n in used}
         for s in answer.sentences:
             if s.status == "attributed":

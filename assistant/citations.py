@@ -85,3 +85,25 @@ def attribute_sentences(
         else:
             result.append(SentenceSupport(sentence, "unsupported", [], round(score, 3)))
     return result
+
+
+PASSAGE_SENTENCE_RE = re.compile(r"(?<=[.!?])\s+")
+MIN_SENTENCE_CHARS = 16  # shorter pieces ("Yes.", list numbers) say nothing about grounding
+
+
+def grounding(answer: str, passage_texts: list[str], embed: Callable[[list[str]], np.ndarray]) -> float | None:
+    """How closely the answer follows the passages: the best cosine between any of its sentences and
+    any one passage sentence; None when it has no sentence long enough to tell ("Economy class [1].").
+
+    A model answering from the passages restates at least one of their sentences (cosine near 1);
+    one answering from its own knowledge, inventing, or repeating itself restates none. Single
+    unsupported sentences in a grounded answer are flagged by ``attribute_sentences`` instead.
+    """
+    sentences = [s for s in (MARKER_RE.sub("", t).strip() for t in split_sentences(answer))
+                 if len(s) >= MIN_SENTENCE_CHARS]
+    evidence = [s for text in passage_texts for s in PASSAGE_SENTENCE_RE.split(" ".join(text.split()))
+                if len(s) >= MIN_SENTENCE_CHARS]
+    if not sentences or not evidence:
+        return None
+    vectors = embed(sentences + evidence)
+    return float((vectors[: len(sentences)] @ vectors[len(sentences) :].T).max())

@@ -98,6 +98,12 @@ class AnswerSettings(BaseModel):
         True, description="Refuse without calling the model when a key term of the question is in no document."
     )
     ask_model_verdict: bool = Field(True, description="Treat the model saying it does not know as a refusal.")
+    refuse_ungrounded_below: float = Field(
+        0.5,
+        description="Withdraw an answer and refuse when none of its sentences comes this close (cosine) to a "
+        "passage sentence: the model answered from elsewhere or repeated itself; 0 never. A model's paraphrase "
+        "of a passage sentence can score 0.65, so higher values withdraw good answers of larger models.",
+    )
 
 
 class OllamaSettings(BaseModel):

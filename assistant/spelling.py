@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from symspellpy import SymSpell, Verbosity
 
+from assistant.errors import ConfigError
 from storage.bm25 import STOPWORDS, tokenize
 
 WORD_RE = re.compile(r"[^\W\d_]+")
@@ -31,7 +32,7 @@ def _load_dictionary() -> SymSpell:
     speller = SymSpell(max_dictionary_edit_distance=MAX_EDITS)
     words = importlib.resources.files("symspellpy") / "frequency_dictionary_en_82_765.txt"
     if not speller.load_dictionary(str(words), term_index=0, count_index=1, encoding="utf-8"):
-        raise FileNotFoundError(f"symspellpy's English dictionary is missing: {words}")
+        raise ConfigError(f"symspellpy's English dictionary is missing ({words}): reinstall symspellpy")
     return speller
 
 

@@ -93,6 +93,30 @@ def test_model_saying_it_does_not_know_is_a_refusal(services: Any, ollama: FakeO
     assert answer.refused and answer.citations == []
 
 
+def test_an_answer_that_follows_no_passage_is_withdrawn_and_the_sources_stay(
+    services: Any, ollama: FakeOllama
+) -> None:
+    ollama.script.reply = ("Domestic partners become eligible after registering with the county clerk [1]. "
+                           "The enrollment window closes every November.")
+    answer, events = _ask(services, "Are domestic partners covered by the dental plan?")
+    assert answer.refused and "follows the passages" in (answer.refusal_reason or "")
+    assert "county clerk" not in answer.text and answer.citations == []
+    assert any(p.chunk.file == "benefits/dental.md" for p in answer.retrieved)
+    assert any(isinstance(e, Token) for e in events), "the tokens streamed before the check"
+
+    ollama.script.reply = "[1] [2]"
+    empty, _ = _ask(services, "How many dental cleanings per year?")
+    assert empty.refused and empty.refusal_reason == "the model gave no answer"
+
+
+def test_a_short_or_grounded_answer_is_kept(services: Any, ollama: FakeOllama) -> None:
+    n = _n_of(_ask(services, "How many dental cleanings per year?", retrieve_only=True)[0], "benefits/dental.md")
+    for reply in (f"Two [{n}].", f"The dental plan covers two cleanings per year [{n}]. Call HR to book them."):
+        ollama.script.reply = reply
+        answer, _ = _ask(services, "How many dental cleanings per year?")
+        assert not answer.refused and [c.n for c in answer.citations if c.kind == "cited"] == [n]
+
+
 def test_only_readable_collections_reach_the_prompt(services: Any, ollama: FakeOllama) -> None:
     ollama.script.reply = "Deploys happen on Tuesdays [1]."
     answer, _ = _ask(services, "When do production deploys happen?", collections=["hr"])
