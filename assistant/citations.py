@@ -87,22 +87,26 @@ def attribute_sentences(
     return result
 
 
-PASSAGE_SENTENCE_RE = re.compile(r"(?<=[.!?])\s+")
+PIECE_BREAK = re.compile(r"(?<=[.!?])\s+|\s*[•▪●◦]\s*|\n\s*\n|\n(?=\s*(?:[-*]|\d+[.)])\s)")
 MIN_SENTENCE_CHARS = 16  # shorter pieces ("Yes.", list numbers) say nothing about grounding
+
+
+def _pieces(text: str) -> list[str]:
+    """Sentences and list items of a text, whitespace made single, markers and short pieces dropped."""
+    pieces = (" ".join(MARKER_RE.sub("", piece).split()) for piece in PIECE_BREAK.split(text))
+    return [piece for piece in pieces if len(piece) >= MIN_SENTENCE_CHARS]
 
 
 def grounding(answer: str, passage_texts: list[str], embed: Callable[[list[str]], np.ndarray]) -> float | None:
     """How closely the answer follows the passages: the best cosine between any of its sentences and
     any one passage sentence; None when it has no sentence long enough to tell ("Economy class [1].").
 
-    A model answering from the passages restates at least one of their sentences (cosine near 1);
-    one answering from its own knowledge, inventing, or repeating itself restates none. Single
-    unsupported sentences in a grounded answer are flagged by ``attribute_sentences`` instead.
+    A model answering from the passages restates at least one of their sentences or list items;
+    one answering from elsewhere, or repeating itself, restates none. Single unsupported
+    sentences in a grounded answer are flagged by ``attribute_sentences`` instead.
     """
-    sentences = [s for s in (MARKER_RE.sub("", t).strip() for t in split_sentences(answer))
-                 if len(s) >= MIN_SENTENCE_CHARS]
-    evidence = [s for text in passage_texts for s in PASSAGE_SENTENCE_RE.split(" ".join(text.split()))
-                if len(s) >= MIN_SENTENCE_CHARS]
+    sentences = _pieces(answer)
+    evidence = [piece for text in passage_texts for piece in _pieces(text)]
     if not sentences or not evidence:
         return None
     vectors = embed(sentences + evidence)
