@@ -111,7 +111,8 @@ def test_an_answer_that_follows_no_passage_is_withdrawn_and_the_sources_stay(
 
 def test_a_short_or_grounded_answer_is_kept(services: Any, ollama: FakeOllama) -> None:
     n = _n_of(_ask(services, "How many dental cleanings per year?", retrieve_only=True)[0], "benefits/dental.md")
-    for reply in (f"Two [{n}].", f"The dental plan covers two cleanings per year [{n}]. Call HR to book them."):
+    for reply in (f"Two [{n}].", f"The dental plan covers two cleanings per year [{n}]. Call HR to book them.",
+                  f"[{n}] • Two cleanings per year • Orthodontics for children under 18 • Crowns at 50 percent"):
         ollama.script.reply = reply
         answer, _ = _ask(services, "How many dental cleanings per year?")
         assert not answer.refused and [c.n for c in answer.citations if c.kind == "cited"] == [n]
