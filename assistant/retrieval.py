@@ -17,7 +17,7 @@ import numpy as np
 
 from assistant.corpus import Corpus
 from assistant.settings import RetrievalSettings
-from assistant.spelling import correct
+from assistant.spelling import correct, dictionary
 from storage.bm25 import tokenize
 from storage.documents import StoredChunk, searchable_text
 from storage.index_store import CollectionIndex
@@ -164,18 +164,28 @@ class Retriever:
         if indexes:
             queries = [query, *(question_parts(query) if self.settings.split_questions else [])]
             vectors = self.corpus.embedder.embed_queries(queries)  # one pass for all parts
-            passages = interleave([self._ranked(q, v, indexes, k) for q, v in zip(queries, vectors, strict=True)], k)
+            hits = [self._search(q, v, indexes) for q, v in zip(queries, vectors, strict=True)]
+            chunks = self.corpus.store.chunks_by_id(list(dict.fromkeys(
+                i for dense, bm25 in hits for i, _ in dense + bm25)))  # one query for all parts
+            rankings = [self._ranked(q, *found, chunks, k) for q, found in zip(queries, hits, strict=True)]
+            passages = interleave(rankings, k)
         return Retrieval(passages, query, (time.perf_counter() - started) * 1000)
+
+    def warm_up(self) -> None:
+        """Load what the first question would otherwise wait for: the spelling dictionary (about 2 s)."""
+        if self.settings.correct_spelling:
+            dictionary()
 
     def indexes(self, collections: list[str] | None) -> list[CollectionIndex]:
         """The indexes of ``collections`` (all when None): all that a search may read."""
         names = self.corpus.store.collections()
         return [self.corpus.index(cid) for cid, name in names.items() if collections is None or name in collections]
 
-    def _ranked(self, query: str, vector: np.ndarray, indexes: list[CollectionIndex], k: int) -> list[Passage]:
-        """The best ``k`` pages' passages for one query."""
-        dense, bm25 = self._search(query, vector, indexes)
-        chunks = self.corpus.store.chunks_by_id(list(dict.fromkeys(i for i, _ in dense + bm25)))
+    def _ranked(
+        self, query: str, dense: list[tuple[int, float]], bm25: list[tuple[int, float]],
+        chunks: dict[int, StoredChunk], k: int,
+    ) -> list[Passage]:
+        """The best ``k`` pages' passages for one query's hits."""
         dense = [hit for hit in dense if hit[0] in chunks]  # ids the database lacks are never returned
         bm25 = [hit for hit in bm25 if hit[0] in chunks]
         passages = self._by_page(dense, bm25, chunks, self.settings.candidates if self.reranker else k)

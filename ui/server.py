@@ -49,6 +49,7 @@ def serve(services: Services, open_browser: bool, say: Callable[[str], None]) ->
         say(f"Created user 'admin' with password: {generated}  (shown once; `run.py users set-password admin`)")
     for warning in warnings(services):
         say(f"warning: {warning}")
+    threading.Thread(target=services.retriever.warm_up, name="warm-up", daemon=True).start()
     app = build_app(services)
     url = address(services)
     say(f"Enclave is serving at {url}")
