@@ -91,10 +91,10 @@ PIECE_BREAK = re.compile(r"(?<=[.!?])\s+|\s*[•▪●◦]\s*|\n\s*\n|\n(?=\s*(?
 MIN_SENTENCE_CHARS = 16  # shorter pieces ("Yes.", list numbers) say nothing about grounding
 
 
-def _pieces(text: str) -> list[str]:
+def pieces(text: str) -> list[str]:
     """Sentences and list items of a text, whitespace made single, markers and short pieces dropped."""
-    pieces = (" ".join(MARKER_RE.sub("", piece).split()) for piece in PIECE_BREAK.split(text))
-    return [piece for piece in pieces if len(piece) >= MIN_SENTENCE_CHARS]
+    found = (" ".join(MARKER_RE.sub("", piece).split()) for piece in PIECE_BREAK.split(text))
+    return [piece for piece in found if len(piece) >= MIN_SENTENCE_CHARS]
 
 
 def grounding(answer: str, passage_texts: list[str], embed: Callable[[list[str]], np.ndarray]) -> float | None:
@@ -105,8 +105,8 @@ def grounding(answer: str, passage_texts: list[str], embed: Callable[[list[str]]
     one answering from elsewhere, or repeating itself, restates none. Single unsupported
     sentences in a grounded answer are flagged by ``attribute_sentences`` instead.
     """
-    sentences = _pieces(answer)
-    evidence = [piece for text in passage_texts for piece in _pieces(text)]
+    sentences = pieces(answer)
+    evidence = [piece for text in passage_texts for piece in pieces(text)]
     if not sentences or not evidence:
         return None
     vectors = embed(sentences + evidence)

@@ -158,18 +158,17 @@ class Retriever:
         started = time.perf_counter()
         k = top_k or self.settings.top_k
         indexes = self.indexes(collections)
-        if self.settings.correct_spelling and indexes:
+        if not indexes:
+            return Retrieval([], query, (time.perf_counter() - started) * 1000)
+        if self.settings.correct_spelling:
             query = correct(query, knows_term(indexes))
-        passages: list[Passage] = []
-        if indexes:
-            queries = [query, *(question_parts(query) if self.settings.split_questions else [])]
-            vectors = self.corpus.embedder.embed_queries(queries)  # one pass for all parts
-            hits = [self._search(q, v, indexes) for q, v in zip(queries, vectors, strict=True)]
-            chunks = self.corpus.store.chunks_by_id(list(dict.fromkeys(
-                i for dense, bm25 in hits for i, _ in dense + bm25)))  # one query for all parts
-            rankings = [self._ranked(q, *found, chunks, k) for q, found in zip(queries, hits, strict=True)]
-            passages = interleave(rankings, k)
-        return Retrieval(passages, query, (time.perf_counter() - started) * 1000)
+        queries = [query, *(question_parts(query) if self.settings.split_questions else [])]
+        vectors = self.corpus.embedder.embed_queries(queries)  # one pass for all parts
+        hits = [self._search(q, v, indexes) for q, v in zip(queries, vectors, strict=True)]
+        chunks = self.corpus.store.chunks_by_id(list(dict.fromkeys(
+            i for dense, bm25 in hits for i, _ in dense + bm25)))  # one query for all parts
+        rankings = [self._ranked(q, *found, chunks, k) for q, found in zip(queries, hits, strict=True)]
+        return Retrieval(interleave(rankings, k), query, (time.perf_counter() - started) * 1000)
 
     def warm_up(self) -> None:
         """Load what the first question would otherwise wait for: the spelling dictionary (about 2 s)."""

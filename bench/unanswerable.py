@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shlex
 import statistics
 import sys
@@ -36,7 +35,6 @@ sys.path[0] = str(ROOT)  # the project root, not bench/, so `ingest` is the proj
 from bench.machine import load_average, machine_info  # noqa: E402
 
 DEFAULT_JSON = ROOT / "bench" / "results" / "unanswerable.json"
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 def parse_args() -> argparse.Namespace:
@@ -49,9 +47,10 @@ def parse_args() -> argparse.Namespace:
 
 
 def closest_sentence(services: Any, question: str, text: str) -> str:
-    """The sentence of ``text`` nearest the question in the embedding space."""
-    flat = " ".join(text.split())  # PDF lines end mid-sentence
-    sentences = [s for s in SENTENCE_END.split(flat) if len(s) > 20] or [flat]
+    """The sentence (or list item) of ``text`` nearest the question in the embedding space."""
+    from assistant.citations import pieces
+
+    sentences = pieces(text) or [" ".join(text.split())]
     embedder = services.corpus.embedder
     scores = embedder.embed_passages(sentences) @ embedder.embed_query(question)
     return sentences[int(np.argmax(scores))]
