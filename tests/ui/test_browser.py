@@ -138,6 +138,9 @@ def test_admin_ingests_a_folder_and_watches_per_file_progress(context: Any, worl
     (incoming / "scan.pdf").write_text("this is not really a PDF")
     page = sign_in(context, world, "admin", "/admin/")
     page.wait_for_selector("#ingest-folder textarea", timeout=30_000)
+    # The tab's load handler sets the chooser to the first collection: typing before it lands is overwritten.
+    page.wait_for_function("document.querySelector('#ingest-roots')?.innerText.includes('may ingest from')",
+                           timeout=30_000)
     page.fill("#ingest-collection input", "facilities")  # a new collection, typed into the chooser
     page.keyboard.press("Enter")
     page.fill("#ingest-folder textarea", str(incoming))
