@@ -54,12 +54,12 @@ def line_boxes(boxes: list[tuple[float, float, float, float]]) -> list[tuple[flo
 def mark_passage(page: Any, image: Any, passage: str, scale: float) -> tuple[Any, int]:
     """The page's image (rendered at ``scale``) with the passage's lines painted on; and how many lines.
 
-    Rotated pages are left unmarked: their boxes would need turning with the picture.
+    Character boxes are in the upright page's space. On a page turned by its /Rotate entry,
+    the marks are drawn upright and turned with it, so they land where the picture shows the text.
     """
     from PIL import Image, ImageDraw
 
-    if page.get_rotation():
-        return image, 0
+    rotation = page.get_rotation() % 360
     textpage = page.get_textpage()
     try:
         boxes = line_boxes([textpage.get_charbox(i) for i in passage_char_indexes(textpage, passage)])
@@ -68,7 +68,8 @@ def mark_passage(page: Any, image: Any, passage: str, scale: float) -> tuple[Any
     if not boxes:
         return image, 0
     left0, _, _, top0 = page.get_bbox()  # the visible area, in the same page space as the boxes
-    overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
+    width, height = image.size
+    overlay = Image.new("RGBA", (height, width) if rotation in (90, 270) else (width, height), (0, 0, 0, 0))
     draw = ImageDraw.Draw(overlay)
     pad = 1.5
     for left, bottom, right, top in boxes:
@@ -77,4 +78,7 @@ def mark_passage(page: Any, image: Any, passage: str, scale: float) -> tuple[Any
              (right - left0 + pad) * scale, (top0 - bottom + pad) * scale],
             fill=MARK_FILL, outline=MARK_EDGE,
         )
+    if rotation:  # /Rotate turns the page clockwise; PIL's ROTATE_n turns counter-clockwise
+        turn = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_90}
+        overlay = overlay.transpose(turn[rotation])
     return Image.alpha_composite(image.convert("RGBA"), overlay), len(boxes)

@@ -56,3 +56,36 @@ def test_a_passage_the_text_layer_lacks_leaves_the_page_unmarked(page: Any) -> N
     plain = page.render(scale=SCALE).to_pil()
     marked, lines = mark_passage(page, plain, "Employees fly first class to every destination", SCALE)
     assert lines == 0 and len(_marked_rows(marked)) == 0
+
+
+def _yellow_box(image: Any) -> tuple[int, int, int, int]:
+    """Left, top, right, bottom of the highlighter yellow on the picture."""
+    pixels = np.asarray(image.convert("RGB")).astype(int)
+    rows, columns = np.nonzero((pixels[..., 0] > 200) & (pixels[..., 1] > 180) & (pixels[..., 2] < 150))
+    return int(columns.min()), int(rows.min()), int(columns.max()), int(rows.max())
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_on_a_rotated_page_the_mark_turns_with_the_text(page: Any, tmp_path: Path, rotation: int) -> None:
+    import pypdfium2 as pdfium
+
+    passage = "fly economy class on flights under six hours"  # one line: pdfium orders a turned page's lines anew
+    upright, _ = mark_passage(page, page.render(scale=SCALE).to_pil(), passage, SCALE)
+    document = pdfium.PdfDocument(str(tmp_path / "travel.pdf"))
+    document[0].set_rotation(rotation)
+    document.save(str(tmp_path / "turned.pdf"))
+    document.close()
+    turned_pdf = pdfium.PdfDocument(str(tmp_path / "turned.pdf"))
+    try:
+        turned = turned_pdf[0]
+        assert turned.get_rotation() == rotation
+        plain = turned.render(scale=SCALE).to_pil()
+        marked, lines = mark_passage(turned, plain, passage, SCALE)
+    finally:
+        turned_pdf.close()
+    assert lines == 1
+    assert marked.size == plain.size, "the picture keeps the rotated page's shape"
+    expected = _yellow_box(upright.rotate(-rotation, expand=True))  # the upright mark, turned clockwise like the page
+    got = _yellow_box(marked)
+    assert all(abs(a - b) <= 2 for a, b in zip(expected, got, strict=True)), (
+        f"the mark sits where the rotated picture shows the passage: {got}, expected {expected}")
