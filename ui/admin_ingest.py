@@ -24,8 +24,8 @@ class IngestTab:
         """Lay out the tab (inside the admin page's Tabs)."""
         with gr.Tab("Ingest", id="ingest"):
             self.roots = gr.HTML(js_on_load=None, elem_id="ingest-roots")
-            self.collection = gr.Dropdown(label="Collection", choices=[], allow_custom_value=True,
-                                          elem_id="ingest-collection")
+            self.collection = gr.Dropdown(label="Collection", choices=[], value=None, allow_custom_value=True,
+                                          info="Pick one, or type a new name", elem_id="ingest-collection")
             with gr.Row():
                 self.folder = gr.Textbox(label="Folder on the server", scale=4, elem_id="ingest-folder")
                 self.sync = gr.Checkbox(label="Remove documents whose files are gone", scale=1, elem_id="ingest-sync")
@@ -50,8 +50,8 @@ class IngestTab:
         roots = self.web.jobs.roots(principal)
         shown = ", ".join(roots) if roots else "none yet: list folders in web.ingest_roots of enclave.toml"
         names = self.web.access.readable(principal)
-        return (f"<p>Folders admins may ingest from: {text_html(shown)}</p>",
-                gr.update(choices=names, value=names[0] if names else None))
+        # Choices only: no collection is picked for the admin, and a name typed while the page loads stays.
+        return f"<p>Folders admins may ingest from: {text_html(shown)}</p>", gr.update(choices=names)
 
     @shows_errors
     def _start_folder(self, folder: str, collection: str, sync: bool, request: gr.Request) -> str:

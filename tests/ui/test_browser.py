@@ -138,12 +138,19 @@ def test_admin_ingests_a_folder_and_watches_per_file_progress(context: Any, worl
     (incoming / "scan.pdf").write_text("this is not really a PDF")
     page = sign_in(context, world, "admin", "/admin/")
     page.wait_for_selector("#ingest-folder textarea", timeout=30_000)
-    # The tab's load handler sets the chooser to the first collection: typing before it lands is overwritten.
     page.wait_for_function("document.querySelector('#ingest-roots')?.innerText.includes('may ingest from')",
                            timeout=30_000)
+    page.fill("#ingest-folder textarea", str(incoming))
+    assert page.input_value("#ingest-collection input") == "", "no collection is picked for the admin"
+    from assistant.audit import SYSTEM
+
+    queued = len(world.services.web.jobs.jobs(SYSTEM, limit=100))
+    page.click("#ingest-start")
+    page.wait_for_function("document.body.innerText.includes('choose or type a collection name')", timeout=30_000)
+    assert len(world.services.web.jobs.jobs(SYSTEM, limit=100)) == queued, "nothing was queued without a collection"
+    page.locator(".toast-close").first.click()  # dismissed, as a person would
     page.fill("#ingest-collection input", "facilities")  # a new collection, typed into the chooser
     page.keyboard.press("Enter")
-    page.fill("#ingest-folder textarea", str(incoming))
     page.wait_for_function("document.querySelector('#ingest-collection input').value === 'facilities'")
     page.click("#ingest-start")
     page.wait_for_selector("#ingest-progress .job[data-state=done]", timeout=60_000)
