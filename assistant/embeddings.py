@@ -34,8 +34,11 @@ class Embedder(Protocol):
     def count_tokens(self, texts: list[str]) -> list[int]: ...
 
 
-def resolve_model_dir(model: str) -> Path:
-    """A model setting is a folder, or the name of an installed package that carries one."""
+def resolve_model_dir(model: str, setting: str = "embedding.model") -> Path:
+    """A model setting is a folder, or the name of an installed package that carries one.
+
+    ``setting`` names the setting in error messages, so the user knows which one to fix.
+    """
     folder = Path(model).expanduser()
     if folder.is_dir():
         return folder.resolve()
@@ -44,13 +47,13 @@ def resolve_model_dir(model: str) -> Path:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigError(
-            f"embedding model {model!r} is neither a folder nor an installed package; "
-            f"install it (pip install {model}) or set embedding.model to a local model folder"
+            f"{setting} {model!r} is neither a folder nor an installed package; "
+            f"install it (pip install {model}) or set {setting} to a local model folder"
         ) from exc
     getter = getattr(module, "get_model_path", None)
     candidate = Path(getter()) if callable(getter) else Path(module.__file__ or "").parent / "model"
     if not (candidate / "config.json").is_file():
-        raise ConfigError(f"package {model!r} carries no model folder (looked in {candidate})")
+        raise ConfigError(f"{setting}: package {model!r} carries no model folder (looked in {candidate})")
     return candidate
 
 

@@ -7,15 +7,18 @@ another collection can be fused, reranked or handed to a prompt.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from assistant.corpus import Corpus
+from assistant.errors import ConfigError
 from assistant.settings import RetrievalSettings
 from assistant.spelling import correct, dictionary
 from storage.bm25 import tokenize
@@ -46,6 +49,8 @@ class Passage:
             "text": self.chunk.text, "score": round(self.score, 4),
             "span": [self.chunk.char_start, self.chunk.char_end], "collection": self.chunk.collection,
         }
+        if self.rerank is not None:  # the order follows the reranker's score when one is configured
+            out["rerank"] = round(self.rerank, 4)
         return {"n": n, **out} if n is not None else out
 
 
@@ -56,18 +61,41 @@ class Reranker(Protocol):
 
 
 class CrossEncoderReranker:
-    """A local sentence-transformers cross-encoder."""
+    """A local sentence-transformers cross-encoder (a model with a sequence-classification head)."""
+
+    SETTING = "retrieval.reranker_model"
 
     def __init__(self, model: str) -> None:
         from sentence_transformers import CrossEncoder
 
         from assistant.embeddings import resolve_model_dir
 
-        self.model = CrossEncoder(str(resolve_model_dir(model)), device="cpu", local_files_only=True)
+        folder = resolve_model_dir(model, self.SETTING)
+        _require_classifier(folder, self.SETTING)
+        self.model = CrossEncoder(str(folder), device="cpu", local_files_only=True)
 
     def score(self, question: str, passages: list[str]) -> list[float]:
         """Relevance of each passage to the question."""
         return [float(s) for s in self.model.predict([(question, p) for p in passages], show_progress_bar=False)]
+
+
+def _require_classifier(folder: Path, setting: str) -> None:
+    """Refuse a folder without a trained scoring head: loading it would rank passages at random.
+
+    An embedding model (architecture ``BertModel``) loads as a cross-encoder too, with a new,
+    untrained head, so the mistake would go unnoticed.
+    """
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{setting}: {folder} has no readable config.json ({exc})") from exc
+    architectures = config.get("architectures") or []
+    if not any(str(name).endswith("ForSequenceClassification") for name in architectures):
+        raise ConfigError(
+            f"{setting}: {folder} is no cross-encoder (its architectures are {architectures or 'not given'}, "
+            "with no ...ForSequenceClassification head); point it at a reranker model such as "
+            "cross-encoder/ms-marco-MiniLM-L-6-v2, or leave it unset"
+        )
 
 
 @dataclass
