@@ -144,6 +144,14 @@ class EmbeddedModelSettings(BaseModel):
     """The in-process llama.cpp model used when no Ollama server answers."""
 
     gguf_path: str | None = Field(None, description="A GGUF file; none means the packaged Gemma 3 270M.")
+    ollama_model: str | None = Field(
+        None, description="A model pulled into an Ollama store on this machine, by name ('gemma3:270m'): its GGUF "
+                          "is loaded directly, with no Ollama server. Instead of gguf_path.",
+    )
+    ollama_store: str | None = Field(
+        None, description="The Ollama models folder; none looks in $OLLAMA_MODELS, ~/.ollama/models and "
+                          "/usr/share/ollama/.ollama/models.",
+    )
     n_ctx: int = Field(4096, description="Context window in tokens.")
     threads: int = Field(0, description="CPU threads; 0 means one per core.")
     max_tokens: int = Field(160, description="Longest answer in tokens.")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.errors import ConfigError, GenerationError
 from assistant.llm.base import ChatMessage
+from assistant.llm.ollama_store import model_blob
 from assistant.settings import EmbeddedModelSettings
 
 if TYPE_CHECKING:
@@ -132,11 +133,18 @@ class EmbeddedChatModel:
         self._settings = settings
         self._models_dir = models_dir
         self._gguf = Path(settings.gguf_path).expanduser() if settings.gguf_path else None
+        self._label = self._gguf.name if self._gguf is not None else PACKAGED_MODEL_NAME
+        if self._gguf is not None and settings.ollama_model:
+            raise ConfigError("set generation.embedded.gguf_path or generation.embedded.ollama_model, not both")
         if self._gguf is not None and not self._gguf.is_file():
             raise ConfigError(
                 f"generation.embedded.gguf_path is {self._gguf}, which is not a file: point it at a GGUF "
                 "model, or leave it empty for the packaged Gemma 3 270M"
             )
+        if settings.ollama_model:
+            store = Path(settings.ollama_store).expanduser() if settings.ollama_store else None
+            self._gguf = model_blob(settings.ollama_model, store)
+            self._label = f"{settings.ollama_model} from the Ollama store"
         self._load_lock = threading.Lock()
         self._generate_lock = threading.Lock()
         self._llama: Llama | None = None
@@ -145,8 +153,7 @@ class EmbeddedChatModel:
     @property
     def name(self) -> str:
         """Which model answers, e.g. ``Embedded Gemma 3 270M (llama.cpp)``."""
-        model = self._gguf.name if self._gguf is not None else PACKAGED_MODEL_NAME
-        return f"Embedded {model} (llama.cpp)"
+        return f"Embedded {self._label} (llama.cpp)"
 
     def count_tokens(self, text: str) -> int:
         """Exact tokens of ``text`` in this model's vocabulary (loads the model if needed)."""
