@@ -8,6 +8,7 @@ enforce_offline()  # before typer pulls in anything that might import a model li
 
 import json  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -124,9 +125,13 @@ def ask(
     from ui.terminal import render_answer
 
     with _services(data_dir, config) as services:
+        loading = time.perf_counter()
+        services.retriever.warm_up(spelling=False)  # so retrieve_ms is the search, not loading the model
+        load_ms = (time.perf_counter() - loading) * 1000
         events = services.answers.ask(question, collections=collection, retrieve_only=retrieve_only)
         if as_json:
             final = next(e.answer for e in events if isinstance(e, Done))
+            final.timings["load_ms"] = load_ms
             sys.stdout.write(json.dumps(final.as_json()) + "\n")
         else:
             final = render_answer(out, events)

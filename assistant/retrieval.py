@@ -198,9 +198,15 @@ class Retriever:
         rankings = [self._ranked(q, *found, chunks, k) for q, found in zip(queries, hits, strict=True)]
         return Retrieval(interleave(rankings, k), query, (time.perf_counter() - started) * 1000)
 
-    def warm_up(self) -> None:
-        """Load what the first question would otherwise wait for: the spelling dictionary (about 2 s)."""
-        if self.settings.correct_spelling:
+    def warm_up(self, spelling: bool = True) -> None:
+        """Load what the first question would otherwise wait for.
+
+        The embedding model and the indexes take about 5 s on two cores; the spelling dictionary
+        (with ``spelling``) about 2 s more, and only a question with a misspelt word needs it.
+        """
+        self.corpus.embedder.embed_queries(["warm up"])  # the first pass through the model is the slowest
+        self.indexes(None)
+        if spelling and self.settings.correct_spelling:
             dictionary()
 
     def indexes(self, collections: list[str] | None) -> list[CollectionIndex]:

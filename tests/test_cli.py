@@ -61,7 +61,9 @@ def test_ingest_status_and_ask_json(qa_set: Path, tmp_path: Path) -> None:
     assert {"question", "answer", "refused", "backend", "citations", "retrieved", "timings"} <= set(answer)
     assert answer["retrieved"][0]["file"] == "parking.txt"
     assert {"n", "file", "page", "heading", "text", "score"} <= set(answer["retrieved"][0])
-    assert {"retrieve_ms", "first_token_ms", "total_ms"} <= set(answer["timings"])
+    timings = answer["timings"]
+    assert {"retrieve_ms", "first_token_ms", "total_ms", "load_ms"} <= set(timings)
+    assert timings["load_ms"] > 0 and timings["total_ms"] >= timings["retrieve_ms"] > 0  # loading reported apart
 
 
 def test_eval_reports_the_documented_figures(qa_set: Path, tmp_path: Path) -> None:

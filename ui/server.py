@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
 import webbrowser
 from collections.abc import Callable
 
+from assistant.errors import EnclaveError
 from assistant.services import Services
+
+log = logging.getLogger(__name__)
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -37,6 +41,14 @@ def warnings(services: Services) -> list[str]:
     return []
 
 
+def _warm_up(services: Services) -> None:
+    """Load the models in the background, so the first question after a start does not wait ~7 s."""
+    try:
+        services.retriever.warm_up()
+    except EnclaveError as exc:  # the first question reports it to the user
+        log.warning("could not load the search models at start: %s", exc)
+
+
 def serve(services: Services, open_browser: bool, say: Callable[[str], None]) -> None:
     """Run the web app until interrupted."""
     import uvicorn
@@ -49,7 +61,7 @@ def serve(services: Services, open_browser: bool, say: Callable[[str], None]) ->
         say(f"Created user 'admin' with password: {generated}  (shown once; `run.py users set-password admin`)")
     for warning in warnings(services):
         say(f"warning: {warning}")
-    threading.Thread(target=services.retriever.warm_up, name="warm-up", daemon=True).start()
+    threading.Thread(target=_warm_up, args=(services,), name="warm-up", daemon=True).start()
     app = build_app(services)
     url = address(services)
     say(f"Enclave is serving at {url}")
