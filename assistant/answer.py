@@ -92,6 +92,12 @@ class AnswerService:
                 self.queue.resize(1 if embedded else self.settings.generation.server_concurrency)
             return self._model
 
+    def warm_up(self) -> None:
+        """Choose the model that answers now and, when it runs in this process, load it."""
+        model = self.chat_model()
+        if isinstance(model, EmbeddedChatModel):
+            model.load()
+
     @property
     def chosen_model_name(self) -> str | None:
         """The name of the model that answers, once one has been chosen."""

@@ -33,7 +33,7 @@ class RuntimeSettings:
         gen = self.settings.generation
         return {"backend": gen.backend, "ollama_host": gen.ollama.hosts[0] if gen.ollama.hosts else "",
                 "ollama_model": gen.ollama.model, "top_k": self.settings.retrieval.top_k,
-                "embedded": gen.embedded.gguf_path or "packaged Gemma 3 270M (llama.cpp)",
+                "embedded": gen.embedded.gguf_path or gen.embedded.label(),
                 "openai_url": gen.openai.base_urls[0] if gen.openai.base_urls else "",
                 "openai_model": gen.openai.model}
 
@@ -47,10 +47,10 @@ class RuntimeSettings:
         if gen.backend == "ollama":
             return ollama
         if gen.backend == "embedded":
-            return "embedded Gemma 3 270M (llama.cpp)"
+            return f"embedded {gen.embedded.label()}"
         if gen.backend == "openai":
             return f"{gen.openai.model} at {', '.join(gen.openai.base_urls)} (OpenAI-compatible)"
-        return f"{ollama}, else the embedded Gemma 3 270M"
+        return f"{ollama}, else the embedded {gen.embedded.label()}"
 
     def load_saved(self) -> None:
         """Apply the values an admin saved earlier (at app start)."""

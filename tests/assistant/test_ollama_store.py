@@ -11,6 +11,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -98,3 +99,14 @@ def test_a_gguf_path_and_an_ollama_model_together_are_refused(store: Path, tmp_p
     settings = EmbeddedModelSettings(gguf_path=str(gguf), ollama_model="gemma3:270m", ollama_store=str(store))  # type: ignore[call-arg]
     with pytest.raises(ConfigError, match="not both"):
         EmbeddedChatModel(settings, tmp_path)
+
+
+def test_warm_up_picks_and_loads_the_answering_model_before_any_question(make_services: Any, store: Path) -> None:
+    """`run.py serve` warms up at start: the status shows who answers before anyone has asked."""
+    services = make_services(generation={"backend": "embedded", "embedded": {
+        "ollama_model": "gemma3:270m", "ollama_store": str(store), "n_ctx": 2048}})
+    assert services.answers.chosen_model_name is None
+    services.answers.warm_up()
+    expected = "Embedded gemma3:270m from the Ollama store (llama.cpp)"
+    assert services.answers.chosen_model_name == expected
+    assert services.web.runtime.model_label() == expected
