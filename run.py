@@ -10,7 +10,7 @@ import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
+from contextlib import contextmanager, suppress  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Annotated, Any, TypeVar  # noqa: E402
 
@@ -121,12 +121,16 @@ def ask(
 
     Exits 3 when the sources were found but the model could not answer (its error is printed).
     """
+    from assistant.errors import GenerationError
     from assistant.events import Done
     from ui.terminal import render_answer
 
     with _services(data_dir, config) as services:
-        loading = time.perf_counter()
-        services.retriever.warm_up(spelling=False)  # so retrieve_ms is the search, not loading the model
+        loading = time.perf_counter()  # models load first, so the timings are the search and the answer
+        services.retriever.warm_up(spelling=False)
+        if not retrieve_only:
+            with suppress(GenerationError):  # no model answers: shown after the sources, as always
+                services.answers.warm_up()
         load_ms = (time.perf_counter() - loading) * 1000
         events = services.answers.ask(question, collections=collection, retrieve_only=retrieve_only)
         if as_json:
