@@ -19,6 +19,7 @@ import pytest
 from assistant.errors import SkipFile
 from assistant.settings import IngestSettings
 from ingest.parsers import parse_file
+from ingest.pipeline import parser_context
 from ingest.worker import init_worker
 from tests.ingest.test_parsers import make_docx, make_pptx, make_xlsx
 
@@ -31,7 +32,10 @@ def refused(path: Path, settings: IngestSettings | None = None) -> tuple[str, fl
 
     settings = settings or IngestSettings()  # type: ignore[call-arg]
     started = time.monotonic()
-    with ProcessPool(max_workers=1, initializer=init_worker, initargs=(settings.worker_memory_mb,)) as pool:
+    # Started from the pipeline's fork server, as in the app: a fork of this test process, which
+    # holds models loaded by earlier tests, would begin near the cap and fail every file.
+    with ProcessPool(max_workers=1, initializer=init_worker, initargs=(settings.worker_memory_mb,),
+                     context=parser_context()) as pool:
         future = pool.schedule(parse_file, args=(path, settings), timeout=SECONDS)
         with pytest.raises(SkipFile) as caught:
             future.result()
