@@ -7,12 +7,10 @@ another collection can be fused, reranked or handed to a prompt.
 from __future__ import annotations
 
 import itertools
-import json
 import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -71,31 +69,20 @@ class CrossEncoderReranker:
         from assistant.embeddings import resolve_model_dir
 
         folder = resolve_model_dir(model, self.SETTING)
-        _require_classifier(folder, self.SETTING)
         self.model = CrossEncoder(str(folder), device="cpu", local_files_only=True)
+        # An embedding model (architecture BertModel) loads too, with a new, untrained head that
+        # would rank passages at random without anyone noticing: refuse it.
+        architectures = self.model.config.architectures or []
+        if not any(name.endswith("ForSequenceClassification") for name in architectures):
+            raise ConfigError(
+                f"{self.SETTING}: {folder} is no cross-encoder (its architectures are {architectures or 'not given'}, "
+                "with no ...ForSequenceClassification head); point it at a reranker model such as "
+                "cross-encoder/ms-marco-MiniLM-L-6-v2, or leave it unset"
+            )
 
     def score(self, question: str, passages: list[str]) -> list[float]:
         """Relevance of each passage to the question."""
         return [float(s) for s in self.model.predict([(question, p) for p in passages], show_progress_bar=False)]
-
-
-def _require_classifier(folder: Path, setting: str) -> None:
-    """Refuse a folder without a trained scoring head: loading it would rank passages at random.
-
-    An embedding model (architecture ``BertModel``) loads as a cross-encoder too, with a new,
-    untrained head, so the mistake would go unnoticed.
-    """
-    try:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{setting}: {folder} has no readable config.json ({exc})") from exc
-    architectures = config.get("architectures") or []
-    if not any(str(name).endswith("ForSequenceClassification") for name in architectures):
-        raise ConfigError(
-            f"{setting}: {folder} is no cross-encoder (its architectures are {architectures or 'not given'}, "
-            "with no ...ForSequenceClassification head); point it at a reranker model such as "
-            "cross-encoder/ms-marco-MiniLM-L-6-v2, or leave it unset"
-        )
 
 
 @dataclass

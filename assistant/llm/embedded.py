@@ -131,21 +131,29 @@ class EmbeddedChatModel:
     def __init__(self, settings: EmbeddedModelSettings, models_dir: Path) -> None:
         self._settings = settings
         self._models_dir = models_dir
-        self._gguf = Path(settings.gguf_path).expanduser() if settings.gguf_path else None
-        if self._gguf is not None and settings.ollama_model:
-            raise ConfigError("set generation.embedded.gguf_path or generation.embedded.ollama_model, not both")
-        if self._gguf is not None and not self._gguf.is_file():
-            raise ConfigError(
-                f"generation.embedded.gguf_path is {self._gguf}, which is not a file: point it at a GGUF "
-                "model, or leave it empty for the packaged Gemma 3 270M"
-            )
-        if settings.ollama_model:
-            store = Path(settings.ollama_store).expanduser() if settings.ollama_store else None
-            self._gguf = model_blob(settings.ollama_model, store)
+        self._gguf = self._configured_gguf(settings)
         self._load_lock = threading.Lock()
         self._generate_lock = threading.Lock()
         self._llama: Llama | None = None
         self._fold_system = False
+
+    @staticmethod
+    def _configured_gguf(settings: EmbeddedModelSettings) -> Path | None:
+        """The GGUF file the settings name (a path, or a model of an Ollama store); None for the packaged one."""
+        if settings.gguf_path and settings.ollama_model:
+            raise ConfigError("set generation.embedded.gguf_path or generation.embedded.ollama_model, not both")
+        if settings.ollama_model:
+            store = Path(settings.ollama_store).expanduser() if settings.ollama_store else None
+            return model_blob(settings.ollama_model, store)
+        if not settings.gguf_path:
+            return None
+        gguf = Path(settings.gguf_path).expanduser()
+        if not gguf.is_file():
+            raise ConfigError(
+                f"generation.embedded.gguf_path is {gguf}, which is not a file: point it at a GGUF "
+                "model, or leave it empty for the packaged Gemma 3 270M"
+            )
+        return gguf
 
     @property
     def name(self) -> str:
