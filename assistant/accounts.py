@@ -22,6 +22,8 @@ ROLES = ("admin", "user")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
 MIN_PASSWORD = 10
 LOCKED_MESSAGE = "too many failed sign-ins: this account is locked for a while (an admin can unlock it)"
+THROTTLED_MESSAGE = "too many failed sign-ins from your address: wait a few minutes before trying again"
+UNKNOWN_USER = "(unknown user)"  # what the audit log says for a name that is no account
 
 
 def _hash_token(token: str) -> str:
@@ -49,6 +51,7 @@ class AccountService:
         self.audit = audit
         self._hasher = PasswordHasher()
         self._unknown_failures: dict[str, tuple[int, datetime]] = {}
+        self._client_failures: dict[str, tuple[int, datetime]] = {}
         self._lock = threading.Lock()
         # One password hash at a time: each already uses every core (Argon2 lanes), and a storm of
         # sign-ins hashing at once would starve the questions of users already signed in.
@@ -76,18 +79,23 @@ class AccountService:
 
         Raises:
             AccountLocked: too many failures in a row; the account unlocks after ``lockout_minutes``.
-            SignInFailed: the name or password is wrong, or the account is disabled.
+            SignInFailed: the name or password is wrong, the account is disabled, or this client
+                address failed ``client_failed_sign_ins`` times within ``lockout_minutes``.
         """
-        user = self.store.user(username)
         now = datetime.now(UTC)
+        self._check_client(client, now)
+        user = self.store.user(username)
+        # Exactly one hash whatever follows: a locked account, an unknown name and a wrong password take as long.
+        matches = self._hasher_verify(user.password_hash if user else self._dummy_hash(), password)
+        if not matches:
+            self._count_client(client, now)
         if user is None:
-            self._hasher_verify(self._dummy_hash(), password)  # same time as a real check
             self._count_unknown(username, client, now)  # locks like a real account, so names stay secret
             raise SignInFailed("wrong user name or password")
         if _locked(user, now):
             self.audit.record(username, "sign_in_refused", username, reason="locked", client=client)
             raise AccountLocked(LOCKED_MESSAGE)
-        if not self._hasher_verify(user.password_hash, password) or not user.active:
+        if not matches or not user.active:
             self._count_failure(user, client)
             raise SignInFailed("wrong user name or password")
         self.store.update_user(user.id, failed_sign_ins=0, locked_until=None)
@@ -122,6 +130,27 @@ class AccountService:
             self.store.update_user(user.id, failed_sign_ins=failures)
             self.audit.record(user.username, "sign_in_failed", user.username, client=client)
 
+    def _check_client(self, client: str, now: datetime) -> None:
+        """Refuse a client address with too many recent failures, before any account is looked at."""
+        if not client:
+            return  # the command line and the services' own callers, not a network client
+        with self._lock:
+            count, until = self._client_failures.get(client, (0, now))
+        if count >= self.settings.client_failed_sign_ins and until > now:
+            self.audit.record(UNKNOWN_USER, "sign_in_refused", UNKNOWN_USER, reason="client throttled", client=client)
+            raise SignInFailed(THROTTLED_MESSAGE)
+
+    def _count_client(self, client: str, now: datetime) -> None:
+        """One more failure from a client address; the count lapses lockout_minutes after the last one."""
+        if not client:
+            return
+        with self._lock:
+            if len(self._client_failures) > 10_000:
+                self._client_failures.clear()
+            count, until = self._client_failures.get(client, (0, now))
+            count = count + 1 if until > now else 1
+            self._client_failures[client] = (count, now + timedelta(minutes=self.settings.lockout_minutes))
+
     def _count_unknown(self, username: str, client: str, now: datetime) -> None:
         """Failures for names that are no account, kept in memory and locked like real accounts."""
         limit = self.settings.max_failed_sign_ins
@@ -133,7 +162,8 @@ class AccountService:
                 raise AccountLocked(LOCKED_MESSAGE)
             count = 1 if count >= limit else count + 1
             self._unknown_failures[username] = (count, now + timedelta(minutes=self.settings.lockout_minutes))
-        self.audit.record(username, "sign_in_failed", username, client=client, unknown_user=True)
+        # The typed name may be a password typed into the wrong field: never stored.
+        self.audit.record(UNKNOWN_USER, "sign_in_failed", UNKNOWN_USER, client=client, unknown_user=True)
 
     def session(self, token: str | None) -> Principal | None:
         """The principal a cookie token belongs to, or None when absent, unknown or expired."""

@@ -44,6 +44,18 @@ class Saved:
 ChatEvent = Status | Token | SourcesReady | Saved
 
 
+def checked_history(history: list[ChatMessage]) -> list[ChatMessage]:
+    """A client's earlier turns, refused when a question among them is longer than a question may be.
+
+    Follow-ups are rewritten with the earlier questions (``assistant.followup``), so an earlier
+    turn must not bring in what the question limit keeps out of the question itself.
+    """
+    for turn in history:
+        if turn.get("role") == "user" and len(turn.get("content") or "") > MAX_QUESTION:
+            raise InvalidInput(f"an earlier question in the conversation is longer than {MAX_QUESTION} characters")
+    return list(history)
+
+
 class ChatService:
     """Per-user conversations over the answering service."""
 
@@ -98,7 +110,7 @@ class ChatService:
         if not question or len(question) > MAX_QUESTION:
             raise InvalidInput(f"ask a question of 1 to {MAX_QUESTION} characters")
         chosen = self.access.choose(principal, collections)
-        history = self._history(principal, chat_id) if chat_id is not None else list(history or [])
+        history = self._history(principal, chat_id) if chat_id is not None else checked_history(history or [])
         if chat_id is None:
             assert principal.id is not None, "the command line has no conversations"
             chat_id = self.store.create(principal.id, question[:60], chosen)

@@ -201,7 +201,25 @@ class WebSettings(BaseModel):
     tls_keyfile: str | None = Field(None, description="PEM private key for tls_certfile.")
     max_failed_sign_ins: int = Field(5, description="Failed sign-ins in a row before an account is locked.")
     lockout_minutes: float = Field(15.0, description="How long a locked account stays locked.")
+    client_failed_sign_ins: int = Field(
+        3, ge=1, description="Failed sign-ins from one client address within lockout_minutes before that address "
+        "is refused for lockout_minutes, whatever the name; keep it below max_failed_sign_ins, so one client is "
+        "stopped before it can lock anyone out.",
+    )
     max_upload_mb: float = Field(50.0, description="Largest file an admin may upload.")
+    max_request_kb: int = Field(
+        1024, ge=16, description="Largest request body in KiB (API questions with their history, forms, Gradio "
+        "events); larger ones are answered 413. Uploads have their own bound, max_upload_mb.",
+    )
+    public_url: str | None = Field(
+        None, description="The URL users open, e.g. https://enclave.example.org behind a TLS proxy: the app "
+        "answers as this host (and loopback) only, and takes its scheme for the app's own origin.",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list, description="More host names requests may address (a leading dot allows every name "
+        "under a domain). Without public_url, loopback names, IP addresses, this machine's name and web.host are "
+        "always allowed; any other name is refused, which stops DNS rebinding.",
+    )
     ingest_roots: list[Path] = Field(
         default_factory=list, description="Server folders (and their subfolders) admins may ingest from the web app."
     )

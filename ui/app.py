@@ -19,8 +19,10 @@ from assistant.services import Services
 from ui.admin_page import AdminPage
 from ui.api import install_api
 from ui.api_errors import error_response
+from ui.body_limit import BodyLimit
 from ui.chat_page import ChatPage
 from ui.gate import AuthGate, is_api_path
+from ui.origin import SameOrigin
 from ui.password_page import password_router
 from ui.session import SessionReader
 from ui.signin import signin_router
@@ -88,5 +90,7 @@ def build_app(services: Services) -> FastAPI:
     options = _mount_options(services)
     gr.mount_gradio_app(app, chat.queue(default_concurrency_limit=8), path="/chat", **options)
     gr.mount_gradio_app(app, admin.queue(default_concurrency_limit=4), path="/admin", **options)
+    app.add_middleware(BodyLimit, limit=services.settings.web.max_request_kb * 1024)
     app.add_middleware(AuthGate, accounts=web.accounts, tokens=web.tokens)
+    app.add_middleware(SameOrigin, settings=services.settings.web)
     return app

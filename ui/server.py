@@ -72,5 +72,7 @@ def serve(services: Services, open_browser: bool, say: Callable[[str], None]) ->
     say(f"Enclave is serving at {url}")
     if open_browser and web.open_browser and has_display():
         threading.Timer(1.5, webbrowser.open, args=(url,)).start()
+    # proxy_headers=False: X-Forwarded-For/-Proto from any peer are ignored, so no request picks its own
+    # client address (the sign-in throttle's key) or scheme; web.public_url names the scheme behind a proxy.
     uvicorn.run(app, host=web.host, port=web.port, log_level="warning", ssl_certfile=web.tls_certfile,
-                ssl_keyfile=web.tls_keyfile, server_header=False)
+                ssl_keyfile=web.tls_keyfile, server_header=False, proxy_headers=False)

@@ -144,3 +144,23 @@ ADMIN_ACTIONS: dict[str, Callable[[Any, Principal], object]] = {
 def test_admin_actions_are_refused_to_users_inside_the_service(web: Any, alice: Principal, action: str) -> None:
     with pytest.raises(PermissionDenied):
         ADMIN_ACTIONS[action](web, alice)
+
+
+def test_a_locked_account_answers_as_slowly_as_an_unknown_name(web: Any) -> None:
+    """Every sign-in does one password hash, so timing tells no real name from an unknown one."""
+    import statistics
+
+    for _ in range(3):
+        with pytest.raises(SignInFailed):
+            web.accounts.sign_in("dave", "guess")
+
+    def seconds(name: str) -> float:
+        begun = time.perf_counter()
+        with pytest.raises(SignInFailed):
+            web.accounts.sign_in(name, "guess")
+        return time.perf_counter() - begun
+
+    seconds("never-a-user")  # the first unknown name makes the stand-in hash
+    locked = statistics.median(seconds("dave") for _ in range(5))
+    unknown = statistics.median(seconds("never-a-user") for _ in range(5))
+    assert locked > unknown / 2, (locked, unknown)  # without the hash a locked account answered 10x faster

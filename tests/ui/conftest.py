@@ -73,7 +73,9 @@ def serve() -> Iterator[Any]:
     def start(world: World) -> str:
         port = free_port()
         world.app = build_app(world.services)
-        server = uvicorn.Server(uvicorn.Config(world.app, host="127.0.0.1", port=port, log_level="warning"))
+        config = uvicorn.Config(world.app, host="127.0.0.1", port=port, log_level="warning",
+                                proxy_headers=False)  # as ui.server runs it
+        server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, name="enclave-test-server", daemon=True)
         thread.start()
         deadline = time.monotonic() + 30

@@ -367,6 +367,12 @@ def test_forged_paths_are_refused(world: World) -> None:
         assert admin.get(f"/view/doc/{hr}/file").status_code == 200  # the honest path still works
 
 
+def from_address(url: str, address: str) -> httpx.Client:
+    """A client whose connections come from another loopback address, as another machine's would."""
+    return httpx.Client(base_url=url, follow_redirects=False, timeout=30,
+                        transport=httpx.HTTPTransport(local_address=address))
+
+
 def test_brute_force_sign_in_locks_the_account_and_the_lock_expires(
     embedder: Any, tmp_path: Path, serve: Any
 ) -> None:
@@ -376,20 +382,56 @@ def test_brute_force_sign_in_locks_the_account_and_the_lock_expires(
         locked = build_world(tmp_path, embedder, fake, {}, [])
         web = locked.services.settings.web
         web.max_failed_sign_ins, web.lockout_minutes = 3, 0.05  # three tries, then three seconds locked
+        web.client_failed_sign_ins = 3  # these clients each fail once: the account lockout is what is tested
         serve(locked)
-        with httpx.Client(base_url=locked.url, follow_redirects=False, timeout=30) as client:
+        addresses = iter(f"127.0.0.{n}" for n in range(10, 30))
 
-            def sign_in(user: str, password: str) -> httpx.Response:
+        def sign_in(user: str, password: str) -> httpx.Response:
+            with from_address(locked.url, next(addresses)) as client:
                 return client.post("/login", data={"username": user, "password": password, "next": "/"})
 
-            for user in ("alice", "nobody"):  # a name that is no account locks the same way: names stay secret
-                for _ in range(3):
-                    assert sign_in(user, "wrong-password").status_code == 401
-                refused = sign_in(user, PASSWORDS.get(user, "wrong-password"))
-                assert refused.status_code == 401 and "locked" in refused.text and "set-cookie" not in refused.headers
-            time.sleep(3.5)
-            assert sign_in("alice", PASSWORDS["alice"]).status_code == 303
+        for user in ("alice", "nobody"):  # a name that is no account locks the same way: names stay secret
+            for _ in range(3):
+                assert sign_in(user, "wrong-password").status_code == 401
+            refused = sign_in(user, PASSWORDS.get(user, "wrong-password"))
+            assert refused.status_code == 401 and "locked" in refused.text and "set-cookie" not in refused.headers
+        time.sleep(3.5)
+        assert sign_in("alice", PASSWORDS["alice"]).status_code == 303
         locked.services.close()
+
+
+def test_one_client_is_throttled_before_it_can_lock_anyone_out(embedder: Any, tmp_path: Path, serve: Any) -> None:
+    from assistant.audit import SYSTEM
+
+    with FakeOllama() as fake:
+        world = build_world(tmp_path, embedder, fake, {}, [])
+        web = world.services.settings.web
+        web.max_failed_sign_ins, web.client_failed_sign_ins = 4, 2
+        serve(world)
+        form = {"username": "admin", "password": "wrong-password", "next": "/"}
+        with from_address(world.url, "127.0.0.2") as attacker, from_address(world.url, "127.0.0.3") as owner:
+            answers = [attacker.post("/login", data=form) for _ in range(6)]
+            assert [a.status_code for a in answers] == [401] * 6
+            assert "from your address" in answers[-1].text and "from your address" not in answers[1].text
+            for user in ("alice", "no-such-user"):  # throttled whatever the name
+                assert "from your address" in attacker.post("/login", data={**form, "username": user}).text
+            signed = owner.post("/login", data={**form, "password": PASSWORDS["admin"]})
+            assert signed.status_code == 303, "the attacker's address is throttled; the admin's account is not locked"
+        actions = [e["action"] for e in world.services.web.audit.events(SYSTEM, action="account_locked")]
+        assert not actions
+        world.services.close()
+
+
+def test_a_name_that_is_no_account_is_never_written_to_the_audit_log(world: World) -> None:
+    from assistant.audit import SYSTEM
+
+    typed = "Tr0ub4dor&3-typed-in-the-wrong-field"
+    with from_address(world.url, "127.0.0.4") as client:
+        assert client.post("/login", data={"username": typed, "password": "x", "next": "/"}).status_code == 401
+    events = world.services.web.audit.events(SYSTEM, limit=20)
+    assert typed not in str(events)
+    failed = next(e for e in events if e["action"] == "sign_in_failed")
+    assert failed["target"] == failed["user"] == "(unknown user)"
 
 
 def test_cached_uploads_are_for_admins_under_every_spelling_of_gradios_file_route(world: World) -> None:
@@ -445,3 +487,47 @@ def test_the_cited_page_picture_marks_the_passage_and_refuses_spans_off_the_page
         for span in ("start=100000&end=100001", "start=5&end=2", "start=-1&end=3"):
             refused = alice.get(f"{found.group(1).split('?')[0]}?{span}")
             assert refused.status_code in (400, 422), span
+
+
+# --- every state-changing route is refused to pages of other origins ------------------------------
+
+STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def foreign_origins(world: World) -> list[dict[str, str]]:
+    """How a page of another origin shows in a browser's request: another port of this host is another site."""
+    port = int(world.url.rsplit(":", 1)[1])
+    other = f"http://127.0.0.1:{port + 1}"
+    return [{"sec-fetch-site": "same-site", "origin": other}, {"sec-fetch-site": "cross-site"},
+            {"origin": other}, {"origin": "null"}, {"origin": f"https://127.0.0.1:{port}"},
+            {"origin": "http://evil.example"}, {"referer": f"{other}/attack.html"}]
+
+
+def test_every_state_changing_route_is_refused_to_other_origins(world: World) -> None:
+    routes = [(m, t, p) for m, t, p, _ in route_templates(world.app) if m in STATE_CHANGING]
+    assert ("POST", "/chat/gradio_api/queue/join", "/chat/gradio_api/queue/join") in routes  # Gradio's too
+    assert len(routes) > 20
+    with signed_in(world, "admin") as admin, httpx.Client(base_url=world.url, timeout=30) as bare:
+        for method, template, path in routes:
+            for headers in foreign_origins(world):
+                response = call(admin, method, template, path, **headers)
+                assert response.status_code == 403, (method, path, headers, response.status_code)
+                assert "another site" in response.text
+            anonymous = call(bare, method, template, path, origin="http://evil.example")
+            assert anonymous.status_code == 403, (method, path)
+        assert admin.get("/chat/").status_code == 200  # nothing above ended the session
+
+
+def test_every_response_leaves_out_cors_and_foreign_preflights_are_refused(world: World) -> None:
+    paths = sorted({p for _, _, p, _ in route_templates(world.app)})
+    evil = {"origin": "http://evil.example", "access-control-request-method": "POST",
+            "access-control-request-headers": "content-type"}
+    with signed_in(world, "admin") as admin:
+        for path in paths:
+            preflight = admin.options(path, headers=evil)
+            assert preflight.status_code == 403, (path, preflight.status_code)
+            assert not [h for h in preflight.headers if h.startswith("access-control-")], path
+        for path in ("/chat/config", "/admin/config", "/chat/gradio_api/info", "/api/status", "/v1/models"):
+            response = admin.get(path, headers={"origin": "http://evil.example"})
+            assert response.status_code == 200, path
+            assert not [h for h in response.headers if h.startswith("access-control-")], (path, response.headers)
