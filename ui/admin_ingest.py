@@ -9,6 +9,7 @@ import gradio as gr
 
 from assistant.web_services import WebServices
 from ui.errors import shows_errors
+from ui.payloads import uploaded_file
 from ui.render import job_html, text_html
 from ui.session import SessionReader
 
@@ -60,7 +61,8 @@ class IngestTab:
 
     @shows_errors
     def _start_upload(self, files: list[str] | None, collection: str, request: gr.Request) -> tuple[str, None]:
-        paths = [(Path(f), Path(f).name) for f in files or []]
+        # Only Gradio's own uploads: a forged path is neither ingested nor deleted below.
+        paths = [(uploaded_file(f, self.uploads.GRADIO_CACHE), Path(f).name) for f in files or []]
         try:
             self.web.jobs.start_upload(self.session.principal(request), paths, collection or "")
         finally:

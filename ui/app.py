@@ -24,6 +24,7 @@ from ui.chat_page import ChatPage
 from ui.gate import AuthGate, is_api_path
 from ui.origin import SameOrigin
 from ui.password_page import password_router
+from ui.payloads import guard_gradio_payloads
 from ui.session import SessionReader
 from ui.signin import signin_router
 from ui.streaming import worker_threads
@@ -91,6 +92,7 @@ def build_app(services: Services) -> FastAPI:
     gr.mount_gradio_app(app, chat.queue(default_concurrency_limit=8), path="/chat", **options)
     gr.mount_gradio_app(app, admin.queue(default_concurrency_limit=4), path="/admin", **options)
     app.add_middleware(BodyLimit, limit=services.settings.web.max_request_kb * 1024)
+    guard_gradio_payloads(app)  # added before the gate, so it runs after it: bodies are read once signed in
     app.add_middleware(AuthGate, accounts=web.accounts, tokens=web.tokens)
     app.add_middleware(SameOrigin, settings=services.settings.web)
     return app
