@@ -20,6 +20,7 @@ from assistant.errors import GenerationError
 from assistant.events import Answer, Citation, Done, Event, Sources, Status, Token, waiting
 from assistant.followup import standalone_question
 from assistant.generation_queue import GenerationQueue
+from assistant.links import LinkGuard, defang_links, own_hosts
 from assistant.llm.base import ChatMessage, ChatModel
 from assistant.llm.embedded import EmbeddedChatModel
 from assistant.retrieval import Passage, Retriever, knows_term
@@ -81,6 +82,7 @@ class AnswerService:
         self._model: ChatModel | None = None
         self._lock = threading.Lock()
         self.queue = GenerationQueue(1, settings.generation.queue_wait_s)
+        self.own_hosts = own_hosts(settings.web.public_url, settings.web.allowed_hosts)
 
     def chat_model(self) -> ChatModel:
         """The model that answers, chosen on first use (Ollama when it answers, else embedded)."""
@@ -150,7 +152,7 @@ class AnswerService:
                 self.queue.leave()
         except GenerationError as exc:
             answer.error = str(exc)
-            answer.text = "".join(pieces)
+            answer.text = defang_links("".join(pieces), self.own_hosts)
             return
         self._finish(answer, "".join(pieces))
 
@@ -167,12 +169,18 @@ class AnswerService:
         """Stream the model's answer into ``pieces``."""
         yield Status("generating", model.name)
         messages = build_messages(answer.query, answer.retrieved, self.settings.answer.passage_tokens * 4)
+        links = LinkGuard(self.own_hosts)  # a document's injected links and images reach nobody's screen live
         for piece in model.stream(messages, max_tokens=self.settings.generation.embedded.max_tokens,
                                   temperature=self.settings.generation.temperature):
             if not pieces:
                 answer.timings["first_token_ms"] = (time.perf_counter() - started) * 1000
             pieces.append(piece)
-            yield Token(piece)
+            shown = links.feed(piece)
+            if shown:
+                yield Token(shown)
+        rest = links.flush()
+        if rest:
+            yield Token(rest)
 
     def _ungrounded(self, text: str, passages: list[str]) -> str | None:
         """Why the answer must be withdrawn, or None: no words at all, or no sentence that follows a passage."""
@@ -187,7 +195,7 @@ class AnswerService:
     def _finish(self, answer: Answer, raw: str) -> None:
         """Clean markers, decide refusal by the model's verdict, cite and attribute."""
         text, used = clean_markers(raw.strip(), len(answer.retrieved))
-        answer.text = text
+        text = answer.text = defang_links(text, self.own_hosts)
         if self.settings.answer.ask_model_verdict and REFUSAL_RE.search(text) and not used:
             answer.refused, answer.refusal_reason = True, "the model found no answer in the passages"
             return
