@@ -91,8 +91,8 @@ def build_app(services: Services) -> FastAPI:
     options = _mount_options(services)
     gr.mount_gradio_app(app, chat.queue(default_concurrency_limit=8), path="/chat", **options)
     gr.mount_gradio_app(app, admin.queue(default_concurrency_limit=4), path="/admin", **options)
+    guard_gradio_payloads(app)  # inside the gate and the body limit: bodies are read once signed in, bounded
     app.add_middleware(BodyLimit, limit=services.settings.web.max_request_kb * 1024)
-    guard_gradio_payloads(app)  # added before the gate, so it runs after it: bodies are read once signed in
     app.add_middleware(AuthGate, accounts=web.accounts, tokens=web.tokens)
     app.add_middleware(SameOrigin, settings=services.settings.web)
     return app

@@ -156,7 +156,7 @@ def _own_link(url: Any, path: str, mount: GradioMount) -> bool:
         return False
     parts = urlsplit(url)
     return (parts.scheme in ("", "http", "https") and not parts.query and not parts.fragment
-            and unquote(parts.path) == f"{mount.prefix}{FILE_ROUTE}{path}")
+            and unquote(parts.path).endswith(f"{mount.prefix}{FILE_ROUTE}{path}"))  # behind a proxy's path prefix too
 
 
 def check_body(body: bytes, mount: GradioMount) -> None:

@@ -77,7 +77,6 @@ def outside(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Files outside the ingest roots and the upload cache: a secret, a pipe, a folder."""
     folder = tmp_path_factory.mktemp("outside")
     (folder / "secret.md").write_text(f"# Secret\n\n{SECRET}\n")
-    (folder / "secret.md").chmod(0o600)
     os.mkfifo(folder / "pipe")
     (folder / "folder").mkdir()
     return folder
@@ -204,6 +203,12 @@ def test_file_references_in_any_event_are_refused_for_every_role(
                         value = references[0]
                         answer = client.post(f"{prefix}/gradio_api/{route}", json={"data": [value] * max(inputs, 1)})
                         answers[answer.status_code] = answers.get(answer.status_code, 0) + 1
+            for prefix, blocks in pages(world.app).items():  # components' own server functions
+                for component in list(blocks.blocks)[:3]:
+                    body = {"session_hash": session, "component_id": component, "fn_name": "upload",
+                            "data": references[0]}
+                    answer = client.post(f"{prefix}/gradio_api/component_server", json=body)
+                    answers[answer.status_code] = answers.get(answer.status_code, 0) + 1
             for prefix, pending in accepted.items():
                 drain(client, prefix, session, pending)
     copies = {p: head for p, head in cached_files(cache).items() if p not in before}
@@ -211,7 +216,15 @@ def test_file_references_in_any_event_are_refused_for_every_role(
     assert locks and db_locks(world) >= locks, "the database's lock was dropped"
     assert watched.seen == [], "the server fetched a URL named in a request"  # type: ignore[attr-defined]
     assert set(answers) <= {400, 401, 403}, answers
-    assert (outside / "secret.md").stat().st_mode & 0o777 == 0o600
+
+
+def test_refusals_do_not_tell_which_files_exist(world: World, outside: Path) -> None:
+    prefix, fn_index, inputs, _ = next(e for e in events(world.app) if e[0] == "/admin")
+    with client_as(world, "admin") as admin:
+        answers = {(r.status_code, r.text.replace(name, "")) for name in ("secret.md", "missing.md", "folder")
+                   for r in [admin.post(f"{prefix}/gradio_api/queue/join", json=join_body(
+                       fn_index, inputs, file_ref(str(outside / name)), secrets.token_hex(8)))]}
+    assert len(answers) == 1 and next(iter(answers))[0] == 400, answers
 
 
 def test_a_pipe_in_a_request_leaves_the_app_answering(world: World, outside: Path) -> None:
@@ -249,6 +262,10 @@ def test_uploads_only_reach_a_page_with_an_upload_and_only_as_bytes(world: World
             for prefix in ("/chat", "/admin"):
                 assert client.post(f"{prefix}/gradio_api/process_recording", files=recording).status_code == 403
         assert upload(alice, "/admin", "plan.md", b"# Plan\n").status_code == 403
+        for prefix in ("/chat", "/admin"):  # a body Gradio might read files from, other than an upload: refused
+            form = admin.post(f"{prefix}/gradio_api/component_server", files={"file": ("x.md", b"x")},
+                              data={"session_hash": "x", "component_id": "1", "fn_name": "upload"})
+            assert form.status_code == 415, form.text
         stored = upload(admin, "/admin", "plan.md", b"# Plan\n\nThe merger closes in May.\n")
         assert stored.status_code == 200
         path = stored.json()[0]
