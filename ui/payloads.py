@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,12 +33,7 @@ from gradio.routes import App as GradioApp
 from starlette.routing import BaseRoute, Mount
 
 from assistant.errors import InvalidInput
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from ui.gate import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY = 8 * 2**20  # event data is short text; files come through the upload route, unbuffered
 UPLOAD_ROUTE = "/gradio_api/upload"
