@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+from assistant.data_dir import make_data_dir, private_copy
 from assistant.errors import ConfigError, InvalidInput
 from assistant.settings import CONFIG_FILE_NAME, Settings
 from storage.db import Database
@@ -370,7 +371,7 @@ def restore_backup(backup: UnpackedBackup, settings: Settings, force: bool = Fal
     _check_targets(data_dir, url, as_file, force)
     if force:
         _clear_previous(data_dir, settings.index_dir, target_file)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_data_dir(data_dir)
     db = Database(url)
     try:
         method = _restore_database(backup, db, target_file if as_file else None, force, progress)
@@ -433,7 +434,7 @@ def _place_files(backup: UnpackedBackup, data_dir: Path, index_dir: Path) -> Non
     if (backup.root / "uploads").is_dir():
         shutil.move(backup.root / "uploads", data_dir / "uploads")
     if backup.settings_file is not None:
-        shutil.copyfile(backup.settings_file, data_dir / CONFIG_FILE_NAME)
+        private_copy(backup.settings_file, data_dir / CONFIG_FILE_NAME)
 
 
 def _settings_notes(backup: UnpackedBackup, settings: Settings) -> list[str]:

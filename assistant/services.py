@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from assistant.answer import AnswerService
 from assistant.corpus import Corpus
+from assistant.data_dir import make_data_dir
 from assistant.embeddings import Embedder, SentenceTransformerEmbedder
 from assistant.llm.base import ChatModel
 from assistant.retrieval import CrossEncoderReranker, Reranker, Retriever
@@ -47,7 +48,7 @@ def build_services(
         index_writer: False for app processes beside a `run.py worker`: they load the index
             versions the worker saves and never write one.
     """
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    make_data_dir(settings.data_dir)
     db = Database(settings.db_url)
     db.migrate()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -90,7 +91,10 @@ class Database:
         self.url = url
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            database = Path(parsed.database)
+            database.parent.mkdir(parents=True, exist_ok=True)
+            # Created private before SQLite opens it: its WAL and shared-memory files take the same mode.
+            os.close(os.open(database, os.O_CREAT | os.O_WRONLY, 0o600))
         self.engine: Engine = create_engine(url, **pool_options(self.dialect))
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)

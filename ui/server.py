@@ -9,6 +9,7 @@ import threading
 import webbrowser
 from collections.abc import Callable
 
+from assistant.data_dir import loose_permissions
 from assistant.errors import EnclaveError
 from assistant.services import Services
 
@@ -33,12 +34,13 @@ def address(services: Services) -> str:
 
 
 def warnings(services: Services) -> list[str]:
-    """Configuration that would stop users from signing in."""
+    """Configuration that would stop users from signing in, and data that other users of the machine can read."""
     web = services.settings.web
+    found = loose_permissions(services.settings)
     if web.cookie_secure and not web.tls_certfile and web.host not in LOOPBACK:
-        return ["browsers keep secure cookies only over HTTPS: set web.tls_certfile/tls_keyfile, put a TLS proxy "
-                "in front, or set web.cookie_secure = false on a trusted network"]
-    return []
+        found.append("browsers keep secure cookies only over HTTPS: set web.tls_certfile/tls_keyfile, put a TLS "
+                     "proxy in front, or set web.cookie_secure = false on a trusted network")
+    return found
 
 
 def _warm_up(services: Services) -> None:
