@@ -211,6 +211,11 @@ class WebSettings(BaseModel):
         1024, ge=16, description="Largest request body in KiB (API questions with their history, forms, Gradio "
         "events); larger ones are answered 413. Uploads have their own bound, max_upload_mb.",
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="Addresses of the reverse proxies in front of the app (e.g. 127.0.0.1 "
+        "for nginx on this machine): only their X-Forwarded-For and X-Forwarded-Proto are believed. The client "
+        "address keys the sign-in throttle, so with none listed no client can choose its own.",
+    )
     public_url: str | None = Field(
         None, description="The URL users open, e.g. https://enclave.example.org behind a TLS proxy: the app "
         "answers as this host (and loopback) only, and takes its scheme for the app's own origin.",

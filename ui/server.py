@@ -8,10 +8,12 @@ import sys
 import threading
 import webbrowser
 from collections.abc import Callable
+from typing import Any
 
 from assistant.data_dir import loose_permissions
 from assistant.errors import EnclaveError
 from assistant.services import Services
+from assistant.settings import WebSettings
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +76,13 @@ def serve(services: Services, open_browser: bool, say: Callable[[str], None]) ->
     say(f"Enclave is serving at {url}")
     if open_browser and web.open_browser and has_display():
         threading.Timer(1.5, webbrowser.open, args=(url,)).start()
-    # proxy_headers=False: X-Forwarded-For/-Proto from any peer are ignored, so no request picks its own
-    # client address (the sign-in throttle's key) or scheme; web.public_url names the scheme behind a proxy.
-    uvicorn.run(app, host=web.host, port=web.port, log_level="warning", ssl_certfile=web.tls_certfile,
-                ssl_keyfile=web.tls_keyfile, server_header=False, proxy_headers=False)
+    uvicorn.run(app, host=web.host, port=web.port, ssl_certfile=web.tls_certfile, ssl_keyfile=web.tls_keyfile,
+                **uvicorn_options(web))
+
+
+def uvicorn_options(web: WebSettings) -> dict[str, Any]:
+    """How uvicorn serves the app (the tests start it the same way)."""
+    # X-Forwarded-For/-Proto are believed from web.trusted_proxies only (uvicorn would trust 127.0.0.1 by
+    # default), so no client picks its own address (the sign-in throttle's key) or scheme.
+    return {"log_level": "warning", "server_header": False, "proxy_headers": bool(web.trusted_proxies),
+            "forwarded_allow_ips": web.trusted_proxies or None}

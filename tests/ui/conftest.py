@@ -67,15 +67,15 @@ def serve() -> Iterator[Any]:
     import uvicorn
 
     from ui.app import build_app
+    from ui.server import uvicorn_options
 
     running: list[tuple[Any, threading.Thread]] = []
 
     def start(world: World) -> str:
         port = free_port()
         world.app = build_app(world.services)
-        config = uvicorn.Config(world.app, host="127.0.0.1", port=port, log_level="warning",
-                                proxy_headers=False)  # as ui.server runs it
-        server = uvicorn.Server(config)
+        options = uvicorn_options(world.services.settings.web)  # as ui.server runs it
+        server = uvicorn.Server(uvicorn.Config(world.app, host="127.0.0.1", port=port, **options))
         thread = threading.Thread(target=server.run, name="enclave-test-server", daemon=True)
         thread.start()
         deadline = time.monotonic() + 30

@@ -409,12 +409,15 @@ def test_one_client_is_throttled_before_it_can_lock_anyone_out(embedder: Any, tm
         web.max_failed_sign_ins, web.client_failed_sign_ins = 4, 2
         serve(world)
         form = {"username": "admin", "password": "wrong-password", "next": "/"}
-        with from_address(world.url, "127.0.0.2") as attacker, from_address(world.url, "127.0.0.3") as owner:
+        with from_address(world.url, "127.0.0.1") as attacker, from_address(world.url, "127.0.0.3") as owner:
             answers = [attacker.post("/login", data=form) for _ in range(6)]
             assert [a.status_code for a in answers] == [401] * 6
             assert "from your address" in answers[-1].text and "from your address" not in answers[1].text
             for user in ("alice", "no-such-user"):  # throttled whatever the name
                 assert "from your address" in attacker.post("/login", data={**form, "username": user}).text
+            for forged in ("10.9.8.7", "127.0.0.3", "203.0.113.5, 127.0.0.3"):  # uvicorn alone trusts 127.0.0.1
+                again = attacker.post("/login", data=form, headers={"x-forwarded-for": forged})
+                assert "from your address" in again.text, forged
             signed = owner.post("/login", data={**form, "password": PASSWORDS["admin"]})
             assert signed.status_code == 303, "the attacker's address is throttled; the admin's account is not locked"
         actions = [e["action"] for e in world.services.web.audit.events(SYSTEM, action="account_locked")]
