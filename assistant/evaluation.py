@@ -125,6 +125,18 @@ class Evaluation:
 
     def report(self) -> dict[str, Any]:
         """Overall and per-type figures."""
+        return Scorecard(self.records, self.retrieve_only).report()
+
+
+@dataclass
+class Scorecard:
+    """The report's figures from records, however they were made (benchmarks score other retrievers' rankings)."""
+
+    records: list[Record]
+    retrieve_only: bool = False
+
+    def report(self) -> dict[str, Any]:
+        """Overall and per-type figures."""
         by_type: dict[str, list[Record]] = defaultdict(list)
         for r in self.records:
             by_type[r.item.type].append(r)
