@@ -42,6 +42,9 @@ def warnings(services: Services) -> list[str]:
     if web.cookie_secure and not web.tls_certfile and web.host not in LOOPBACK:
         found.append("browsers keep secure cookies only over HTTPS: set web.tls_certfile/tls_keyfile, put a TLS "
                      "proxy in front, or set web.cookie_secure = false on a trusted network")
+    if web.host in ("0.0.0.0", "::") and not web.public_url and not web.allowed_hosts:
+        found.append("the app answers only as loopback names, IP addresses and this machine's name: set "
+                     "web.public_url (or web.allowed_hosts) to the name users open")
     return found
 
 
