@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -232,6 +232,15 @@ class WebSettings(BaseModel):
         256, ge=8, description="Requests served at once by worker threads; each streamed answer holds one while it "
         "streams or waits in line for the model, so keep this above the users expected to ask at the same time.",
     )
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_http(cls, value: str | None) -> str | None:
+        from urllib.parse import urlsplit
+
+        if value is not None and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname):
+            raise ValueError("web.public_url must be an http:// or https:// URL with a host name")
+        return value.rstrip("/") if value else value
 
 
 class JobSettings(BaseModel):
