@@ -151,7 +151,9 @@ def test_sign_in_sets_a_strict_http_only_cookie_and_never_redirects_elsewhere(wo
 
 def test_every_response_carries_a_same_origin_content_policy(world: World) -> None:
     with httpx.Client(base_url=world.url, timeout=20) as client:
-        policy = client.get("/login").headers["content-security-policy"]
+        headers = client.get("/login").headers
+    policy = headers["content-security-policy"]
+    assert headers["referrer-policy"] == "same-origin"  # under no-referrer, our own form posts say Origin: null
     assert "default-src 'self'" in policy and "connect-src 'self'" in policy and "img-src 'self' data: blob:" in policy
 
 
