@@ -17,6 +17,7 @@ import numpy as np
 
 from assistant.corpus import Corpus
 from assistant.errors import ConfigError
+from assistant.fusion import TermCounts, lexical_coverage, named_documents
 from assistant.settings import RetrievalSettings
 from assistant.spelling import correct, dictionary
 from storage.bm25 import tokenize
@@ -24,10 +25,11 @@ from storage.documents import StoredChunk, searchable_text
 from storage.index_store import CollectionIndex
 
 # Where a compound question starts its next part: ", and what ...", "? How ...".
-PART_BREAK = re.compile(
-    r",?\s+and\s+(?=(?:what|how|why|who|whom|when|where|which|are|is|does|do|can|should|will)\b)|(?<=\?)\s+(?=\S)",
-    re.IGNORECASE,
-)
+_ASKING = r"(?:what|how|why|who|whom|when|where|which|are|is|does|do|can|should|will)\b"
+PART_BREAK = re.compile(rf",?\s+and\s+(?={_ASKING})|(?<=\?)\s+(?=\S)", re.IGNORECASE)
+# A part is searched on its own only when it asks something: not "Answer in USD millions." or
+# "ROA is defined as ...", the instructions and definitions that follow many analysts' questions.
+ASKS = re.compile(rf"^{_ASKING}|\?$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,14 @@ def fuse_weighted(
     return fused
 
 
+def summed_term_counts(indexes: list[CollectionIndex]) -> TermCounts:
+    """Chunk and term counts over all of ``indexes``, as if they were one."""
+    def counts(terms: list[str]) -> tuple[int, list[int]]:
+        found = [index.term_counts(terms) for index in indexes]
+        return sum(n for n, _ in found), [sum(column) for column in zip(*(c for _, c in found), strict=True)]
+    return counts
+
+
 def citation_unit(chunk: StoredChunk) -> tuple[Any, ...]:
     """What a user cites: a page of a paged document, else the passage itself."""
     if chunk.page is None:
@@ -142,7 +152,7 @@ def knows_term(indexes: list[CollectionIndex]) -> Callable[[str], bool]:
 def question_parts(question: str) -> list[str]:
     """The questions a compound question asks ("How does X work, and what does Y cost?"); [] for one question."""
     parts = [part.strip(" ,") for part in PART_BREAK.split(question)]
-    parts = [part for part in parts if len(tokenize(part)) >= 2]
+    parts = [part for part in parts if len(tokenize(part)) >= 2 and ASKS.search(part)]
     return parts if len(parts) > 1 else []
 
 
@@ -182,7 +192,9 @@ class Retriever:
         hits = [self._search(q, v, indexes) for q, v in zip(queries, vectors, strict=True)]
         chunks = self.corpus.store.chunks_by_id(list(dict.fromkeys(
             i for dense, bm25 in hits for i, _ in dense + bm25)))  # one query for all parts
-        rankings = [self._ranked(q, *found, chunks, k) for q, found in zip(queries, hits, strict=True)]
+        counts = summed_term_counts(indexes)
+        # A part ("If it is not useful, say why") rarely repeats the names the whole question gives.
+        rankings = [self._ranked(q, *found, chunks, k, counts, query) for q, found in zip(queries, hits, strict=True)]
         return Retrieval(interleave(rankings, k), query, (time.perf_counter() - started) * 1000)
 
     def warm_up(self, spelling: bool = True) -> None:
@@ -203,32 +215,55 @@ class Retriever:
 
     def _ranked(
         self, query: str, dense: list[tuple[int, float]], bm25: list[tuple[int, float]],
-        chunks: dict[int, StoredChunk], k: int,
+        chunks: dict[int, StoredChunk], k: int, term_counts: TermCounts, question: str,
     ) -> list[Passage]:
-        """The best ``k`` pages' passages for one query's hits."""
+        """The best ``k`` pages' passages for one query's hits (``question``: the whole, for the names it uses)."""
         dense = [hit for hit in dense if hit[0] in chunks]  # ids the database lacks are never returned
         bm25 = [hit for hit in bm25 if hit[0] in chunks]
-        passages = self._by_page(dense, bm25, chunks, self.settings.candidates if self.reranker else k)
+        n = self.settings.candidates if self.reranker else k
+        passages = self._by_page(query, dense, bm25, chunks, n, term_counts, question)
         if self.reranker and passages:
             passages = self._rerank(query, passages)
         return passages[:k]
 
-    def _fuse(self, dense: list[tuple[Any, float]], bm25: list[tuple[Any, float]]) -> dict[Any, float]:
+    def _dense_weight(self, query: str, bm25: list[tuple[int, float]], chunks: dict[int, StoredChunk],
+                      term_counts: TermCounts) -> tuple[float, float]:
+        """The dense ranking's weight for this question, and the best BM25 passage's lexical coverage."""
+        if self.settings.fusion != "adaptive":
+            return self.settings.dense_weight, 0.0
+        if not bm25:
+            return 1.0, 0.0
+        best = chunks[bm25[0][0]]
+        coverage = lexical_coverage(
+            sorted(set(tokenize(query))), set(tokenize(searchable_text(best.file, best.heading, best.text))),
+            term_counts,
+        )
+        return 1.0 - self.settings.lexical_weight * coverage, coverage
+
+    def _fuse(self, dense: list[tuple[Any, float]], bm25: list[tuple[Any, float]], weight: float) -> dict[Any, float]:
         if self.settings.fusion == "rrf":
             return fuse_rrf([dense, bm25], self.settings.rrf_k)
-        return fuse_weighted(dense, bm25, self.settings.dense_weight)
+        return fuse_weighted(dense, bm25, weight)
 
     def _by_page(
-        self, dense: list[tuple[int, float]], bm25: list[tuple[int, float]], chunks: dict[int, StoredChunk], n: int
+        self, query: str, dense: list[tuple[int, float]], bm25: list[tuple[int, float]],
+        chunks: dict[int, StoredChunk], n: int, term_counts: TermCounts, question: str,
     ) -> list[Passage]:
         """Fuse evidence per page (the unit a user cites), then show each page's best chunk.
 
         A page's dense and BM25 scores are its best chunk's in each ranking, so two chunks of
-        one page that match different words of the question both count for it.
+        one page that match different words of the question both count for it. With adaptive
+        fusion, pages of the documents the question names are lifted, the more so the less the
+        BM25 ranking covers the question.
         """
+        weight, coverage = self._dense_weight(query, bm25, chunks, term_counts)
         page_dense, page_bm25 = best_per_unit(dense, chunks), best_per_unit(bm25, chunks)
-        pages = self._fuse(page_dense, page_bm25)
-        by_chunk = self._fuse(dense, bm25)
+        pages = self._fuse(page_dense, page_bm25, weight)
+        lift = self.settings.name_boost * (1.0 - coverage) if self.settings.fusion == "adaptive" else 0.0
+        if lift > 0:
+            named = named_documents(question, {u[1] for u in pages}, term_counts)
+            pages = {u: score + lift * named.get(u[1], 0.0) for u, score in pages.items()}
+        by_chunk = self._fuse(dense, bm25, weight)
         best: dict[Any, int] = {}
         for i in sorted(by_chunk, key=by_chunk.__getitem__, reverse=True):
             best.setdefault(citation_unit(chunks[i]), i)

@@ -63,8 +63,21 @@ class RetrievalSettings(BaseModel):
 
     top_k: int = Field(5, description="Passages handed to the model.")
     candidates: int = Field(40, description="Hits taken from each of the dense and BM25 searches.")
-    fusion: Literal["rrf", "weighted"] = Field(
-        "weighted", description="How dense and BM25 rankings are fused (weighted measured better on contoso-hr)."
+    fusion: Literal["adaptive", "weighted", "rrf"] = Field(
+        "adaptive",
+        description="How dense and BM25 rankings are fused: 'adaptive' weighs BM25 per question by how much of the "
+        "question its best passage covers and lifts documents the question names; 'weighted' uses dense_weight for "
+        "every question; 'rrf' is reciprocal rank fusion (docs/benchmarks.md compares them on two corpora).",
+    )
+    lexical_weight: float = Field(
+        0.8, ge=0.0, le=1.0,
+        description="Adaptive fusion: BM25's weight when its best passage holds every (IDF-weighted) question word; "
+        "it shrinks with that share, so long or cross-language questions lean on the dense ranking.",
+    )
+    name_boost: float = Field(
+        0.5, ge=0.0,
+        description="Adaptive fusion: how far pages of a file whose name the question uses (company, product, year) "
+        "are lifted, scaled down as BM25's coverage of the question grows; 0 never.",
     )
     rrf_k: int = Field(60, description="The constant of reciprocal rank fusion.")
     dense_weight: float = Field(0.3, description="Weight of the dense ranking when fusion is 'weighted'.")

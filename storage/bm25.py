@@ -79,6 +79,11 @@ class BM25Index:
         found = self.vocab.get(term)
         return found is not None and found < len(self.df) and self.df[found] > 0
 
+    def term_counts(self, terms: list[str]) -> tuple[int, list[int]]:
+        """How many chunks are indexed, and in how many of them each (tokenized) term occurs."""
+        counts = [int(self.df[i]) if (i := self.vocab.get(t)) is not None and i < len(self.df) else 0 for t in terms]
+        return len(self._where), counts
+
     def add(self, ids: np.ndarray, texts: list[str]) -> None:
         """Index texts under chunk ids; an id already present is replaced."""
         self.remove([int(i) for i in ids if int(i) in self._where])

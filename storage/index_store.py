@@ -86,6 +86,11 @@ class CollectionIndex:
         with self.lock:
             return self.bm25.search(query, k)
 
+    def term_counts(self, terms: list[str]) -> tuple[int, list[int]]:
+        """Chunks indexed, and the chunks each (tokenized) term occurs in."""
+        with self.lock:
+            return self.bm25.term_counts(terms)
+
 
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
