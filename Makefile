@@ -1,16 +1,24 @@
 # Two entry points a newcomer needs: `make run` and `make test`. Both install into .venv first.
 PYTHON ?= python3.11
 VENV := .venv
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
+LLAMA_VERSION := 0.3.36
+LLAMA_WHEEL := llama_cpp_python-$(LLAMA_VERSION)-*.whl
+WHEELS ?= $(HOME)/.cache/enclave/wheels-portable
 
 .PHONY: install run test lint bench
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	# torch first and pinned: 2.13.0 is the CPU build; an unpinned torch pulls a CUDA build.
 	$(VENV)/bin/pip install --quiet torch==2.13.0
-	$(VENV)/bin/pip install --quiet -e '.[dev,bench]'
+	# llama-cpp-python has no wheel on PyPI. Built with -march=native it uses AMX tiles on new Xeons,
+	# and generation crashed (SIGSEGV) there: build it once, portable (AVX2), into a wheel folder of ours.
+	ls $(WHEELS)/$(LLAMA_WHEEL) >/dev/null 2>&1 || CMAKE_ARGS="-DGGML_NATIVE=OFF" \
+		$(VENV)/bin/pip wheel --quiet --no-cache-dir --no-deps llama-cpp-python==$(LLAMA_VERSION) -w $(WHEELS)
+	$(VENV)/bin/pip install --quiet --no-deps --force-reinstall $(WHEELS)/$(LLAMA_WHEEL)
+	$(VENV)/bin/pip install --quiet --find-links $(WHEELS) -e '.[dev,bench]'
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
