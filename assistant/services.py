@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from assistant.answer import AnswerService
 from assistant.corpus import Corpus
 from assistant.data_dir import make_data_dir
-from assistant.embeddings import Embedder, SentenceTransformerEmbedder
+from assistant.embeddings import Embedder, build_embedder
 from assistant.llm.base import ChatModel
 from assistant.retrieval import CrossEncoderReranker, Reranker, Retriever
 from assistant.settings import Settings
@@ -53,7 +53,7 @@ def build_services(
     db.migrate()
 
     def make_embedder() -> Embedder:
-        return embedder or SentenceTransformerEmbedder(settings.embedding)
+        return embedder or build_embedder(settings.embedding)
 
     def make_chat_model() -> ChatModel:
         from assistant.llm.factory import build_chat_model

