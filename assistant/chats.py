@@ -16,6 +16,7 @@ from assistant.answer import AnswerService
 from assistant.audit import AuditLog, Principal, require_admin
 from assistant.errors import InvalidInput, NotFoundError
 from assistant.events import Answer, Done, Sources, Status, Token
+from assistant.excerpts import context_after, context_before
 from assistant.llm.base import ChatMessage
 from assistant.retrieval import Passage
 from storage.chat_store import ChatRecord, ChatStore, MessageRecord
@@ -159,9 +160,9 @@ class ChatService:
             loc = where.get(p.chunk.id)
             text = pages.get((loc.document_id, loc.page_ordinal)) if loc else None
             if loc and text is not None:
-                item["before"] = text[max(0, loc.char_start - CONTEXT_CHARS) : loc.char_start]
+                item["before"] = context_before(text, loc.char_start, CONTEXT_CHARS)  # from a sentence or word
                 item["marked"] = text[loc.char_start : loc.char_end]  # the span, exactly as the viewer marks it
-                item["after"] = text[loc.char_end : loc.char_end + CONTEXT_CHARS]
+                item["after"] = context_after(text, loc.char_end, CONTEXT_CHARS)
             shown.append(item)
         return shown
 
@@ -169,9 +170,12 @@ class ChatService:
               sources: list[dict[str, Any]] | None = None) -> Saved:
         """Store the answer; ``sources`` are its passages (``answer.retrieved``) as already shown, when they were."""
         sources = [dict(s) for s in sources] if sources is not None else self._sources(answer.retrieved)
-        kinds = {c.n: c.kind for c in answer.citations}
+        cited = {c.n: c for c in answer.citations}
         for item in sources:
-            item["kind"] = kinds.get(item["n"])
+            citation = cited.get(item["n"])
+            item["kind"] = citation.kind if citation else None
+            if citation:  # the sentences that back the answer, shown under it
+                item["support"] = answer.support(citation)
         payload = {
             "sources": sources, "citations": [s for s in sources if s["kind"]],
             "sentences": [{"text": s.text, "status": s.status, "passages": s.passages} for s in answer.sentences],

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.citations import SentenceSupport
+from assistant.excerpts import supporting_sentences
 from assistant.retrieval import Passage
 
 
@@ -74,12 +75,16 @@ class Answer:
     refusal_reason: str | None = None
     error: str | None = None
 
+    def support(self, citation: Citation) -> list[str]:
+        """The sentences of a cited passage that back this answer, to check it without opening the document."""
+        return supporting_sentences(citation.passage.chunk.text, self.query, self.text)
+
     def as_json(self) -> dict[str, Any]:
         """The ``ask --json`` shape."""
         return {
             "question": self.question, "query": self.query, "answer": self.text, "refused": self.refused,
             "refusal_reason": self.refusal_reason, "backend": self.backend, "error": self.error,
-            "citations": [c.as_json() for c in self.citations],
+            "citations": [{**c.as_json(), "support": self.support(c)} for c in self.citations],
             "sentences": [{"text": s.text, "status": s.status, "passages": s.passages} for s in self.sentences],
             "retrieved": [p.as_json(i + 1) for i, p in enumerate(self.retrieved)],
             "timings": {k: (round(v, 1) if v is not None else None) for k, v in self.timings.items()},

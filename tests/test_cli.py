@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import PROJECT_ROOT
+from tests.fake_ollama import FakeOllama, FakeOllamaScript
 
 pytestmark = pytest.mark.slow
 
@@ -98,3 +99,20 @@ def test_ask_with_the_model_server_down_shows_sources_and_exits_3(qa_set: Path, 
     answer = json.loads(proc.stdout)
     assert answer["error"] and dead in answer["error"]
     assert answer["retrieved"][0]["file"] == "parking.txt"  # the sources are still there to read
+
+
+def test_ask_shows_the_sentences_that_back_the_answer_and_no_scores(qa_set: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    _json(_run("ingest", str(qa_set / "docs"), "--json", data_dir=data))
+    with FakeOllama(FakeOllamaScript(reply="Permits are issued by the facilities desk [1].")) as fake:
+        (data / "enclave.toml").write_text(
+            f'[generation]\nbackend = "ollama"\n[generation.ollama]\nhosts = ["{fake.url}"]\n', encoding="utf-8"
+        )
+        answer = _json(_run("ask", "Who issues parking permits?", "--json", data_dir=data))
+        printed = _run("ask", "Who issues parking permits?", data_dir=data)
+    citation = answer["citations"][0]
+    assert citation["file"] == "parking.txt" and isinstance(citation["score"], float)  # scripts keep the score
+    assert citation["support"] == ["Parking permits are issued by the facilities desk on Mondays."]
+    assert printed.returncode == 0, printed.stderr[-2000:]
+    assert "Parking permits are issued by the facilities desk on Mondays." in printed.stdout
+    assert "score" not in printed.stdout and f"{citation['score']:.3f}" not in printed.stdout

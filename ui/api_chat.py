@@ -77,6 +77,7 @@ def history_of(body: ChatCompletionRequest) -> list[ChatMessage]:
 def passage(item: dict[str, Any]) -> dict[str, Any]:
     """A stored source as the API shows it, with a link to the cited page."""
     out = {key: item.get(key) for key in PASSAGE_KEYS}
+    out["support"] = item.get("support") or []  # cited passages only; answers stored before it have none
     out["url"] = f"/view/chunk/{item['chunk_id']}" if item.get("chunk_id") is not None else None
     return out
 

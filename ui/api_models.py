@@ -81,6 +81,9 @@ class Passage(BaseModel):
     document_id: int | None = None
     chunk_id: int | None = None
     kind: str | None = Field(None, description="'cited' by the model, 'attributed' by similarity, or null.")
+    support: list[str] = Field(default_factory=list, description="A cited passage's one or two sentences that best "
+                               "back the answer, to check it without opening the document; empty for passages "
+                               "not cited.")
     url: str | None = Field(None, description="The cited page in the web app's viewer.")
 
 

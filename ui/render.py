@@ -79,15 +79,30 @@ def message_html(message: dict[str, Any], anchor: str, streaming: bool = False) 
     if message.get("refused") and message.get("refusal_reason"):
         notes.append(f'<div class="note">Not answered: {text_html(message["refusal_reason"])}</div>')
     cited = len(message.get("citations") or [])
+    support = "" if streaming else support_html(message, anchor)
     live_status = escape(message.get("status") or "Answering…")  # e.g. "waiting: 3 ahead of you"
     meta = f"Answered by {escape(message.get('backend') or 'pending')}" if not streaming else live_status
     if not streaming:
         meta += f" · {cited} source{'s' if cited != 1 else ''} cited"
     return (
         f'<div class="turn" id="turn-{anchor}"><div class="question">{text_html(message.get("question", ""))}</div>'
-        f'<div class="answer">{answer_html(message, anchor)}</div>{"".join(notes)}'
+        f'<div class="answer">{answer_html(message, anchor)}</div>{support}{"".join(notes)}'
         f'<div class="meta">{meta}</div></div>'
     )
+
+
+def support_html(message: dict[str, Any], anchor: str) -> str:
+    """Under an answer, each cited passage's sentences that back it, quoted, so it can be checked in place."""
+    quotes = []
+    for source in message.get("citations") or []:
+        n = int(source["n"])
+        where = escape(source.get("file") or "") + (f", page {int(source['page'])}" if source.get("page") else "")
+        for sentence in source.get("support") or []:
+            quotes.append(f'<blockquote class="support-quote"><a class="cite" href="#src-{anchor}-{n}" data-n="{n}">'
+                          f'[{n}]</a> {text_html(sentence)} <span class="where">{where}</span></blockquote>')
+    if not quotes:
+        return ""
+    return f'<div class="support"><div class="support-title">From the documents</div>{"".join(quotes)}</div>'
 
 
 LEGEND = (
@@ -107,13 +122,18 @@ def transcript_html(messages: list[dict[str, Any]], live: dict[str, Any] | None 
 
 
 def source_html(source: dict[str, Any], anchor: str) -> str:
-    """One passage: file, page, heading, score, the passage marked in its page, and a link to the page."""
+    """One passage: file, page, heading, the passage marked in its page, and a link to the page.
+
+    No score: a number like 0.6132 means nothing to a reader (scripts get it from the API);
+    the passages come best first, and the first says so.
+    """
     where = [f"<b>{escape(source.get('file') or '')}</b>"]
     if source.get("page"):
         where.append(f"page {int(source['page'])}")
     if source.get("heading"):
         where.append(escape(source["heading"]))
-    where.append(f"score {float(source.get('score') or 0):.4f}")
+    if int(source["n"]) == 1:
+        where.append('<span class="best">best match</span>')
     kind = source.get("kind") or "retrieved"
     marked = source.get("marked") or source.get("text", "")
     passage = (f'{text_html(source.get("before", ""))}<mark>{text_html(marked)}</mark>'

@@ -78,7 +78,8 @@ def print_status(console: Console, status: dict[str, Any]) -> None:
 
 
 def render_answer(console: Console, events: Any) -> Any:
-    """Stream an answer's tokens, then its numbered sources; returns the final Answer."""
+    """Stream an answer's tokens, then its numbered sources (no scores: ``--json`` has them) and, under each
+    cited one, the sentences that back the answer; returns the final Answer."""
     from assistant.events import Done, Status, Token
 
     final = None
@@ -96,12 +97,15 @@ def render_answer(console: Console, events: Any) -> Any:
     if final.error:
         console.print(f"\n[red]{final.error}[/red]", highlight=False)
     console.print()
-    cited = {c.n: c.kind for c in final.citations}
+    cited = {c.n: c for c in final.citations}
     for n, p in enumerate(final.retrieved, 1):
-        mark = {"cited": "cited", "attributed": "attributed"}.get(cited.get(n, ""), "")
+        citation = cited.get(n)
         where = p.chunk.file + (f" p.{p.chunk.page}" if p.chunk.page else "")
         heading = f" > {p.chunk.heading}" if p.chunk.heading else ""
-        console.print(f"[{n}] {where}{heading} (score {p.score:.3f}) {mark}", highlight=False, markup=False)
+        mark = f" ({citation.kind})" if citation else ""
+        console.print(f"[{n}] {where}{heading}{mark}", highlight=False, markup=False)
+        for sentence in final.support(citation) if citation else []:
+            console.print(f"    “{sentence}”", highlight=False, markup=False)
     unsupported = [s.text for s in final.sentences if s.status == "unsupported"]
     for text in unsupported:
         console.print(f"[yellow]unsupported by the documents:[/yellow] {text}", highlight=False)

@@ -72,6 +72,7 @@ def test_a_token_from_the_web_page_asks_through_openais_client_with_citations(wo
             retrieved = sources[citation["n"]]
             assert citation["text"] == retrieved["text"] and citation["collection"] == "hr"
             assert citation["file"] == "travel.pdf" and "economy class" in citation["text"]
+            assert citation["support"] == ["Employees fly economy class under six hours."], "the backing sentence"
             cited_page = alice.get(citation["url"])  # the link opens the cited page in the viewer
             assert cited_page.status_code == 200 and '<mark id="cited">' in cited_page.text
             assert "travel.pdf" in cited_page.text
@@ -101,6 +102,8 @@ def test_streaming_yields_chunks_then_citations_then_done(world: World) -> None:
     last = chunks[-1]
     assert last.choices[0].finish_reason == "stop"
     assert [c["collection"] for c in (last.model_extra or {})["citations"]] == ["hr"]
+    assert [c["support"] for c in (last.model_extra or {})["citations"]] == [
+        ["Employees fly economy class under six hours."]]
     with api(world, token) as http:
         raw = http.post("/v1/chat/completions", json={"model": "enclave", "stream": True,
                                                      "messages": [{"role": "user", "content": QUESTION}]})

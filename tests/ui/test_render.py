@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -46,7 +47,7 @@ def assert_inert(html: str) -> None:
 
 def source(text: str) -> dict[str, object]:
     return {"n": 1, "chunk_id": 7, "file": text, "page": 2, "heading": text, "text": text, "score": 0.5,
-            "before": text, "after": text, "kind": "cited", "collection": "hr"}
+            "before": text, "after": text, "kind": "cited", "collection": "hr", "support": [text]}
 
 
 @pytest.mark.parametrize("hostile", HOSTILE)
@@ -74,3 +75,26 @@ def test_markers_link_to_their_sources_and_sentences_show_their_support() -> Non
     assert links == ["#src-5-1", "#src-5-2"]  # [9] points at no source and stays plain text
     classes = [attrs["class"] for tag, attrs in elements(html) if tag == "span"]
     assert classes == ["s-cited", "s-attributed", "s-unsupported"]
+
+
+def test_source_cards_show_no_raw_scores() -> None:
+    cards = sources_html([{"id": 1, "question": "q", "sources": [
+        {**source("Economy class on short flights."), "score": 0.6132},
+        {**source("Business class on long flights."), "n": 2, "score": 0.58, "rerank": 3.2107}]}])
+    assert "0.6132" not in cards and "0.58" not in cards and "3.21" not in cards and "score" not in cards
+    assert not re.search(r"\d\.\d{2,}", cards), "no number a reader cannot interpret"
+    assert "best match" in cards  # the first passage says it is the best one, in words
+
+
+def test_supporting_sentences_are_quoted_under_the_answer_with_their_source() -> None:
+    cited = {**source("Travel policy. Employees fly economy class under six hours."), "file": "travel.pdf",
+             "support": ["Employees fly economy class under six hours."]}
+    message = {"id": 4, "question": "Which class?", "answer": "Economy class [1].", "sources": [cited],
+               "citations": [cited], "sentences": []}
+    html = transcript_html([message])
+    quote = re.search(r'<blockquote class="support-quote">(.*?)</blockquote>', html)
+    assert quote is not None, "the backing sentence is shown under the answer"
+    assert "Employees fly economy class under six hours." in quote.group(1) and "travel.pdf, page 2" in quote.group(1)
+    assert html.index("support-quote") > html.index('class="answer"')
+    assert [a["href"] for t, a in elements(quote.group(1)) if t == "a"] == ["#src-4-1"]
+    assert "support-quote" not in transcript_html([{**message, "citations": [{**cited, "support": []}]}])
