@@ -2,7 +2,9 @@
 
 ``AnswerService.ask`` yields typed events; the last one is always ``Done`` with the
 finished ``Answer``, including when the model failed (then ``error`` says why and the
-retrieved sources are still there).
+retrieved sources are still there). When the evidence checks let a question through but the
+model wrote nothing usable (nothing, a loop, text that follows no passage, or an error), the
+answer quotes the passages' best sentences instead (``Answer.quoted`` says why).
 """
 
 from __future__ import annotations
@@ -10,19 +12,22 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
+from dataclasses import dataclass
 
 from assistant.answerability import judge
 from assistant.citations import MARKER_RE, attribute_sentences, clean_markers, grounding
 from assistant.corpus import Corpus
 from assistant.errors import GenerationError
 from assistant.events import Answer, Citation, Done, Event, Sources, Status, Token, waiting
+from assistant.evidence import quote_evidence, quoted_answer
 from assistant.followup import standalone_question
 from assistant.generation_queue import GenerationQueue
 from assistant.links import LinkGuard, defang_links, own_hosts
 from assistant.llm.base import ChatMessage, ChatModel
 from assistant.llm.embedded import EmbeddedChatModel
+from assistant.model_output import complete_sentences, repetition
 from assistant.retrieval import Passage, Retriever, knows_term
 from assistant.settings import Settings
 from storage.bm25 import tokenize
@@ -41,6 +46,22 @@ REFUSAL_RE = re.compile(
     re.I,
 )
 SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
+AT_CAP = 0.95  # of max_tokens: a token ending inside a multi-byte character streams no piece of its own
+BOUNDARY = re.compile(r"[.!?\n]")
+
+
+@dataclass
+class Stream:
+    """What the model streamed, and why it ended early: ``repeating`` (cut by us) or ``at_cap`` (the length cap)."""
+
+    pieces: list[str]
+    repeating: str | None = None
+    at_cap: bool = False
+
+    @property
+    def text(self) -> str:
+        """The streamed text so far."""
+        return "".join(self.pieces)
 
 
 def lean_passage(text: str, question: str, budget_chars: int) -> str:
@@ -139,7 +160,7 @@ class AnswerService:
             answer.text, answer.refused, answer.refusal_reason = REFUSAL_TEXT, True, verdict.reason
             answer.backend = "none (decided before generation)"
             return
-        pieces: list[str] = []
+        stream = Stream([])
         try:
             model = self.chat_model()
             answer.backend = model.name
@@ -147,14 +168,15 @@ class AnswerService:
             try:
                 if answer.timings["queue_wait_ms"]:
                     yield waiting(0, (answer.timings["queue_wait_ms"] or 0) / 1000)
-                yield from self._generate(answer, model, pieces, started)
+                yield from self._generate(answer, model, stream, started)
             finally:  # finished, failed, or the caller went away: the next in line may start
                 self.queue.leave()
         except GenerationError as exc:
             answer.error = str(exc)
-            answer.text = defang_links("".join(pieces), self.own_hosts)
+            if not self._quote(answer, "the model failed"):
+                answer.text = defang_links(stream.text, self.own_hosts)
             return
-        self._finish(answer, "".join(pieces))
+        self._finish(answer, stream)
 
     def _wait_turn(self, answer: Answer) -> Iterator[Event]:
         """Wait in line for the model, telling the caller how many requests are ahead; return holding a slot."""
@@ -165,19 +187,29 @@ class AnswerService:
                 yield waiting(place.ahead, place.waited_s)
         answer.timings["queue_wait_ms"] = (time.monotonic() - begun) * 1000 if waited else 0.0
 
-    def _generate(self, answer: Answer, model: ChatModel, pieces: list[str], started: float) -> Iterator[Event]:
-        """Stream the model's answer into ``pieces``."""
+    def _generate(self, answer: Answer, model: ChatModel, stream: Stream, started: float) -> Iterator[Event]:
+        """Stream the model's answer into ``stream``, stopping it when it starts repeating itself."""
         yield Status("generating", model.name)
         messages = build_messages(answer.query, answer.retrieved, self.settings.answer.passage_tokens * 4)
         links = LinkGuard(self.own_hosts)  # a document's injected links and images reach nobody's screen live
-        for piece in model.stream(messages, max_tokens=self.settings.generation.embedded.max_tokens,
-                                  temperature=self.settings.generation.temperature):
-            if not pieces:
-                answer.timings["first_token_ms"] = (time.perf_counter() - started) * 1000
-            pieces.append(piece)
-            shown = links.feed(piece)
-            if shown:
-                yield Token(shown)
+        max_tokens = self.settings.generation.embedded.max_tokens
+        temperature = self.settings.generation.temperature
+        pieces = model.stream(messages, max_tokens=max_tokens, temperature=temperature)
+        try:
+            for piece in pieces:
+                if not stream.pieces:
+                    answer.timings["first_token_ms"] = (time.perf_counter() - started) * 1000
+                stream.pieces.append(piece)
+                shown = links.feed(piece)
+                if shown:
+                    yield Token(shown)
+                if BOUNDARY.search(piece) and (why := repetition(stream.text)):
+                    stream.repeating = why
+                    break
+        finally:  # closing it at once tells the backend to stop generating when we cut it short
+            if isinstance(pieces, Generator):
+                pieces.close()
+        stream.at_cap = not stream.repeating and len(stream.pieces) >= max_tokens * AT_CAP
         rest = links.flush()
         if rest:
             yield Token(rest)
@@ -192,17 +224,23 @@ class AnswerService:
             return f"no sentence of the model's answer follows the passages (best {grounded:.2f}), so it was withdrawn"
         return None
 
-    def _finish(self, answer: Answer, raw: str) -> None:
-        """Clean markers, decide refusal by the model's verdict, cite and attribute."""
-        text, used = clean_markers(raw.strip(), len(answer.retrieved))
+    def _finish(self, answer: Answer, stream: Stream) -> None:
+        """Clean markers, decide refusal by the model's verdict, cite and attribute; quote the passages
+        instead when the model's answer cannot be used."""
+        if stream.repeating:
+            self._quote(answer, f"{stream.repeating}, so it was stopped", refuse=True)
+            return
+        raw = stream.text.strip()
+        # Cut by the length cap mid-sentence ("a deductible of $"): keep the sentences it finished.
+        text, used = clean_markers(complete_sentences(raw) if stream.at_cap else raw, len(answer.retrieved))
         text = answer.text = defang_links(text, self.own_hosts)
         if self.settings.answer.ask_model_verdict and REFUSAL_RE.search(text) and not used:
             answer.refused, answer.refusal_reason = True, "the model found no answer in the passages"
             return
         embed, passages = self.corpus.embedder.embed_passages, [p.chunk.text for p in answer.retrieved]
-        refusal = self._ungrounded(text, passages)
-        if refusal:
-            answer.text, answer.refused, answer.refusal_reason = REFUSAL_TEXT, True, refusal
+        unusable = self._ungrounded(text, passages)
+        if unusable:
+            self._quote(answer, unusable, refuse=True)
             return
         answer.sentences = attribute_sentences(text, passages, embed, self.settings.answer.attribution_threshold)
         cited: dict[int, str] = {n: "cited" for n in used}
@@ -210,3 +248,17 @@ class AnswerService:
             if s.status == "attributed":
                 cited.setdefault(s.passages[0], "attributed")
         answer.citations = [Citation(n, answer.retrieved[n - 1], kind) for n, kind in cited.items()]
+
+    def _quote(self, answer: Answer, why: str, refuse: bool = False) -> bool:
+        """Answer with the passages' sentences that share most words with the question, cited; False when
+        none does (then, with ``refuse``, the answer is a refusal for ``why``)."""
+        quotes = quote_evidence(answer.query, answer.retrieved)
+        if not quotes:
+            if refuse:
+                answer.text, answer.refused, answer.refusal_reason = REFUSAL_TEXT, True, why
+            return False
+        text, answer.sentences = quoted_answer(quotes)
+        answer.text = defang_links(text, self.own_hosts)
+        answer.quoted = why
+        answer.citations = [Citation(n, answer.retrieved[n - 1], "quoted") for n in dict.fromkeys(q.n for q in quotes)]
+        return True

@@ -17,7 +17,9 @@ class SentenceSupport:
     """One answer sentence and what backs it.
 
     ``status`` is ``cited`` (the model put a valid marker on it), ``attributed`` (no marker,
-    but passage ``passages[0]`` supports it above the threshold) or ``unsupported``.
+    but passage ``passages[0]`` supports it above the threshold, or a copy of it is cited),
+    ``quoted`` (the sentence is passage ``passages[0]``'s own, quoted when the model's answer
+    could not be used) or ``unsupported``.
     """
 
     text: str
@@ -26,15 +28,38 @@ class SentenceSupport:
     support: float | None = None
 
 
+LINE_START_MARKER = re.compile(r"^([ \t]*(?:[-*•][ \t]*)?)\[\s*(\d{1,3})\s*\][ \t]*(?=\S)", re.M)
+
+
+def unnumber_lists(text: str) -> str:
+    """Turn a list the model numbered "[1] ... [2] ... [3]" (or bulleted "[1] ... [1] ...") into a plain list.
+
+    A marker that opens a line and is followed by text precedes a claim instead of following
+    one; when two or more lines open that way and their numbers run 1, 2, 3 or repeat one
+    number, they are the model's list numbers, not citations of passages 1, 2 and 3. A single
+    opening marker ("[2] • Two cleanings • Crowns") still names the passage the list is from.
+    """
+    found = list(LINE_START_MARKER.finditer(text))
+    numbers = [int(m.group(2)) for m in found]
+    if len(numbers) < 2:
+        return text
+    if numbers == list(range(1, len(numbers) + 1)):
+        return LINE_START_MARKER.sub(lambda m: f"{m.group(1)}{m.group(2)}. ", text)
+    if len(set(numbers)) == 1:
+        return LINE_START_MARKER.sub(lambda m: m.group(1) or "- ", text)
+    return text
+
+
 def clean_markers(text: str, passage_count: int) -> tuple[str, list[int]]:
-    """Drop markers that point at no passage; returns the text and valid numbers in order of first use."""
+    """Drop list numbers and markers that point at no passage; returns the text and the valid numbers
+    in order of first use."""
 
     def keep(match: re.Match[str]) -> str:
         numbers = [int(n) for n in re.split(r"\s*[,;]\s*", match.group(1))]
         valid = [n for n in numbers if 1 <= n <= passage_count]
         return "".join(f"[{n}]" for n in dict.fromkeys(valid))
 
-    cleaned, previous = text, None
+    cleaned, previous = unnumber_lists(text), None
     while cleaned != previous:  # dropping "[9]" from "[0[9]]" leaves a new marker "[0]": clean that too
         previous, cleaned = cleaned, MARKER_RE.sub(keep, cleaned)
     cleaned = re.sub(r"[ \t]+([.,;:!?])", r"\1", cleaned)
@@ -54,37 +79,68 @@ def markers_in(sentence: str) -> list[int]:
     return list(dict.fromkeys(found))
 
 
+def plain(text: str) -> str:
+    """Text as compared for copying: markers dropped, lower case, words only."""
+    return " ".join(re.findall(r"\w+", MARKER_RE.sub("", text).lower()))
+
+
 def attribute_sentences(
     answer: str,
     passage_texts: list[str],
     embed: Callable[[list[str]], np.ndarray],
     threshold: float,
 ) -> list[SentenceSupport]:
-    """Classify each sentence as cited, attributed to its best-supporting passage, or unsupported."""
+    """Classify each sentence as cited, attributed to its best-supporting passage, or unsupported.
+
+    A sentence copied word for word from a passage is attributed to it outright; others are
+    compared with each passage and each of its sentences (a long passage's own vector is a blend
+    of all it says). Identical sentences get one verdict: the first citation any copy carries,
+    else one support score, computed once.
+    """
     sentences = split_sentences(answer)
-    if not sentences:
-        return []
-    uncited = [i for i, s in enumerate(sentences) if not markers_in(s)]
-    similarity = np.zeros((0, 0))
-    if uncited and passage_texts:
-        bare = [MARKER_RE.sub("", sentences[i]) for i in uncited]
-        vectors = embed(bare + passage_texts)
-        similarity = vectors[: len(bare)] @ vectors[len(bare) :].T
+    cited_as: dict[str, list[int]] = {}
+    for sentence in sentences:
+        if markers_in(sentence):
+            cited_as.setdefault(plain(sentence), markers_in(sentence))
+    uncited = list(dict.fromkeys(plain(s) for s in sentences if plain(s) not in cited_as and plain(s)))
+    support = _support(uncited, passage_texts, embed)
     result: list[SentenceSupport] = []
-    row = 0
-    for _i, sentence in enumerate(sentences):
-        cited = markers_in(sentence)
-        if cited:
-            result.append(SentenceSupport(sentence, "cited", cited))
-            continue
-        best = int(np.argmax(similarity[row])) if similarity.size else -1
-        score = float(similarity[row, best]) if best >= 0 else 0.0
-        row += 1
-        if best >= 0 and score >= threshold:
-            result.append(SentenceSupport(sentence, "attributed", [best + 1], round(score, 3)))
+    for sentence in sentences:
+        key = plain(sentence)
+        if markers_in(sentence):
+            result.append(SentenceSupport(sentence, "cited", markers_in(sentence)))
+        elif key in cited_as:
+            result.append(SentenceSupport(sentence, "attributed", cited_as[key], 1.0))
         else:
-            result.append(SentenceSupport(sentence, "unsupported", [], round(score, 3)))
+            best, score = support.get(key, (-1, 0.0))
+            if best >= 0 and score >= threshold:
+                result.append(SentenceSupport(sentence, "attributed", [best + 1], round(score, 3)))
+            else:
+                result.append(SentenceSupport(sentence, "unsupported", [], round(score, 3)))
     return result
+
+
+def _support(
+    sentences: list[str], passage_texts: list[str], embed: Callable[[list[str]], np.ndarray]
+) -> dict[str, tuple[int, float]]:
+    """For each (plain) sentence: the index of the passage that supports it best, and how well (1.0: copied)."""
+    passages = [plain(text) for text in passage_texts]
+    found: dict[str, tuple[int, float]] = {}
+    for sentence in sentences:
+        copied = [i for i, text in enumerate(passages)
+                  if len(sentence) >= MIN_SENTENCE_CHARS and f" {sentence} " in f" {text} "]
+        if copied:
+            found[sentence] = (copied[0], 1.0)
+    rest = [s for s in sentences if s not in found]
+    if not rest or not passage_texts:
+        return found
+    owners = [(i, piece) for i, text in enumerate(passage_texts) for piece in [text, *pieces(text)]]
+    vectors = embed(rest + [piece for _, piece in owners])
+    similarity = vectors[: len(rest)] @ vectors[len(rest) :].T
+    for row, sentence in enumerate(rest):
+        column = int(np.argmax(similarity[row]))
+        found[sentence] = (owners[column][0], float(similarity[row, column]))
+    return found
 
 
 PIECE_BREAK = re.compile(r"(?<=[.!?])\s+|\s*[•▪●◦]\s*|\n\s*\n|\n(?=\s*(?:[-*]|\d+[.)])\s)")

@@ -48,7 +48,7 @@ class Token:
 
 @dataclass(frozen=True)
 class Citation:
-    """A passage the answer relies on: cited by the model (``cited``) or by attribution."""
+    """A passage the answer relies on: cited by the model (``cited``), by attribution, or ``quoted`` from it."""
 
     n: int
     passage: Passage
@@ -74,6 +74,8 @@ class Answer:
     timings: dict[str, float | None] = field(default_factory=dict)
     refusal_reason: str | None = None
     error: str | None = None
+    quoted: str | None = None
+    """Why the answer quotes the passages instead of the model (it wrote nothing usable); None otherwise."""
 
     def support(self, citation: Citation) -> list[str]:
         """The sentences of a cited passage that back this answer, to check it without opening the document."""
@@ -84,6 +86,7 @@ class Answer:
         return {
             "question": self.question, "query": self.query, "answer": self.text, "refused": self.refused,
             "refusal_reason": self.refusal_reason, "backend": self.backend, "error": self.error,
+            "quoted": self.quoted,
             "citations": [{**c.as_json(), "support": self.support(c)} for c in self.citations],
             "sentences": [{"text": s.text, "status": s.status, "passages": s.passages} for s in self.sentences],
             "retrieved": [p.as_json(i + 1) for i, p in enumerate(self.retrieved)],

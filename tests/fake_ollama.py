@@ -108,16 +108,17 @@ class _Handler(BaseHTTPRequestHandler):
         elif script.chat_status is not None:
             self._send_json(script.chat_status, {"error": script.chat_error})
         elif body.get("stream", True):
-            self._stream_chat(model, script)
+            self._stream_chat(model, script, _predicted(body, script))
         else:
-            self._send_json(200, {**_chat_part(model, script.reply), **_done_fields(script)})
+            pieces = _predicted(body, script)
+            self._send_json(200, {**_chat_part(model, "".join(pieces)), **_done_fields(script, pieces)})
 
-    def _stream_chat(self, model: str, script: FakeOllamaScript) -> None:
+    def _stream_chat(self, model: str, script: FakeOllamaScript, pieces: list[str]) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "application/x-ndjson")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        for index, piece in enumerate(script.pieces()):
+        for index, piece in enumerate(pieces):
             if script.error_after_tokens is not None and index == script.error_after_tokens:
                 self._send_chunk({"error": script.stream_error})
                 break
@@ -125,7 +126,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._send_chunk(_chat_part(model, piece))
         else:
-            self._send_chunk({**_chat_part(model, ""), **_done_fields(script)})
+            self._send_chunk({**_chat_part(model, ""), **_done_fields(script, pieces)})
         self._write(b"0\r\n\r\n")
 
     def _show(self, body: dict[str, Any]) -> None:
@@ -179,15 +180,22 @@ def _chat_part(model: str, content: str) -> dict[str, Any]:
     return {"model": model, "created_at": _now(), "message": {"role": "assistant", "content": content}, "done": False}
 
 
-def _done_fields(script: FakeOllamaScript) -> dict[str, Any]:
+def _predicted(body: dict[str, Any], script: FakeOllamaScript) -> list[str]:
+    """The reply's pieces up to ``options.num_predict``, where Ollama stops a model that writes on."""
+    limit = (body.get("options") or {}).get("num_predict")
+    pieces = script.pieces()
+    return pieces[:limit] if isinstance(limit, int) and limit >= 0 else pieces
+
+
+def _done_fields(script: FakeOllamaScript, pieces: list[str]) -> dict[str, Any]:
     return {
         "done": True,
-        "done_reason": "stop",
+        "done_reason": "length" if len(pieces) < len(script.pieces()) else "stop",
         "total_duration": 1_000_000,
         "load_duration": 10_000,
         "prompt_eval_count": 42,
         "prompt_eval_duration": 100_000,
-        "eval_count": len(script.pieces()),
+        "eval_count": len(pieces),
         "eval_duration": 500_000,
     }
 

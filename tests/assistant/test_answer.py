@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from assistant.events import Answer, Done, Sources, Token
+from assistant.evidence import QUOTED_HEADING
 from tests.fake_ollama import FakeOllama, closed_port_url
 
 DOCS = {
@@ -93,20 +94,34 @@ def test_model_saying_it_does_not_know_is_a_refusal(services: Any, ollama: FakeO
     assert answer.refused and answer.citations == []
 
 
-def test_an_answer_that_follows_no_passage_is_withdrawn_and_the_sources_stay(
+def test_an_answer_that_follows_no_passage_is_replaced_by_quotes_and_the_sources_stay(
     services: Any, ollama: FakeOllama
 ) -> None:
     ollama.script.reply = ("Domestic partners become eligible after registering with the county clerk [1]. "
                            "The enrollment window closes every November.")
     answer, events = _ask(services, "Are domestic partners covered by the dental plan?")
-    assert answer.refused and "follows the passages" in (answer.refusal_reason or "")
-    assert "county clerk" not in answer.text and answer.citations == []
+    assert not answer.refused and "follows the passages" in (answer.quoted or "")
+    assert "county clerk" not in answer.text
+    _assert_quoted_from(answer, "benefits/dental.md")
     assert any(p.chunk.file == "benefits/dental.md" for p in answer.retrieved)
     assert any(isinstance(e, Token) for e in events), "the tokens streamed before the check"
 
     ollama.script.reply = "[1] [2]"
     empty, _ = _ask(services, "How many dental cleanings per year?")
-    assert empty.refused and empty.refusal_reason == "the model gave no answer"
+    assert not empty.refused and empty.quoted == "the model gave no answer"
+    _assert_quoted_from(empty, "benefits/dental.md")
+    assert "two cleanings per year" in empty.text
+
+
+def _assert_quoted_from(answer: Answer, file: str) -> None:
+    """The answer quotes sentences of ``file``'s passage word for word, each cited to that passage."""
+    assert answer.text.startswith(QUOTED_HEADING) and answer.sentences, answer.text
+    for sentence in answer.sentences:
+        [n] = sentence.passages
+        quote = sentence.text.rsplit(" [", 1)[0].strip("\u201c\u201d")
+        assert sentence.status == "quoted" and sentence.text in answer.text
+        assert answer.retrieved[n - 1].chunk.file == file and quote in answer.retrieved[n - 1].chunk.text, answer.text
+    assert {(c.passage.chunk.file, c.kind) for c in answer.citations} == {(file, "quoted")}
 
 
 def test_a_short_or_grounded_answer_is_kept(services: Any, ollama: FakeOllama) -> None:
@@ -136,6 +151,8 @@ def test_ollama_down_gives_a_clear_message_and_keeps_the_sources(make_services: 
     answer, _ = _ask(down, "How many dental cleanings per year?")
     assert answer.error and "ollama serve" in answer.error
     assert any(p.chunk.file == "benefits/dental.md" for p in answer.retrieved)
+    assert not answer.refused and answer.quoted == "the model failed", "the evidence answers instead"
+    _assert_quoted_from(answer, "benefits/dental.md")
 
 
 def test_follow_up_is_rewritten_with_the_history(services: Any) -> None:
@@ -146,3 +163,74 @@ def test_follow_up_is_rewritten_with_the_history(services: Any) -> None:
     answer, _ = _ask(services, "and what about vision?", history=history, retrieve_only=True)
     assert "dental" in answer.query and "vision" in answer.query
     assert "benefits/vision.md" in [p.chunk.file for p in answer.retrieved[:2]]
+
+
+def test_list_numbers_the_model_writes_are_not_citations(services: Any, ollama: FakeOllama) -> None:
+    question = "What does the dental plan cover?"
+    retrieved = _ask(services, question, retrieve_only=True)[0].retrieved
+    dental = _n_of(_ask(services, question, retrieve_only=True)[0], "benefits/dental.md")
+    other = next(n for n in range(1, len(retrieved) + 1) if n != dental)
+    assert len(retrieved) >= 3
+    lists = {
+        "numbered": "[1] Two cleanings per year.\n[2] Orthodontics for children under 18.\n[3] Crowns at 50 percent.",
+        "one marker on every line": f"[{other}] Two cleanings per year.\n[{other}] Orthodontics for children "
+                                    f"under 18.\n[{other}] Crowns at 50 percent.",
+        "numbers past the passages": "[7] Two cleanings per year.\n[8] Orthodontics for children under 18.",
+    }
+    for name, reply in lists.items():
+        ollama.script.reply = reply
+        answer, _ = _ask(services, question)
+        assert not [c for c in answer.citations if c.kind == "cited"], name
+        assert {c.passage.chunk.file for c in answer.citations} == {"benefits/dental.md"}, name
+        assert "Two cleanings per year" in answer.text and "Crowns at 50 percent" in answer.text or "[7]" in reply
+
+    ollama.script.reply = f"Two cleanings per year [{dental}].\nCrowns are covered at 50 percent [{dental}]."
+    cited, _ = _ask(services, question)
+    assert [(c.n, c.kind) for c in cited.citations] == [(dental, "cited")], "a marker after a claim still cites"
+
+
+def test_a_model_repeating_itself_is_stopped_and_the_evidence_quoted(services: Any, ollama: FakeOllama) -> None:
+    question = "Does the dental plan cover crowns?"
+    ollama.script.reply = "The dental plan does not cover eye exams. " * 18
+    answer, events = _ask(services, question)
+    streamed = "".join(e.text for e in events if isinstance(e, Token))
+    assert streamed.count("eye exams") <= 2, "the stream was stopped at the first repeat"
+    assert not answer.refused and "repeated" in (answer.quoted or "") and "eye exams" not in answer.text
+    _assert_quoted_from(answer, "benefits/dental.md")
+    assert "Crowns are covered at 50 percent" in answer.text
+
+    ollama.script.reply = "".join(f"The dental plan does not cover {thing}. " for thing in
+                                  ("eye exams", "hearing aids", "glasses", "massages", "flights", "taxis"))
+    pattern, events = _ask(services, question)
+    assert "repeated" in (pattern.quoted or "") and "massages" not in pattern.text
+    _assert_quoted_from(pattern, "benefits/dental.md")
+
+
+def test_an_answer_cut_by_the_length_cap_ends_at_its_last_full_sentence(
+    make_services: Any, services: Any, ollama: FakeOllama
+) -> None:
+    capped = make_services(data_dir=services.settings.data_dir, generation={
+        "backend": "ollama", "ollama": {"hosts": [ollama.url]}, "embedded": {"max_tokens": 16}})
+    question = "How much are crowns covered?"
+    n = _n_of(_ask(capped, question, retrieve_only=True)[0], "benefits/dental.md")
+    ollama.script.reply = (f"Crowns are covered at 50 percent after the deductible [{n}]. The plan has "
+                           "a calendar year deductible of $ 50 for each member of the family.")
+    answer, _ = _ask(capped, question)
+    assert ollama.chat_requests()[-1].body["options"]["num_predict"] == 16
+    assert answer.text == f"Crowns are covered at 50 percent after the deductible [{n}]."
+    assert not answer.refused and answer.quoted is None and [c.n for c in answer.citations] == [n]
+
+    ollama.script.reply = "The plan has a calendar year deductible of $ 50 for each member of the family " * 2
+    nothing_whole, _ = _ask(capped, question)
+    assert "deductible of $" not in nothing_whole.text and nothing_whole.quoted == "the model gave no answer"
+    _assert_quoted_from(nothing_whole, "benefits/dental.md")
+
+
+def test_a_model_failing_mid_answer_gives_the_quoted_evidence(services: Any, ollama: FakeOllama) -> None:
+    ollama.script.reply = "The dental plan covers two cleanings per year and orthodontics for children."
+    ollama.script.error_after_tokens = 3
+    answer, _ = _ask(services, "How many dental cleanings per year?")
+    assert answer.error and "stopped the answer" in answer.error
+    assert not answer.refused and answer.quoted == "the model failed"
+    _assert_quoted_from(answer, "benefits/dental.md")
+    assert answer.as_json()["quoted"] == "the model failed"

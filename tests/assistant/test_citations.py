@@ -34,3 +34,29 @@ def test_attribution_uses_the_real_embedding_model(embedder: Any) -> None:
     answer = "You fly economy when the flight is shorter than six hours. Lasagna is served on Thursdays. Gyms [2]."
     result = attribute_sentences(answer, passages, embedder.embed_passages, threshold=0.55)
     assert [(s.status, s.passages) for s in result] == [("attributed", [1]), ("unsupported", []), ("cited", [2])]
+
+
+def test_list_numbers_at_line_starts_are_not_markers() -> None:
+    numbered = "[1] Two cleanings per year\n[2] Orthodontics for children\n[3] Crowns at 50 percent"
+    assert clean_markers(numbered, 5) == ("1. Two cleanings per year\n2. Orthodontics for children\n"
+                                          "3. Crowns at 50 percent", [])
+    bulleted = "- [2] Two cleanings per year\n- [2] Orthodontics for children"
+    assert clean_markers(bulleted, 5) == ("- Two cleanings per year\n- Orthodontics for children", [])
+    assert clean_markers("[2] • Two cleanings • Crowns at 50 percent", 5)[1] == [2], "one opening marker cites"
+    assert clean_markers("Two cleanings [1].\nCrowns at 50 percent [2].", 5)[1] == [1, 2]
+
+
+def test_text_copied_from_a_passage_is_supported_and_repeats_get_one_verdict(embedder: Any) -> None:
+    long_passage = (
+        "Employees accrue paid time off from their first day of work. The cafeteria on the third floor opens at "
+        "seven and serves breakfast until ten. Parking permits are renewed every January through the facilities "
+        "portal. Visitors must sign in at the front desk and wear a badge. Laptops are replaced every four years."
+    )
+    passages = [long_passage, "The gym opens at six in the morning."]
+    copied = "Parking permits are renewed every January through the facilities portal."
+    result = attribute_sentences(f"{copied} Gyms open early [2]. Gyms open early.", passages,
+                                 embedder.embed_passages, threshold=0.55)
+    assert [(s.status, s.passages) for s in result] == [("attributed", [1]), ("cited", [2]), ("attributed", [2])]
+    twice = attribute_sentences("Lasagna is served on Thursdays. Lasagna is served on Thursdays.", passages,
+                                embedder.embed_passages, threshold=0.55)
+    assert twice[0].status == twice[1].status and twice[0].support == twice[1].support
