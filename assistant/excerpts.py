@@ -15,8 +15,10 @@ from assistant.citations import MARKER_RE
 from storage.bm25 import tokenize
 
 ELLIPSIS = "…"
-# Where a sentence ends: . ! ? (and a closing quote or bracket) before a space, or a line break.
-SENTENCE_END_RE = re.compile(r"[.!?][\"')\]]?(?=\s)|\n")
+# Where a sentence ends: . ! ? (and a closing quote or bracket) before a space, a blank line, or the line
+# before a list item. A single line break is not one: PDF text breaks its lines inside sentences.
+SENTENCE_END_RE = re.compile(r"[.!?][\"')\]]?(?=\s)|\n[ \t\r]*\n|\n(?=[ \t]*(?:[-*•▪●]|\d+[.)])\s)")
+SPACE_RE = re.compile(r"\s")
 SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?])[\"')\]]?\s+|\s*\n\s*\n\s*|\n(?=\s*(?:[-*•▪●]|\d+[.)])\s)")
 MIN_SENTENCE_CHARS = 16  # shorter pieces ("Yes.", a list number) back nothing
 SUPPORT_CHARS = 320  # a sentence longer than this (a table flattened into one line) is shown cut
@@ -29,34 +31,32 @@ def context_before(text: str, start: int, chars: int) -> str:
     text at ``start`` (the highlighted passage, whose offsets the viewer uses) is never moved.
     """
     cut = max(0, start - chars)
-    window = text[cut:start]
-    if cut == 0 or text[cut - 1] == "\n":
-        return window
-    ends = [m.end() for m in SENTENCE_END_RE.finditer(text[cut - 1 : start + 1])]
-    sentence = next((e - 1 for e in ends if window[e - 1 :].strip()), None)
+    if cut == 0:
+        return text[:start]
+    ends = (match.end() for match in SENTENCE_END_RE.finditer(text, max(0, cut - 2), start + 1))
+    sentence = next((end for end in ends if end >= cut and text[end:start].strip()), None)
     if sentence is not None:
-        return window[sentence:].lstrip()
+        return text[sentence:start].lstrip()
     if not text[cut - 1].isspace():  # the window begins inside a word: drop what is there of it
-        space = re.search(r"\s", window)
-        window = window[space.end() :] if space else ""
-    window = window.lstrip()
-    return ELLIPSIS + window if window else ""
+        space = SPACE_RE.search(text, cut, start)
+        cut = space.end() if space else start
+    rest = text[cut:start].lstrip()
+    return ELLIPSIS + rest if rest else ""
 
 
 def context_after(text: str, end: int, chars: int) -> str:
     """Up to ``chars`` characters of ``text`` after ``end``, ending at a sentence end, else a whole word and "…"."""
     stop = min(len(text), end + chars)
-    window = text[end:stop]
     if stop == len(text):
-        return window
-    ends = [m.end() for m in SENTENCE_END_RE.finditer(text[end : stop + 1]) if m.end() <= len(window)]
-    if ends and window[: ends[-1]].strip():
-        return window[: ends[-1]].rstrip()
+        return text[end:]
+    ends = [match.end() for match in SENTENCE_END_RE.finditer(text, end, stop + 1) if match.end() <= stop]
+    sentence = next((last for last in reversed(ends) if text[end:last].strip()), None)
+    if sentence is not None:
+        return text[end:sentence].rstrip()
     if not text[stop].isspace():  # the window ends inside a word: drop what is there of it
-        space = max(window.rfind(" "), window.rfind("\n"), window.rfind("\t"))
-        window = window[:space] if space > 0 else ""
-    window = window.rstrip()
-    return window + ELLIPSIS if window else ""
+        stop = max(end, *(text.rfind(space, end, stop) for space in " \n\t"))
+    shown = text[end:stop].rstrip()
+    return shown + ELLIPSIS if shown.strip() else ""
 
 
 def clip(sentence: str, chars: int) -> str:

@@ -93,6 +93,8 @@ def message_html(message: dict[str, Any], anchor: str, streaming: bool = False) 
 
 def support_html(message: dict[str, Any], anchor: str) -> str:
     """Under an answer, each cited passage's sentences that back it, quoted, so it can be checked in place."""
+    if message.get("quoted"):  # the answer itself is the passages' sentences, quoted and cited
+        return ""
     quotes = []
     for source in message.get("citations") or []:
         n = int(source["n"])

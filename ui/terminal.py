@@ -104,7 +104,7 @@ def render_answer(console: Console, events: Any) -> Any:
         heading = f" > {p.chunk.heading}" if p.chunk.heading else ""
         mark = f" ({citation.kind})" if citation else ""
         console.print(f"[{n}] {where}{heading}{mark}", highlight=False, markup=False)
-        for sentence in final.support(citation) if citation else []:
+        for sentence in final.support(citation) if citation and citation.kind != "quoted" else []:  # not twice
             console.print(f"    “{sentence}”", highlight=False, markup=False)
     unsupported = [s.text for s in final.sentences if s.status == "unsupported"]
     for text in unsupported:

@@ -50,3 +50,13 @@ def test_supporting_sentences_are_the_passage_sentences_sharing_the_answers_and_
     both = supporting_sentences(PAGE, "Are vision exams and glasses covered?", "Yes, vision exams and glasses [1].")
     assert both == ["The plan covers vision exams once a year.", both[1]] and both[1].startswith("Glasses")
     assert supporting_sentences(PAGE, "Who is the CEO?", "Nobody [1].") == []
+
+
+def test_a_line_break_inside_a_sentence_is_not_a_sentence_start() -> None:
+    page = ("PerksPlus covers gym memberships and classes.\n• Virtual fitness programs\nIn addition, the program "
+            "also covers a variety \nof lessons and experiences that promote health and wellness.")
+    start = page.index("that promote")
+    assert context_before(page, start, 40) == "…a variety \nof lessons and experiences "
+    after_a_sentence = start - page.index("sses.")  # the window begins inside "classes."
+    assert context_before(page, start, after_a_sentence) == (
+        "• Virtual fitness programs\nIn addition, the program also covers a variety \nof lessons and experiences ")

@@ -114,10 +114,18 @@ def test_user_asks_clicks_a_citation_and_opens_the_cited_page(context: Any, worl
     page.click("#transcript a.cite >> nth=0")
     target = page.locator(".source:target")
     head = target.locator(".source-head").inner_text()
-    cited = re.search(r"\[1\] (\S+\.pdf) · page (\d+) · .*score [\d.]+ cited", head)
+    cited = re.search(r"\[1\] (\S+\.pdf) · page (\d+) · .*best match cited", head)
     assert cited, target.inner_text()
+    assert not re.search(r"\d\.\d{2,}", head), f"no raw score on the card: {head}"
     passage = target.locator("mark").inner_text()
     assert passage.strip()
+    quote = page.locator("#transcript .support-quote >> nth=0")  # a sentence backing the answer, under it
+    where = quote.locator(".where").inner_text()
+    assert where == f"{cited.group(1)}, page {cited.group(2)}"
+    quoted = quote.inner_text().removeprefix("[1]").strip().removesuffix(where).strip().removeprefix("…")
+    assert quoted and " ".join(quoted.split()) in " ".join(passage.split()), "quoted from the cited passage"
+    card = " ".join(target.locator(".passage").inner_text().split())
+    assert card[0] == "…" or not card[0].islower(), f"the card starts at a sentence or a whole word: {card[:40]}"
     shot(page, "chat-citation")
     with context.expect_page() as opened:
         target.locator("a.open-doc").click()

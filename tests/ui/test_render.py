@@ -98,3 +98,5 @@ def test_supporting_sentences_are_quoted_under_the_answer_with_their_source() ->
     assert html.index("support-quote") > html.index('class="answer"')
     assert [a["href"] for t, a in elements(quote.group(1)) if t == "a"] == ["#src-4-1"]
     assert "support-quote" not in transcript_html([{**message, "citations": [{**cited, "support": []}]}])
+    assert "support-quote" not in transcript_html([{**message, "quoted": "the model gave no answer"}]), \
+        "an answer made of the passages' sentences is not quoted twice"
