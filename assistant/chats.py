@@ -180,6 +180,7 @@ class ChatService:
             "sources": sources, "citations": [s for s in sources if s["kind"]],
             "sentences": [{"text": s.text, "status": s.status, "passages": s.passages} for s in answer.sentences],
             "refused": answer.refused, "refusal_reason": answer.refusal_reason, "error": answer.error,
+            "quoted": answer.quoted,
             "timings": answer.as_json()["timings"],
             "searched": answer.query if answer.query != answer.question else None,  # follow-up or typos rewritten
         }

@@ -79,6 +79,8 @@ class Answer:
 
     def support(self, citation: Citation) -> list[str]:
         """The sentences of a cited passage that back this answer, to check it without opening the document."""
+        if citation.kind == "quoted":  # the answer is the passage's own sentences already
+            return []
         return supporting_sentences(citation.passage.chunk.text, self.query, self.text)
 
     def as_json(self) -> dict[str, Any]:

@@ -88,6 +88,7 @@ def enclave_fields(saved: Saved) -> dict[str, Any]:
     return {"citations": [passage(c) for c in message.get("citations", [])],
             "sources": [passage(s) for s in message.get("sources", [])],
             "refused": bool(message.get("refused")), "refusal_reason": message.get("refusal_reason"),
+            "quoted": message.get("quoted"),
             "chat_id": saved.chat_id, "message_id": message.get("id"), "backend": message.get("backend")}
 
 
@@ -106,22 +107,24 @@ def stream(events: Iterator[ChatEvent]) -> Iterator[str]:
     """Server-sent events: a role chunk, a chunk per token, a last chunk with the citations, ``[DONE]``."""
     ident, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
     yield _chunk(ident, created, {"role": "assistant", "content": ""})
-    streamed = False
+    streamed = ""
     try:
         for event in events:
             if isinstance(event, Token):
-                streamed = True
+                streamed += event.text
                 yield _chunk(ident, created, {"content": event.text})
             elif isinstance(event, Waiting):  # an empty delta, which OpenAI clients pass over, with the place in line
                 yield _chunk(ident, created, {}, None, {"queue": {"ahead": event.ahead, "message": event.detail,
                                                                   "waited_s": round(event.waited_s, 2)}})
             elif isinstance(event, Saved):
-                error = event.message.get("error")
-                if error:
+                error, answer = event.message.get("error"), event.message.get("answer") or ""
+                if error and not event.message.get("quoted"):
                     yield _error_event(f"the model could not answer: {error}", "model_unavailable")
                     continue
-                if not streamed and event.message.get("answer"):
-                    yield _chunk(ident, created, {"content": event.message["answer"]})
+                if answer and not streamed.strip():
+                    yield _chunk(ident, created, {"content": answer})
+                elif event.message.get("quoted"):  # what streamed was the model's, and could not be used
+                    yield _chunk(ident, created, {"content": f"\n\n{answer}"})
                 yield _chunk(ident, created, {}, "stop", enclave_fields(event))
     except EnclaveError as exc:  # headers are sent: the error travels as an event, as OpenAI's does
         yield _error_event(str(exc), "server_error")
@@ -133,7 +136,7 @@ def complete(events: Iterator[ChatEvent]) -> Response:
     saved = next((e for e in events if isinstance(e, Saved)), None)
     if saved is None:
         return error_response(500, "the answer was not finished")
-    if saved.message.get("error"):
+    if saved.message.get("error") and not saved.message.get("quoted"):
         return error_response(503, f"the model could not answer: {saved.message['error']}")
     completion = ChatCompletion(
         id=f"chatcmpl-{saved.chat_id}-{saved.message.get('id')}", created=int(time.time()),

@@ -94,6 +94,8 @@ class Enclave(BaseModel):
     sources: list[Passage] = Field(default_factory=list, description="Every passage handed to the model.")
     refused: bool = Field(False, description="True when the documents do not answer the question.")
     refusal_reason: str | None = None
+    quoted: str | None = Field(None, description="Why the answer quotes the documents' sentences instead of the "
+                               "model's (it wrote nothing usable, or failed); null when the model's answer stands.")
     chat_id: int | None = None
     message_id: int | None = None
     backend: str | None = Field(None, description="The model that wrote the answer.")

@@ -13,11 +13,13 @@ from html import escape
 from typing import Any
 
 MARKER_RE = re.compile(r"\[(\d{1,3})\]")
-SENTENCE_CLASS = {"cited": "s-cited", "attributed": "s-attributed", "unsupported": "s-unsupported"}
+SENTENCE_CLASS = {"cited": "s-cited", "attributed": "s-attributed", "unsupported": "s-unsupported",
+                  "quoted": "s-cited"}
 SENTENCE_TITLE = {
     "cited": "cited by the model",
     "attributed": "not cited by the model, but supported by the marked source",
     "unsupported": "not supported by any source: check before relying on it",
+    "quoted": "quoted word for word from the marked source",
 }
 
 
@@ -76,6 +78,9 @@ def message_html(message: dict[str, Any], anchor: str, streaming: bool = False) 
         notes.append('<div class="note">Sources withheld: you no longer have access to them.</div>')
     if message.get("error"):
         notes.append(f'<div class="note error">The model failed: {text_html(message["error"])}</div>')
+    if message.get("quoted"):  # the model wrote nothing usable: the answer is the documents' own sentences
+        notes.append(f'<div class="note quoted">The model\'s answer could not be used ({text_html(message["quoted"])}):'
+                     " these sentences are quoted from the documents.</div>")
     if message.get("refused") and message.get("refusal_reason"):
         notes.append(f'<div class="note">Not answered: {text_html(message["refusal_reason"])}</div>')
     cited = len(message.get("citations") or [])

@@ -94,6 +94,9 @@ def render_answer(console: Console, events: Any) -> Any:
         return None
     if final.refused:
         console.print(f"{final.text} [dim]({final.refusal_reason})[/dim]", highlight=False)
+    elif final.quoted:  # what streamed was the model's, and could not be used
+        console.print(f"\n[dim]The model's answer could not be used ({final.quoted}).[/dim]", highlight=False)
+        console.print(final.text, highlight=False, markup=False)
     if final.error:
         console.print(f"\n[red]{final.error}[/red]", highlight=False)
     console.print()

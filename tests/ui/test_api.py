@@ -343,3 +343,28 @@ def test_a_follow_up_carries_the_earlier_turns_that_openai_clients_send(world: W
             assert "Be brief" not in prompt, "a client's system message never reaches the model"
             stored = world.services.web.chats.messages(_principal(world, "alice"), body.json()["chat_id"])
             assert [m["question"] for m in stored] == [follow_up], "the user's own words are stored"
+
+
+def test_a_model_that_writes_nothing_usable_answers_with_quotes_from_the_documents(world: World) -> None:
+    with signed_in(world, "alice") as alice:
+        token = create_token(alice, "quoted")
+    client = OpenAI(base_url=f"{world.url}/v1", api_key=token, max_retries=0)
+    ask = {"model": "enclave", "messages": [{"role": "user", "content": QUESTION}]}
+    script = world.fake.script
+    try:
+        script.reply = "[1] [2]"  # markers and no words: the model gave no answer
+        answer = client.chat.completions.create(**ask)  # type: ignore[call-overload]
+        extra = answer.model_extra or {}
+        content = answer.choices[0].message.content or ""
+        assert extra["quoted"] == "the model gave no answer" and extra["refused"] is False
+        assert content.startswith("Quoted from the documents:") and "economy class under six hours" in content
+        assert [(c["file"], c["kind"]) for c in extra["citations"]] == [("travel.pdf", "quoted")]
+
+        script.reply, script.error_after_tokens = "Employees fly", 1  # the model fails mid-answer
+        failed = client.chat.completions.create(**ask)  # type: ignore[call-overload]
+        assert (failed.model_extra or {})["quoted"] == "the model failed", "the evidence, not a 503"
+        chunks = list(client.chat.completions.create(**ask, stream=True))  # type: ignore[call-overload]
+        streamed = "".join(c.choices[0].delta.content or "" for c in chunks)
+        assert "Quoted from the documents:" in streamed and (chunks[-1].model_extra or {})["quoted"]
+    finally:
+        script.reply, script.error_after_tokens = "Employees fly economy class [1].", None

@@ -100,3 +100,17 @@ def test_supporting_sentences_are_quoted_under_the_answer_with_their_source() ->
     assert "support-quote" not in transcript_html([{**message, "citations": [{**cited, "support": []}]}])
     assert "support-quote" not in transcript_html([{**message, "quoted": "the model gave no answer"}]), \
         "an answer made of the passages' sentences is not quoted twice"
+
+
+def test_an_answer_quoted_from_the_documents_says_so_and_links_each_quote() -> None:
+    line = "\u201cEmployees fly economy class under six hours.\u201d [1]"
+    message = {"id": 3, "question": "Which class?", "answer": f"Quoted from the documents:\n{line}",
+               "sources": [{**source("travel"), "kind": "quoted", "support": []}], "citations": [],
+               "sentences": [{"text": line, "status": "quoted", "passages": [1]}],
+               "quoted": "the model gave no answer", "refused": False}
+    html = transcript_html([message])
+    assert "could not be used (the model gave no answer)" in html and "quoted from the documents" in html
+    spans = [attrs for tag, attrs in elements(html) if tag == "span" and attrs.get("title")]
+    assert [(s["class"], s["title"]) for s in spans] == [("s-cited", "quoted word for word from the marked source")]
+    assert [a["href"] for t, a in elements(html) if t == "a"] == ["#src-3-1"]
+    assert "could not be used" not in transcript_html([{**message, "quoted": None}])
