@@ -47,15 +47,19 @@ def test_list_numbers_at_line_starts_are_not_markers() -> None:
 
 
 def test_text_copied_from_a_passage_is_supported_and_repeats_get_one_verdict(embedder: Any) -> None:
-    long_passage = (
-        "Employees accrue paid time off from their first day of work. The cafeteria on the third floor opens at "
-        "seven and serves breakfast until ten. Parking permits are renewed every January through the facilities "
-        "portal. Visitors must sign in at the front desk and wear a badge. Laptops are replaced every four years."
-    )
+    long_passage = " ".join([
+        "Employees accrue paid time off from their first day of work.",
+        "The cafeteria on the third floor opens at seven and serves breakfast until ten.",
+        "Visitors must sign in at the front desk and wear a badge at all times.",
+        "Laptops are replaced every four years, or sooner when they fail.",
+        "The fire assembly point is the north parking lot beside the loading dock.",
+        "Expense reports are due within thirty days of the purchase.",
+        "Bring your own mug.",
+        "The quarterly all-hands meeting is streamed to every regional office.",
+    ])
     passages = [long_passage, "The gym opens at six in the morning."]
-    copied = "Parking permits are renewed every January through the facilities portal."
-    result = attribute_sentences(f"{copied} Gyms open early [2]. Gyms open early.", passages,
-                                 embedder.embed_passages, threshold=0.55)
+    result = attribute_sentences("Bring your own mug. Lasagna is served on Thursdays [2]. "
+                                 "Lasagna is served on Thursdays.", passages, embedder.embed_passages, 0.55)
     assert [(s.status, s.passages) for s in result] == [("attributed", [1]), ("cited", [2]), ("attributed", [2])]
     twice = attribute_sentences("Lasagna is served on Thursdays. Lasagna is served on Thursdays.", passages,
                                 embedder.embed_passages, threshold=0.55)
