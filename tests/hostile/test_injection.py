@@ -114,6 +114,7 @@ def test_in_the_browser_no_request_leaves_loopback(world: World) -> None:
         hrefs = page.eval_on_selector_all("#transcript a, #sources a", "els => els.map(e => e.href)")
         requests, foreign = list(context.requests), foreign_requests(context, world)
         browser.close()
-    assert "evil.example" in rendered and requests
+    # The injected link shows as inert text: defanged in the answer ("evil[.]example"), as written in a passage.
+    assert ("evil.example" in rendered or "evil[.]example" in rendered) and requests
     assert all(h.startswith(world.url + "/") for h in hrefs), hrefs
     assert foreign == [], foreign
