@@ -182,7 +182,7 @@ def test_list_numbers_the_model_writes_are_not_citations(services: Any, ollama: 
         answer, _ = _ask(services, question)
         assert not [c for c in answer.citations if c.kind == "cited"], name
         assert {c.passage.chunk.file for c in answer.citations} == {"benefits/dental.md"}, name
-        assert "Two cleanings per year" in answer.text and "Crowns at 50 percent" in answer.text or "[7]" in reply
+        assert ("Two cleanings per year" in answer.text and "Crowns at 50 percent" in answer.text) or "[7]" in reply
 
     ollama.script.reply = f"Two cleanings per year [{dental}].\nCrowns are covered at 50 percent [{dental}]."
     cited, _ = _ask(services, question)
