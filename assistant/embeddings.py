@@ -141,6 +141,29 @@ class QueryBatcher:
             waiting.set_result(vector)
 
 
+def embed_in_turns(
+    encode: Callable[[list[str]], np.ndarray], queries: QueryBatcher, texts: list[str], dim: int, batch_size: int,
+    background: bool,
+) -> np.ndarray:
+    """Unit vectors for passages; ``background`` work (ingestion) gives way to questions.
+
+    Background texts are embedded ``batch_size`` at a time, longest first, and before each batch
+    the work waits while questions are queued or being embedded (at most ``BACKGROUND_YIELD_S``),
+    so a question waits for one small batch at most and a stream of questions cannot stall an ingest.
+    """
+    if not texts:
+        return np.zeros((0, dim), dtype=np.float32)
+    if not background:
+        return encode(texts)
+    out = np.empty((len(texts), dim), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+    for start in range(0, len(order), batch_size):
+        queries.wait_until_idle(BACKGROUND_YIELD_S)
+        part = order[start : start + batch_size]
+        out[part] = encode([texts[i] for i in part])
+    return out
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model on the CPU, with normalised outputs."""
 
@@ -168,25 +191,8 @@ class SentenceTransformerEmbedder:
         return self.model.tokenizer
 
     def embed_passages(self, texts: list[str], background: bool = False) -> np.ndarray:
-        """Unit vectors for passages.
-
-        ``background`` work (ingestion) gives way to questions: it is embedded ``batch_size``
-        passages at a time, longest first as sentence-transformers would, and before each batch it
-        waits while questions are queued or being embedded, so a user's question waits for at
-        most one small batch rather than a whole ingest batch. It waits at most
-        ``BACKGROUND_YIELD_S`` per batch, so a steady stream of questions cannot stall an ingest.
-        """
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        if not background:
-            return self._encode(texts)
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-        for start in range(0, len(order), self.batch_size):
-            self._queries.wait_until_idle(BACKGROUND_YIELD_S)
-            part = order[start : start + self.batch_size]
-            out[part] = self._encode([texts[i] for i in part])
-        return out
+        """Unit vectors for passages; ``background`` work gives way to questions (``embed_in_turns``)."""
+        return embed_in_turns(self._encode, self._queries, texts, self.dim, self.batch_size, background)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         """One ``encode`` call of a non-empty list; sentence-transformers sorts by length to limit padding."""

@@ -14,13 +14,12 @@ Nothing here is tuned to one corpus. Both signals come from the question and the
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import PurePosixPath
 
-from storage.bm25 import TOKEN_RE, tokenize
+from storage.bm25 import TOKEN_RE, idf, tokenize
 
 # Letters and digits run together in names and questions ("FY2018", "2023Q4"): their parts count too.
 _ALNUM_PART = re.compile(r"[^\W\d_]{2,}|\d{2,}")
@@ -28,11 +27,6 @@ _SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,5}$")
 
 TermCounts = Callable[[list[str]], tuple[int, list[int]]]
 """Given tokenized terms: the number of chunks searched, and the chunks each term occurs in."""
-
-
-def idf(chunks: int, containing: int) -> float:
-    """BM25's inverse document frequency (always positive)."""
-    return math.log(1 + (chunks - containing + 0.5) / (containing + 0.5))
 
 
 def identity_terms(text: str) -> frozenset[str]:
@@ -51,7 +45,7 @@ def name_terms(path: str) -> frozenset[str]:
 def lexical_coverage(question_terms: list[str], passage_terms: set[str], term_counts: TermCounts) -> float:
     """The IDF-weighted share of the question's indexed words that a passage contains (0 to 1)."""
     chunks, counts = term_counts(question_terms)
-    weights = {t: idf(chunks, c) for t, c in zip(question_terms, counts, strict=True) if c > 0}
+    weights = {t: float(idf(chunks, c)) for t, c in zip(question_terms, counts, strict=True) if c > 0}
     total = sum(weights.values())
     return sum(w for t, w in weights.items() if t in passage_terms) / total if total else 0.0
 
@@ -68,7 +62,7 @@ def named_documents(question: str, files: Iterable[str], term_counts: TermCounts
     if not terms:
         return {}
     chunks, counts = term_counts(terms)
-    weight = {t: idf(chunks, c) for t, c in zip(terms, counts, strict=True)}
+    weight = {t: float(idf(chunks, c)) for t, c in zip(terms, counts, strict=True)}
     scores = {f: sum(weight[t] for t in ts) for f, ts in shared.items() if ts}
     best = max(scores.values())
     return {f: s / best for f, s in scores.items()}

@@ -5,8 +5,7 @@ embedding model sees unfamiliar word pieces, so both miss such words. A word is 
 only when no readable document contains it and it is no English word either (SymSpell's
 frequency dictionary, shipped inside the package), and only to a word within two edits that
 the documents contain, or to a stop word ("Wht" to "What"). Real words the documents lack
-("postnatal") stay as typed, so the refusal check still sees them, and so do words in capitals
-("PTO" once became "TO" and lost its answer).
+("postnatal") stay as typed, so the refusal check still sees them.
 """
 
 from __future__ import annotations
@@ -57,8 +56,8 @@ def _same_case(typed: str, word: str) -> str:
 def correct_word(word: str, known: Callable[[str], bool]) -> str:
     """``word``, or the likeliest word within two edits that the documents contain when it is misspelt."""
     lower = word.lower()
-    if len(lower) < 3 or lower in STOPWORDS or word.isupper() or _in_documents(lower, known):
-        return word  # all capitals: an acronym or a code ("PTO", "HSA"), never a typo to fix
+    if len(lower) < 3 or lower in STOPWORDS or _in_documents(lower, known):
+        return word
     speller = dictionary()
     if lower in speller.words:
         return word

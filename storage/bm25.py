@@ -39,6 +39,11 @@ def _stemmer() -> Any:
     return Stemmer.Stemmer("english")
 
 
+def idf(chunks: int, containing: Any) -> Any:
+    """Okapi BM25's inverse document frequency (always positive), for a count or an array of counts."""
+    return np.log(1 + (chunks - containing + 0.5) / (containing + 0.5))
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-cased, stop-word-free, stemmed word tokens."""
     words = [w for w in TOKEN_RE.findall(text.lower()) if w not in STOPWORDS]
@@ -158,10 +163,10 @@ class BM25Index:
         if not n or not terms:
             return []
         avgdl = self._total_length / n
-        idf = np.log(1 + (n - self.df[terms] + 0.5) / (self.df[terms] + 0.5))
+        weights = idf(n, self.df[terms])
         hits: list[tuple[np.ndarray, np.ndarray]] = []
         for seg in self.segments:
-            found = self._segment_scores(seg, terms, idf, avgdl)
+            found = self._segment_scores(seg, terms, weights, avgdl)
             if found is not None:
                 hits.append(found)
         if not hits:
@@ -176,11 +181,11 @@ class BM25Index:
         return [(int(ids[i]), float(scores[i])) for i in top if scores[i] > 0]
 
     def _segment_scores(
-        self, seg: _Segment, terms: list[int], idf: np.ndarray, avgdl: float
+        self, seg: _Segment, terms: list[int], weights: np.ndarray, avgdl: float
     ) -> tuple[np.ndarray, np.ndarray] | None:
         width = seg.matrix.shape[1]
         rows_all, vals_all = [], []
-        for term, weight in zip(terms, idf, strict=True):
+        for term, weight in zip(terms, weights, strict=True):
             if term >= width:
                 continue
             lo, hi = seg.matrix.indptr[term], seg.matrix.indptr[term + 1]

@@ -91,3 +91,14 @@ def serve() -> Iterator[Any]:
     for server, thread in running:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def empty_world(embedder: Any, tmp_path_factory: pytest.TempPathFactory, serve: Any) -> Iterator[World]:
+    """A served app with the users and no collections, for tests of routes rather than answers."""
+    root = tmp_path_factory.mktemp("empty-world")
+    with FakeOllama() as fake:
+        built = build_world(root, embedder, fake, {}, [])
+        serve(built)
+        yield built
+        built.services.close()

@@ -20,13 +20,8 @@ from tests.ui.conftest import PASSWORDS, World, build_world
 
 
 @pytest.fixture(scope="module")
-def world(embedder: Any, tmp_path_factory: pytest.TempPathFactory, serve: Any) -> Iterator[World]:
-    root = tmp_path_factory.mktemp("cross-site")
-    with FakeOllama() as fake:
-        built = build_world(root, embedder, fake, {}, [])
-        serve(built)
-        yield built
-        built.services.close()
+def world(empty_world: World) -> World:
+    return empty_world
 
 
 def own(world: World) -> dict[str, str]:

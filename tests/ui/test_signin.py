@@ -5,7 +5,6 @@ Clients come from several loopback addresses (127.0.0.0/8), as different machine
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +16,8 @@ from tests.ui.conftest import PASSWORDS, World, build_world
 
 
 @pytest.fixture(scope="module")
-def world(embedder: Any, tmp_path_factory: pytest.TempPathFactory, serve: Any) -> Iterator[World]:
-    root = tmp_path_factory.mktemp("signin")
-    with FakeOllama() as fake:
-        built = build_world(root, embedder, fake, {}, [])
-        serve(built)
-        yield built
-        built.services.close()
+def world(empty_world: World) -> World:
+    return empty_world
 
 
 def from_address(url: str, address: str) -> httpx.Client:
