@@ -126,7 +126,7 @@ def parser_context() -> Any:
 
 
 class IngestService(Generic[Target]):
-    """Brings a collection in step with a folder."""
+    """Brings a collection in step with a folder; ``corpus`` keeps its own type, so callers reach the rest of it."""
 
     def __init__(
         self, settings: IngestSettings, corpus: Target, tokenizer: Callable[[], str], default_collection: str,
