@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.audit import AuditLog, Principal, require_admin
+from assistant.corpus import Corpus
 from assistant.errors import EnclaveError, InvalidInput, NotFoundError, PermissionDenied
 from assistant.settings import Settings
 from ingest.parsers import SUPPORTED_SUFFIXES
@@ -105,7 +106,7 @@ def safe_upload_name(name: str) -> str:
 class IngestJobs:
     """Queues ingest jobs in the database and runs them, one at a time per worker."""
 
-    def __init__(self, ingest: IngestService, settings: Settings, audit: AuditLog, store: JobStore) -> None:
+    def __init__(self, ingest: IngestService[Corpus], settings: Settings, audit: AuditLog, store: JobStore) -> None:
         self.ingest = ingest
         self.settings = settings
         self.audit = audit

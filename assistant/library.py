@@ -17,7 +17,8 @@ from assistant.audit import AuditLog, Principal, require_admin
 from assistant.corpus import Corpus
 from assistant.errors import InvalidInput, NotFoundError
 from assistant.page_marks import mark_passage
-from storage.library import DocumentRecord, LibraryStore
+from storage.library import DocumentRecord as DocumentRecord  # re-exported for ui/, which never imports storage
+from storage.library import LibraryStore
 
 HIDDEN = "there is no such document, or you may not read it"
 PAGE_IMAGE_CACHE = 64

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from assistant.answer import AnswerService
 from assistant.corpus import Corpus
 from assistant.data_dir import make_data_dir
-from assistant.embeddings import Embedder, build_embedder
+from assistant.embeddings import Embedder, build_embedder, tokenizer_source
 from assistant.llm.base import ChatModel
 from assistant.retrieval import CrossEncoderReranker, Reranker, Retriever
 from assistant.settings import Settings
@@ -25,7 +26,7 @@ class Services:
     settings: Settings
     db: Database
     corpus: Corpus
-    ingest: IngestService
+    ingest: IngestService[Corpus]
     retriever: Retriever
     answers: AnswerService
     web: WebServices
@@ -69,6 +70,7 @@ def build_services(
     )
     retriever = Retriever(corpus, settings.retrieval, reranker)
     answers = AnswerService(settings, corpus, retriever, make_chat_model)
-    ingest = IngestService(settings, corpus)
+    ingest = IngestService(settings.ingest, corpus, partial(tokenizer_source, settings.embedding.model),
+                           settings.default_collection, settings.data_dir)
     web = build_web_services(settings, db, corpus, ingest, answers)
     return Services(settings, db, corpus, ingest, retriever, answers, web)

@@ -1,7 +1,9 @@
 """The one typed settings object: defaults, then a TOML file, then ``ENCLAVE_*`` variables.
 
 Nothing here is read at import time; ``load_settings`` is called once by ``run.py``
-(or a test) and the result is passed down.
+(or a test) and the result is passed down. A package below owns its own section
+(``ingest.settings.IngestSettings``); ``Settings`` composes them, and the names stay
+importable from here.
 """
 
 from __future__ import annotations
@@ -18,29 +20,14 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from ingest.settings import IngestSettings
+
 CONFIG_FILE_NAME = "enclave.toml"
 
 
 def default_data_dir() -> Path:
     """Where state lives when neither ``--data-dir`` nor ``ENCLAVE_DATA_DIR`` says otherwise."""
     return Path.home() / ".local" / "share" / "enclave"
-
-
-class IngestSettings(BaseModel):
-    """How folders are read and cut into chunks."""
-
-    max_file_mb: float = Field(200.0, description="Files larger than this are skipped with a reason.")
-    parse_timeout_s: float = Field(120.0, description="A file whose parser runs longer is skipped.")
-    max_unzipped_mb: float = Field(
-        500.0, description="Office files (zip containers) that expand beyond this are refused as zip bombs."
-    )
-    chunk_tokens: int = Field(200, description="Target chunk size in embedding-model tokens.")
-    chunk_overlap: int = Field(30, description="Tokens shared by neighbouring chunks.")
-    ocr: bool = Field(True, description="Run tesseract on scanned pages and images when it is installed.")
-    ocr_languages: str = Field("eng", description="Tesseract language codes, joined by '+'.")
-    save_every_s: float = Field(20.0, description="Seconds between index checkpoints during a long ingest.")
-    parse_workers: int = Field(1, description="Parser processes working ahead of the embedder.")
-    worker_memory_mb: int = Field(3072, description="Address-space cap of each parser process; 0 for none.")
 
 
 class EmbeddingSettings(BaseModel):

@@ -41,7 +41,7 @@ class WebServices:
 
 
 def build_web_services(
-    settings: Settings, db: Database, corpus: Corpus, ingest: IngestService, answers: AnswerService
+    settings: Settings, db: Database, corpus: Corpus, ingest: IngestService[Corpus], answers: AnswerService
 ) -> WebServices:
     """Wire the web services on an already migrated database (nothing starts until used)."""
     account_store = AccountStore(db)

@@ -46,7 +46,7 @@ class Meta(Base):
 
 
 class Collection(Base):
-    """A named set of documents; permissions attach here in later versions."""
+    """A named set of documents; groups are granted read access to it (``storage.accounts.CollectionGrant``)."""
 
     __tablename__ = "collections"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -16,8 +16,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, JSONResponse
 
 from assistant.audit import Principal
+from assistant.library import DocumentRecord
 from assistant.web_services import WebServices
-from storage.library import DocumentRecord
 from ui.api_chat import chat_router
 from ui.api_errors import ERRORS, install_error_handlers
 from ui.api_models import DocumentList, DocumentOut, IngestRequest, Job, JobStarted, Status

@@ -12,9 +12,8 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from assistant.errors import SkipFile
-from assistant.settings import IngestSettings
 from ingest.document import ParsedDocument
+from ingest.errors import SkipFile
 from ingest.parsers.eml import parse_eml
 from ingest.parsers.html_doc import parse_html
 from ingest.parsers.images import parse_image
@@ -25,6 +24,7 @@ from ingest.parsers.sheets import parse_csv, parse_xlsx
 from ingest.parsers.slides import parse_pptx
 from ingest.parsers.sniff import FORMAT_BY_SUFFIX, detect_format
 from ingest.parsers.word import parse_docx
+from ingest.settings import IngestSettings
 
 __all__ = ["SUPPORTED_SUFFIXES", "parse_file"]
 

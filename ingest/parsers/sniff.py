@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import SkipFile
+from ingest.errors import SkipFile
 
 FORMAT_BY_SUFFIX: dict[str, str] = {
     ".pdf": "pdf",
