@@ -15,6 +15,7 @@ from assistant.web_services import WebServices, build_web_services
 from ingest.pipeline import IngestService
 from storage.db import Database
 from storage.documents import DocumentStore
+from storage.job_store import JobStore
 from storage.vector_index import VectorLayout
 
 
@@ -69,6 +70,6 @@ def build_services(
     )
     retriever = Retriever(corpus, settings.retrieval, reranker)
     answers = AnswerService(settings, corpus, retriever, make_chat_model)
-    ingest = IngestService(settings, corpus)
+    ingest = IngestService(settings, corpus, JobStore(db))
     web = build_web_services(settings, db, corpus, ingest, answers)
     return Services(settings, db, corpus, ingest, retriever, answers, web)
