@@ -118,16 +118,6 @@ class Library:
         require_admin(actor)
         return self.corpus.status()
 
-    def failures(self, actor: Principal, job_id: int) -> list[tuple[str, str]]:
-        """The files a recorded ingest job could not read (admins only)."""
-        require_admin(actor)
-        return self.store.failures(job_id)
-
-    def jobs(self, actor: Principal, limit: int = 20) -> list[dict[str, Any]]:
-        """Recent ingest jobs (admins only)."""
-        require_admin(actor)
-        return self.store.jobs(limit)
-
     def remove(self, actor: Principal, document_id: int) -> None:
         """Remove a document from its collection and its indexes (admins only)."""
         require_admin(actor)

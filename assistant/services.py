@@ -16,6 +16,7 @@ from assistant.web_services import WebServices, build_web_services
 from ingest.pipeline import IngestService
 from storage.db import Database
 from storage.documents import DocumentStore
+from storage.job_store import JobStore
 from storage.vector_index import VectorLayout
 
 
@@ -71,6 +72,6 @@ def build_services(
     retriever = Retriever(corpus, settings.retrieval, reranker)
     answers = AnswerService(settings, corpus, retriever, make_chat_model)
     ingest = IngestService(settings.ingest, corpus, partial(tokenizer_source, settings.embedding.model),
-                           settings.default_collection, settings.data_dir)
+                           settings.default_collection, settings.data_dir, JobStore(db))
     web = build_web_services(settings, db, corpus, ingest, answers)
     return Services(settings, db, corpus, ingest, retriever, answers, web)

@@ -30,6 +30,7 @@ from storage.documents import DocumentStore, KnownDocument, NewDocument, searcha
 from storage.errors import DiskFullError
 from storage.hashing import sha256_file
 from storage.index_store import CollectionIndex
+from storage.job_store import FileProgress, JobStore
 
 log = logging.getLogger(__name__)
 EMBED_GROUP_CHUNKS = 256
@@ -113,6 +114,11 @@ class _Plan:
     gone: list[KnownDocument] = field(default_factory=list)
 
 
+def _failures(report: IngestReport, own_job: bool) -> list[FileProgress]:
+    """The failed files to record when the run ends: a claimed job's progress has recorded them already."""
+    return [FileProgress(path, "failed", 0, reason) for path, reason in report.failed] if own_job else []
+
+
 def parser_context() -> Any:
     """How parser processes start: forked from a small fork server, never from this process.
 
@@ -130,7 +136,7 @@ class IngestService(Generic[Target]):
 
     def __init__(
         self, settings: IngestSettings, corpus: Target, tokenizer: Callable[[], str], default_collection: str,
-        data_dir: Path,
+        data_dir: Path, jobs: JobStore,
     ) -> None:
         """``tokenizer`` says what chunk tokens are counted with (``chunk_document``), asked once a run parses."""
         self.settings = settings
@@ -138,6 +144,7 @@ class IngestService(Generic[Target]):
         self.tokenizer = tokenizer
         self.default_collection = default_collection
         self.data_dir = data_dir
+        self.jobs = jobs
 
     def ingest(
         self, folder: Path, collection: str | None = None, sync: bool = False,
@@ -145,7 +152,8 @@ class IngestService(Generic[Target]):
     ) -> IngestReport:
         """Ingest new and changed files under ``folder``; with ``sync``, drop files that are gone.
 
-        ``job_id`` is a job a worker claimed from the queue; without one the run records its own job.
+        ``job_id`` is a job a worker claimed from the queue (its ``progress`` records every file); without
+        one the run records its own job, and its failed files when it ends.
         """
         started = time.perf_counter()
         progress = progress or _Quiet()
@@ -155,7 +163,8 @@ class IngestService(Generic[Target]):
         store = self.corpus.store
         cid = self.corpus.collection_id(collection or self.default_collection, create=True)
         report = IngestReport(failed=list(scan.failures))
-        report.job_id = job_id if job_id is not None else store.start_job(cid, str(root))
+        report.job_id = job_id if job_id is not None else self.jobs.start(cid, str(root), sync)
+        own_job = job_id is None
         progress.started(len(scan.files) + len(scan.failures))
         for path, reason in scan.failures:
             progress.file_done(path, "failed", 0, reason)
@@ -164,7 +173,7 @@ class IngestService(Generic[Target]):
         except BaseException as exc:
             report.seconds = time.perf_counter() - started
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            self._fail_job(report.job_id, report, status, exc)
+            self._fail_job(report.job_id, report, status, exc, own_job)
             if is_disk_full(exc):
                 raise DiskFullError(
                     f"ingest stopped: no space left on the disk holding the data ({self.data_dir}) or "
@@ -176,13 +185,13 @@ class IngestService(Generic[Target]):
         report.seconds = time.perf_counter() - started
         totals = {c["name"]: c for c in store.status()}[collection or self.default_collection]
         report.documents, report.chunks = totals["documents"], totals["chunks"]
-        store.finish_job(report.job_id, "done", report.as_json(), report.failed)
+        self.jobs.finish(report.job_id, "done", report.as_json(), _failures(report, own_job))
         return report
 
-    def _fail_job(self, job_id: int, report: IngestReport, status: str, exc: BaseException) -> None:
+    def _fail_job(self, job_id: int, report: IngestReport, status: str, exc: BaseException, own_job: bool) -> None:
         """Record the failed run; on a full disk even that write may fail, and the disk error is what to report."""
         try:
-            self.corpus.store.finish_job(job_id, status, report.as_json(), report.failed, error=repr(exc))
+            self.jobs.finish(job_id, status, report.as_json(), _failures(report, own_job), error=repr(exc))
         except Exception as record_exc:
             if not (is_disk_full(exc) and is_disk_full(record_exc)):
                 raise

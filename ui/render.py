@@ -12,6 +12,8 @@ import re
 from html import escape
 from typing import Any
 
+from assistant.jobs import IngestJob
+
 MARKER_RE = re.compile(r"\[(\d{1,3})\]")
 SENTENCE_CLASS = {"cited": "s-cited", "attributed": "s-attributed", "unsupported": "s-unsupported",
                   "quoted": "s-cited"}
@@ -200,26 +202,23 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def job_html(job: dict[str, Any]) -> str:
+def job_html(job: IngestJob) -> str:
     """An ingest job's progress: a bar, the files done so far, and the failures with reasons."""
-    total, done = job.get("total") or 0, job.get("done") or 0
-    percent = 100 if job["state"] == "done" else int(100 * done / total) if total else 0
-    failures = job.get("failures") or [(f["path"], "") for f in job["files"] if f["outcome"] == "failed"]
-    failed = "".join(f"<li><b>{escape(p)}</b>: {escape(r)}</li>" for p, r in failures)
+    percent = 100 if job.state == "done" else int(100 * job.done / job.total) if job.total else 0
+    failed = "".join(f"<li><b>{escape(f.path)}</b>: {escape(f.reason)}</li>" for f in job.failures)
     recent = "".join(
-        f"<li>{escape(f['path'])} — {escape(f['outcome'])}" + (f" ({f['chunks']} chunks)" if f["chunks"] else "")
-        + "</li>"
-        for f in job["files"][-8:]
+        f"<li>{escape(f.path)} — {escape(f.outcome)}" + (f" ({f.chunks} chunks)" if f.chunks else "") + "</li>"
+        for f in job.files[-8:]
     )
-    summary = ", ".join(f"{k} {v}" for k, v in (job.get("summary") or {}).items() if k not in ("failed",))
-    error = f'<p class="failed">Failed: {escape(job["error"])}</p>' if job.get("error") else ""
+    summary = ", ".join(f"{k} {v}" for k, v in job.summary.items() if k not in ("failed",))
+    error = f'<p class="failed">Failed: {escape(job.error)}</p>' if job.error else ""
     return (
-        f'<div class="job" data-state="{escape(job["state"])}"><b>Job {int(job["id"])}</b> · '
-        f'{escape(job["collection"])} ← {escape(job["source"])} · <span class="state">{escape(job["state"])}</span>'
-        f' · {done}/{total} files<div class="bar"><div style="width:{percent}%"></div></div>{error}'
+        f'<div class="job" data-state="{escape(job.state)}"><b>Job {int(job.id)}</b> · '
+        f'{escape(job.collection)} ← {escape(job.source)} · <span class="state">{escape(job.state)}</span>'
+        f' · {job.done}/{job.total} files<div class="bar"><div style="width:{percent}%"></div></div>{error}'
         f'<ul class="files">{recent}</ul>'
-        + (f'<p class="failed">Could not ingest {len(failures)} file(s):</p><ul class="failures">{failed}</ul>'
-           if failures else "")
+        + (f'<p class="failed">Could not ingest {len(job.failures)} file(s):</p><ul class="failures">{failed}</ul>'
+           if job.failures else "")
         + (f'<p class="summary">{escape(summary)}</p>' if summary else "")
         + "</div>"
     )

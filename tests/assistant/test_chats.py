@@ -186,7 +186,7 @@ def test_uploads_are_checked_by_content_and_size_and_stored_under_generated_name
     web.jobs.wait(job, timeout=60)
 
     shown = web.jobs.job(SYSTEM, job)
-    assert shown["state"] == "done" and shown["summary"]["added"] == 1
+    assert shown.state == "done" and shown.summary["added"] == 1
     stored = [d.path for d in web.library.documents(SYSTEM, "uploads")]
     assert len(stored) == 1 and stored[0].endswith("-evilname.md") and "/" not in stored[0]
     assert not list((world["services"].settings.data_dir / "uploads" / "uploads").glob("*report*"))

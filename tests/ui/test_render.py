@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 
 import pytest
 
+from storage.job_store import FileProgress, IngestJob
 from ui.render import answer_html, job_html, page_text_html, sources_html, table_html, transcript_html
 
 HOSTILE = [
@@ -58,9 +59,9 @@ def test_hostile_text_renders_as_text_everywhere(hostile: str) -> None:
                              {"text": hostile, "status": "unsupported", "passages": []}]}
     for html in (transcript_html([message]), sources_html([message]), page_text_html(hostile * 2, (3, 9)),
                  table_html([{"a": hostile}], ["a"]),
-                 job_html({"id": 1, "collection": hostile, "source": hostile, "state": "done", "total": 1,
-                           "done": 1, "files": [{"path": hostile, "outcome": "failed", "chunks": 0}],
-                           "failures": [(hostile, hostile)], "summary": {}, "error": hostile})):
+                 job_html(IngestJob(id=1, collection=hostile, source=hostile, state="done", total=1, done=1,
+                                    files=(FileProgress(hostile, "failed", 0, hostile),),
+                                    failures=(FileProgress(hostile, "failed", 0, hostile),), error=hostile))):
         assert_inert(html)
 
 
