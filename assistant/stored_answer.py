@@ -26,7 +26,7 @@ class ShownSource(BaseModel):
     rerank: float | None = None
     span: list[int] = Field(default_factory=list, description="The passage's first and last character in its page.")
     collection: str = ""
-    chunk_id: int | None = None
+    chunk_id: int
     document_id: int | None = None
     kind: str | None = Field(default=None, description="cited, attributed or quoted; None: the answer left it out.")
     before: str = Field(default="", description="The page's text just before the passage.")

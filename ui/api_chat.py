@@ -79,7 +79,7 @@ def passage(item: ShownSource) -> dict[str, Any]:
     """A stored source as the API shows it, with a link to the cited page."""
     out = {key: getattr(item, key) for key in PASSAGE_KEYS}
     out["support"] = item.support  # cited passages only; empty for the rest, and in answers stored before it
-    out["url"] = f"/view/chunk/{item.chunk_id}" if item.chunk_id is not None else None
+    out["url"] = f"/view/chunk/{item.chunk_id}"
     return out
 
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import gradio as gr
 
-from assistant.access import AccessService
 from assistant.audit import Principal
 from assistant.chats import ChatEvent, ChatService, Conversation, Saved, SourcesReady
 from assistant.events import Stage, Status, Token, Waiting
@@ -48,10 +47,8 @@ def follow(live: LiveAnswer, event: ChatEvent) -> None:
 class ChatPage:
     """Builds the chat Blocks; every handler resolves the signed-in user and calls one service."""
 
-    def __init__(self, chats: ChatService, access: AccessService, runtime: RuntimeSettings,
-                 session: SessionReader) -> None:
+    def __init__(self, chats: ChatService, runtime: RuntimeSettings, session: SessionReader) -> None:
         self.chats = chats
-        self.access = access
         self.runtime = runtime
         self.session = session
 
