@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from html.parser import HTMLParser
 
 import pytest
 
-from assistant.stored_answer import ShownMessage
-from ui.render import answer_html, job_html, page_text_html, sources_html, table_html, transcript_html
+from assistant.stored_answer import ShownMessage, ShownSource
+from ui.render import (
+    LEGEND,
+    LiveAnswer,
+    StreamedTranscript,
+    answer_html,
+    job_html,
+    live_html,
+    page_text_html,
+    sources_html,
+    table_html,
+    transcript_html,
+)
 
 HOSTILE = [
     "<script>alert(1)</script>",
@@ -120,3 +132,34 @@ def test_an_answer_quoted_from_the_documents_says_so_and_links_each_quote() -> N
     assert [(s["class"], s["title"]) for s in spans] == [("s-cited", "quoted word for word from the marked source")]
     assert [a["href"] for t, a in elements(html) if t == "a"] == ["#src-3-1"]
     assert "could not be used" not in transcript_html([message.model_copy(update={"quoted": None})])
+
+
+class Turns(list[ShownMessage]):
+    """Finished turns that count how often they are read through."""
+
+    reads = 0
+
+    def __iter__(self) -> Iterator[ShownMessage]:
+        self.reads += 1
+        return super().__iter__()
+
+    def __reversed__(self) -> Iterator[ShownMessage]:
+        self.reads += 1
+        return super().__reversed__()
+
+
+def test_a_streamed_answer_renders_the_earlier_turns_once_and_shows_them_as_a_full_render_would() -> None:
+    turns = Turns(shown(id=i, question=f"Question {i}?", answer=f"Answer {i} [1].", sources=[source(f"passage {i}")],
+                        backend="Ollama") for i in range(1, 41))
+    stream = StreamedTranscript(turns)
+    reads_at_start = turns.reads
+    live = LiveAnswer("And on longer flights?", sources=[ShownSource.model_validate(source("Business class."))])
+    for token in ["Business ", "class ", "[1]", "."] * 25:
+        live.answer += token
+        transcript, panel = stream.transcript(live), stream.sources(live)
+
+    assert turns.reads == reads_at_start, "no token reads the earlier turns again"
+    assert transcript == transcript_html(turns).replace(LEGEND, live_html(live) + LEGEND)
+    assert 'href="#src-live-1"' in transcript and transcript.index("turn-live") > transcript.index("turn-40")
+    assert panel.index("Sources for: And on longer flights?") < panel.index("Sources for: Question 40?")
+    assert panel.count("<details") == 41 and panel.count(" open>") == 1, "only the answer being written is open"
