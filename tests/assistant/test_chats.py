@@ -199,7 +199,8 @@ class Statements:
     """The SQL the real engine runs, recorded with SQLAlchemy's ``before_cursor_execute`` hook."""
 
     def __init__(self, engine: Engine) -> None:
-        self.engine, self.seen = engine, []
+        self.engine = engine
+        self.seen: list[str] = []
 
     def __enter__(self) -> Statements:
         event.listen(self.engine, "before_cursor_execute", self._record)
