@@ -33,9 +33,11 @@ from ui.api_models import (
     ChatCompletion,
     ChatCompletionRequest,
     Choice,
+    Enclave,
     ErrorBody,
     ModelCard,
     ModelList,
+    Passage,
 )
 from ui.streaming import ClosingStreamingResponse
 
@@ -75,20 +77,21 @@ def history_of(body: ChatCompletionRequest) -> list[ChatMessage]:
             if m.role in ("user", "assistant")]
 
 
-def passage(item: ShownSource) -> dict[str, Any]:
+def passage(item: ShownSource) -> Passage:
     """A stored source as the API shows it, with a link to the cited page."""
-    out = {key: getattr(item, key) for key in PASSAGE_KEYS}
-    out["support"] = item.support  # cited passages only; empty for the rest, and in answers stored before it
-    out["url"] = f"/view/chunk/{item.chunk_id}"
-    return out
+    return Passage.model_validate({
+        **{key: getattr(item, key) for key in PASSAGE_KEYS},
+        "support": item.support,  # cited passages only; empty for the rest, and in answers stored before it
+        "url": f"/view/chunk/{item.chunk_id}",
+    })
 
 
-def enclave_fields(saved: Saved) -> dict[str, Any]:
+def enclave_fields(saved: Saved) -> Enclave:
     """Citations, sources and the refusal verdict of a stored answer."""
     message = saved.message
-    return {"citations": [passage(c) for c in message.citations], "sources": [passage(s) for s in message.sources],
-            "refused": message.refused, "refusal_reason": message.refusal_reason, "quoted": message.quoted,
-            "chat_id": saved.chat_id, "message_id": message.id, "backend": message.backend}
+    return Enclave(citations=[passage(c) for c in message.citations], sources=[passage(s) for s in message.sources],
+                   refused=message.refused, refusal_reason=message.refusal_reason, quoted=message.quoted,
+                   chat_id=saved.chat_id, message_id=message.id, backend=message.backend)
 
 
 def _chunk(ident: str, created: int, delta: dict[str, Any], finish: str | None = None,
@@ -124,7 +127,7 @@ def stream(events: Iterator[ChatEvent]) -> Iterator[str]:
                     yield _chunk(ident, created, {"content": answer})
                 elif event.message.quoted:  # what streamed was the model's, and could not be used
                     yield _chunk(ident, created, {"content": f"\n\n{answer}"})
-                yield _chunk(ident, created, {}, "stop", enclave_fields(event))
+                yield _chunk(ident, created, {}, "stop", enclave_fields(event).model_dump(mode="json"))
     except EnclaveError as exc:  # headers are sent: the error travels as an event, as OpenAI's does
         yield _error_event(str(exc), "server_error")
     yield "data: [DONE]\n\n"
@@ -140,7 +143,7 @@ def complete(events: Iterator[ChatEvent]) -> Response:
     completion = ChatCompletion(
         id=f"chatcmpl-{saved.chat_id}-{saved.message.id}", created=int(time.time()),
         choices=[Choice(message=AssistantMessage(content=saved.message.answer))],
-        **enclave_fields(saved),
+        **dict(enclave_fields(saved)),
     )
     return JSONResponse(completion.model_dump(mode="json"), headers={"cache-control": "no-store"})
 
