@@ -20,7 +20,7 @@ from assistant.answerability import judge
 from assistant.citations import MARKER_RE, attribute_sentences, clean_markers, grounding
 from assistant.corpus import Corpus
 from assistant.errors import GenerationError
-from assistant.events import Answer, Citation, Done, Event, Sources, Status, Token, waiting
+from assistant.events import Answer, Citation, Done, Event, Sources, Stage, Status, Token, waiting
 from assistant.evidence import quote_evidence, quoted_answer
 from assistant.followup import standalone_question
 from assistant.generation_queue import GenerationQueue
@@ -31,6 +31,7 @@ from assistant.model_output import complete_sentences, repetition
 from assistant.retrieval import Passage, Retriever, knows_term
 from assistant.settings import Settings
 from storage.bm25 import tokenize
+from storage.index_store import CollectionIndex
 
 # A 270M-parameter model follows an instruction best when it sits right before the question,
 # after the passages; a separate system turn made it echo the prompt back.
@@ -138,24 +139,23 @@ class AnswerService:
     ) -> Iterator[Event]:
         """Stream the answer to ``question`` from ``collections`` (all when None)."""
         started = time.perf_counter()
-        yield Status("retrieving")
+        yield Status(Stage.RETRIEVING)
         retrieval = self.retriever.retrieve(standalone_question(question, history or []), collections)
         query, passages = retrieval.query, retrieval.passages  # follow-ups made standalone, typos corrected
         if query != question:
-            yield Status("rewriting", query)
+            yield Status(Stage.REWRITING, query)
         yield Sources(passages)
         answer = Answer(question, query, "", False, "retrieve-only", retrieved=passages,
                         timings={"retrieve_ms": retrieval.retrieve_ms, "first_token_ms": None})
         if not retrieve_only:
-            yield from self._answer(answer, collections, started)
+            yield from self._answer(answer, retrieval.indexes, started)
         answer.timings["total_ms"] = (time.perf_counter() - started) * 1000
         yield Done(answer)
 
-    def _answer(self, answer: Answer, collections: list[str] | None, started: float) -> Iterator[Event]:
-        yield Status("deciding")
-        verdict = judge(
-            answer.query, answer.retrieved, knows_term(self.retriever.indexes(collections)), self.settings.answer
-        )
+    def _answer(self, answer: Answer, indexes: list[CollectionIndex], started: float) -> Iterator[Event]:
+        """Decide, then generate; ``indexes`` are those the passages were retrieved from."""
+        yield Status(Stage.DECIDING)
+        verdict = judge(answer.query, answer.retrieved, knows_term(indexes), self.settings.answer)
         if verdict.refuse:
             answer.text, answer.refused, answer.refusal_reason = REFUSAL_TEXT, True, verdict.reason
             answer.backend = "none (decided before generation)"
@@ -189,7 +189,7 @@ class AnswerService:
 
     def _generate(self, answer: Answer, model: ChatModel, stream: Stream, started: float) -> Iterator[Event]:
         """Stream the model's answer into ``stream``, stopping it when it starts repeating itself."""
-        yield Status("generating", model.name)
+        yield Status(Stage.GENERATING, model.name)
         messages = build_messages(answer.query, answer.retrieved, self.settings.answer.passage_tokens * 4)
         links = LinkGuard(self.own_hosts)  # a document's injected links and images reach nobody's screen live
         max_tokens = self.settings.generation.embedded.max_tokens

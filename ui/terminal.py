@@ -80,11 +80,11 @@ def print_status(console: Console, status: dict[str, Any]) -> None:
 def render_answer(console: Console, events: Any) -> Any:
     """Stream an answer's tokens, then its numbered sources (no scores: ``--json`` has them) and, under each
     cited one, the sentences that back the answer; returns the final Answer."""
-    from assistant.events import Done, Status, Token
+    from assistant.events import Done, Stage, Status, Token
 
     final = None
     for event in events:
-        if isinstance(event, Status) and event.stage in ("rewriting", "generating"):
+        if isinstance(event, Status) and event.stage in (Stage.REWRITING, Stage.GENERATING):
             console.print(f"[dim]{event.stage}: {event.detail}[/dim]", highlight=False)
         elif isinstance(event, Token):
             console.print(event.text, end="", highlight=False, markup=False)

@@ -342,7 +342,7 @@ def test_a_follow_up_carries_the_earlier_turns_that_openai_clients_send(world: W
             assert (QUESTION.rstrip("?") in prompt) is carries, "the model sees the question the follow-up leans on"
             assert "Be brief" not in prompt, "a client's system message never reaches the model"
             stored = world.services.web.chats.messages(_principal(world, "alice"), body.json()["chat_id"])
-            assert [m["question"] for m in stored] == [follow_up], "the user's own words are stored"
+            assert [m.question for m in stored] == [follow_up], "the user's own words are stored"
 
 
 def test_a_model_that_writes_nothing_usable_answers_with_quotes_from_the_documents(world: World) -> None:

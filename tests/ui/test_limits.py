@@ -87,4 +87,4 @@ def test_links_and_images_to_other_hosts_are_inert_on_every_surface(world: World
     inert(streamed)
     alice = world.services.web.accounts.sign_in("alice", "alice-password-1")[0]
     chat_id = world.services.web.chats.chats(alice)[0].id
-    inert(world.services.web.chats.messages(alice, chat_id)[-1]["answer"])  # what the web chat shows again
+    inert(world.services.web.chats.messages(alice, chat_id)[-1].answer)  # what the web chat shows again
