@@ -24,8 +24,10 @@ def components_by_elem_id(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["props"]["elem_id"]: c for c in config["components"] if c.get("props", {}).get("elem_id")}
 
 
-def _event(config: dict[str, Any], api_name: str) -> dict[str, Any]:
-    return next(d for d in config["dependencies"] if d.get("api_name") == api_name)
+def _event(config: dict[str, Any], side: str) -> dict[str, Any]:
+    """The tab's load event (``side`` "outputs") or its Save event ("inputs"): those that touch the backend choice."""
+    backend = components_by_elem_id(config)["backend"]["id"]
+    return next(d for d in config["dependencies"] if backend in d[side])
 
 
 def call(client: httpx.Client, fn_index: int, data: list[Any], timeout: float = 60) -> dict[str, Any]:
@@ -46,7 +48,7 @@ def call(client: httpx.Client, fn_index: int, data: list[Any], timeout: float = 
 
 def shown_values(client: httpx.Client, config: dict[str, Any]) -> dict[int, Any]:
     """What the Settings tab shows when it loads, by component id."""
-    load = _event(config, "_load")
+    load = _event(config, "outputs")
     done = call(client, load["id"], [])
     assert done["success"], done
     values = [v["value"] if isinstance(v, dict) and "value" in v else v for v in done["output"]["data"]]
@@ -59,5 +61,5 @@ def save_settings(client: httpx.Client, changes: dict[str, Any]) -> dict[str, An
     ids = {elem_id: c["id"] for elem_id, c in components_by_elem_id(config).items()}
     values = shown_values(client, config)
     values.update({ids[elem_id]: value for elem_id, value in changes.items()})
-    save = _event(config, "_save")
+    save = _event(config, "inputs")
     return call(client, save["id"], [values[i] for i in save["inputs"]])
