@@ -49,7 +49,7 @@ def test_settings_are_immutable_and_changed_by_copy(tmp_path: Path) -> None:
 def test_the_backend_name_and_sections_are_checked_against_the_registry(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="must be one of auto, ollama, openai, embedded, parrot"):
         load_settings(data_dir=tmp_path, generation={"backend": "llamafile"})
-    with pytest.raises(ValidationError, match="generation.llamafile is not a setting nor a registered backend"):
+    with pytest.raises(ValidationError, match=r"generation\.llamafile is not a setting nor a registered backend"):
         load_settings(data_dir=tmp_path, generation={"llamafile": {"url": "x"}})
     settings = load_settings(data_dir=tmp_path, generation={"backend": "parrot", "parrot": {"voice": "loud"}})
     assert settings.generation.section("parrot") == parrot_backend.ParrotSettings(voice="loud")  # type: ignore[call-arg]
@@ -119,7 +119,7 @@ def test_settings_saved_in_the_earlier_flat_form_are_still_read(make_services: A
 def test_a_change_missing_what_the_backend_needs_is_refused(make_services: Any, tmp_path: Path) -> None:
     services = make_services(data_dir=tmp_path / "data", generation={"parrot": {"voice": ""}})
     runtime = services.web.runtime
-    with pytest.raises(InvalidInput, match="answering with Parrot .* needs Parrot voice"):
+    with pytest.raises(InvalidInput, match=r"answering with Parrot .* needs Parrot voice"):
         runtime.change(SYSTEM, "parrot", 5, {"parrot": {"voice": " "}})
     with pytest.raises(InvalidInput, match="Ollama host is a URL such as"):
         runtime.change(SYSTEM, "auto", 5, {"ollama": {"hosts": "10.0.0.5"}})
