@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.errors import BackendUnavailable, ConfigError, GenerationError, InvalidInput
 from assistant.llm.base import BackendSpec, ChatMessage, FormField
-from assistant.llm.rotation import HostCheck, HostRotation, stream_in_turn
+from assistant.llm.rotation import HostCheck, HostRotation, stream_in_turn, unanswered
 from assistant.settings import OllamaSettings
 
 if TYPE_CHECKING:
@@ -205,11 +205,6 @@ def list_models(settings: OllamaSettings) -> list[str]:
     return sorted(item.model for item in listed.models if item.model)
 
 
-def _problems(model: OllamaChatModel) -> list[str]:
-    checks = model.check()
-    return [] if any(check.ok for check in checks) else [check.problem for check in checks]
-
-
 SPEC = BackendSpec(
     name="ollama",
     label="Ollama",
@@ -218,7 +213,7 @@ SPEC = BackendSpec(
     describe=lambda settings: f"Ollama {settings.model} at {', '.join(settings.hosts)}",
     fields=(FormField("hosts", "Ollama host", "http://10.0.0.5:11434", url=True, required=True),
             FormField("model", "Ollama model", required=True, listed=True)),
-    probe=_problems,
+    probe=lambda model: unanswered(model.check()),
     auto=lambda settings: True,
     list_models=list_models,
 )

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from assistant.errors import BackendUnavailable, ConfigError, GenerationError
 from assistant.llm.base import BackendSpec, ChatMessage, FormField
-from assistant.llm.rotation import HostCheck, HostRotation, stream_in_turn
+from assistant.llm.rotation import HostCheck, HostRotation, stream_in_turn, unanswered
 from assistant.settings import OpenAICompatSettings
 
 if TYPE_CHECKING:
@@ -288,11 +288,6 @@ def _expected_errors() -> tuple[type[Exception], ...]:
     return (openai.APIError, httpx2.HTTPError, ValueError)  # ValueError: a line that is not the API's JSON
 
 
-def _problems(model: OpenAICompatChatModel) -> list[str]:
-    checks = model.check()
-    return [] if any(check.ok for check in checks) else [check.problem for check in checks]
-
-
 SPEC = BackendSpec(
     name="openai",
     label="OpenAI-compatible server",
@@ -302,6 +297,6 @@ SPEC = BackendSpec(
     fields=(FormField("base_urls", "OpenAI-compatible server (vLLM, llama.cpp, TGI)", "http://10.0.0.7:8000/v1",
                       url=True, required=True),
             FormField("model", "OpenAI-compatible model", required=True)),
-    probe=_problems,
+    probe=lambda model: unanswered(model.check()),
     auto=lambda settings: bool(settings.base_urls),  # tried only where servers are configured
 )

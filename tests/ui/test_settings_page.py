@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -12,8 +11,9 @@ import pytest
 from assistant.llm.backends import BACKENDS
 from tests import parrot_backend
 from tests.fake_ollama import FakeOllama, FakeOllamaScript
-from tests.ui.conftest import PASSWORDS, World, build_world
+from tests.ui.conftest import World, build_world
 from tests.ui.settings_form import components_by_elem_id, page_config, save_settings
+from tests.ui.test_api import signed_in
 
 QUESTION = "Which class do employees fly on flights under six hours?"
 
@@ -33,14 +33,6 @@ def world(embedder: Any, tmp_path_factory: pytest.TempPathFactory, serve: Any) -
             built.services.close()
     finally:
         BACKENDS.remove(parrot_backend.SPEC)
-
-
-@contextmanager
-def signed_in(world: World, user: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=world.url, follow_redirects=False, timeout=60) as client:
-        response = client.post("/login", data={"username": user, "password": PASSWORDS[user], "next": "/"})
-        assert response.status_code == 303, response.text
-        yield client
 
 
 def ask(client: httpx.Client) -> dict[str, Any]:
