@@ -60,7 +60,7 @@ def _services(
     try:
         settings = _settings(data_dir, config)
         if no_worker:
-            settings.jobs.in_process_worker = False
+            settings = settings.changed("jobs", in_process_worker=False)
         services = build_services(settings, index_writer=not (serving and not settings.jobs.in_process_worker))
         yield services
     except EnclaveError as exc:
@@ -192,8 +192,8 @@ def serve(
     from ui.server import serve as run_server
 
     with _services(data_dir, config, serving=True, no_worker=no_worker) as services:
-        services.settings.web.host = host or services.settings.web.host
-        services.settings.web.port = port or services.settings.web.port
+        web = services.settings.web
+        services.settings = services.settings.changed("web", host=host or web.host, port=port or web.port)
         if services.settings.jobs.in_process_worker:
             services.web.jobs.start_worker()  # jobs queued before a restart carry on
         run_server(services, not no_browser, out.print)

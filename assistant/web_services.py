@@ -55,7 +55,7 @@ def build_web_services(
         chats=ChatService(answers, access, ChatStore(db), library_store, audit),
         library=Library(library_store, access, corpus, audit),
         jobs=IngestJobs(ingest, settings, audit, JobStore(db)),
-        runtime=RuntimeSettings(settings, answers, corpus.store, audit),
+        runtime=RuntimeSettings(answers.live, answers, audit),
         tokens=ApiTokenService(ApiTokenStore(db), account_store, audit),
         catalog=Catalog(library_store, access),
     )

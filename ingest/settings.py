@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class IngestSettings(BaseModel):
-    """How folders are read and cut into chunks."""
+    """How folders are read and cut into chunks; immutable once built, like every settings section."""
+
+    model_config = ConfigDict(frozen=True)
 
     max_file_mb: float = Field(200.0, description="Files larger than this are skipped with a reason.")
     parse_timeout_s: float = Field(120.0, description="A file whose parser runs longer is skipped.")

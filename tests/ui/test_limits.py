@@ -24,8 +24,7 @@ def world(embedder: Any, tmp_path_factory: pytest.TempPathFactory, serve: Any) -
     (root / "hr").mkdir()
     (root / "hr" / "travel.md").write_text("# Travel\n\nEmployees fly economy class under six hours.\n")
     with FakeOllama(FakeOllamaScript(reply=INJECTED)) as fake:
-        built = build_world(root, embedder, fake, {"hr": root / "hr"}, ["hr"])
-        built.services.settings.web.max_request_kb = 64
+        built = build_world(root, embedder, fake, {"hr": root / "hr"}, ["hr"], web={"max_request_kb": 64})
         serve(built)
         yield built
         built.services.close()
