@@ -1,0 +1,35 @@
+"""Enclave's command line: one typer app built from a module per command group.
+
+``--data-dir``, ``--config`` and ``--json`` are taken by every command and group, before or after
+its name (``run.py --data-dir D users add ...`` and ``run.py users add ... --data-dir D`` are the
+same); the one nearest the command wins, and each group passes what it was given on in ``ctx.obj``.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from ui.cli.answers import register_answer_commands
+from ui.cli.corpus import register_corpus_commands
+from ui.cli.install import register_install_commands
+from ui.cli.options import CliOptions, ConfigFile, DataDir, JsonFlag
+from ui.cli.serving import register_serving_commands
+from ui.cli.users import users_app
+
+
+def build_cli() -> typer.Typer:
+    """The ``run.py`` app with every command registered."""
+    app = typer.Typer(add_completion=False, no_args_is_help=True, help="Enclave: a private document assistant.")
+
+    @app.callback()
+    def global_options(ctx: typer.Context, as_json: JsonFlag = False, data_dir: DataDir = None,
+                       config: ConfigFile = None) -> None:
+        """Enclave: a private document assistant."""
+        ctx.obj = CliOptions(data_dir, config, as_json)
+
+    register_corpus_commands(app)  # ingest, status, reindex
+    register_answer_commands(app)  # ask, eval
+    register_serving_commands(app)  # serve, worker
+    app.add_typer(users_app(), name="users")
+    register_install_commands(app)  # copy-database, backup, restore
+    return app

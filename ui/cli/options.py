@@ -1,0 +1,106 @@
+"""What every command shares: --data-dir, --config and --json (before or after its name), the settings and
+services they open, errors turned into a message and an exit code, and output as text or one JSON object."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from assistant.errors import EnclaveError
+from assistant.services import Services, build_services
+from assistant.settings import Settings, load_settings
+
+out = Console()  # rich looks up sys.stdout when it writes, so these follow redirection and test runners
+err = Console(stderr=True, soft_wrap=True)
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="Folder holding all state (default ~/.local/share/enclave).")
+]
+ConfigFile = Annotated[
+    Path | None, typer.Option("--config", help="TOML settings file (default DATA_DIR/enclave.toml).")
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+@dataclass(frozen=True)
+class CliOptions:
+    """The options in force for a command, carried down the command tree in ``ctx.obj``."""
+
+    data_dir: Path | None = None
+    config: Path | None = None
+    as_json: bool = False
+
+
+def cli_options(ctx: typer.Context, data_dir: Path | None, config: Path | None, as_json: bool) -> CliOptions:
+    """The options given here, else those given before this command's name; passed on to its subcommands."""
+    before = ctx.obj if isinstance(ctx.obj, CliOptions) else CliOptions()
+    ctx.obj = replace(before, data_dir=data_dir or before.data_dir, config=config or before.config,
+                      as_json=as_json or before.as_json)
+    return ctx.obj
+
+
+def no_json(ctx: typer.Context, data_dir: Path | None, config: Path | None, as_json: bool, why: str) -> CliOptions:
+    """The options of a command that prints no JSON: refused with ``--json``, so no script reads text as JSON."""
+    options = cli_options(ctx, data_dir, config, as_json)
+    if options.as_json:
+        raise typer.BadParameter(f"`{ctx.command_path}` has no JSON output: {why}", param_hint="'--json'")
+    return options
+
+
+def settings_or_exit(data_dir: Path | None, config: Path | None) -> Settings:
+    """Settings from the data dir and config file; a bad or missing file is one message and exit code 2."""
+    try:
+        return load_settings(data_dir=data_dir, config_file=config)
+    except ValidationError as exc:
+        err.print(f"[red]invalid settings:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    except FileNotFoundError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+
+
+@contextmanager
+def enclave_errors() -> Iterator[None]:
+    """Turn an Enclave error into one red line on stderr and exit code 1 (no traceback)."""
+    try:
+        yield
+    except EnclaveError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
+
+
+@contextmanager
+def open_services(options: CliOptions, serving: bool = False, no_worker: bool = False) -> Iterator[Services]:
+    """Build services for one command, close them after it, and translate Enclave errors into exit code 1.
+
+    An app process serving beside a `run.py worker` (``no_worker`` or ``jobs.in_process_worker =
+    false``) runs no jobs and only reads the index versions the worker writes.
+    """
+    services = None
+    try:
+        with enclave_errors():
+            settings = settings_or_exit(options.data_dir, options.config)
+            if no_worker:
+                settings.jobs.in_process_worker = False
+            services = build_services(settings, index_writer=not (serving and not settings.jobs.in_process_worker))
+            yield services
+    finally:
+        if services is not None:
+            services.close()
+
+
+def emit(options: CliOptions, payload: dict[str, Any], render: Callable[[], None]) -> None:
+    """Print ``payload`` as one JSON line with ``--json``, else call ``render`` to print it for people."""
+    if options.as_json:
+        sys.stdout.write(json.dumps(payload) + "\n")
+    else:
+        render()
