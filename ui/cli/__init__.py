@@ -12,7 +12,7 @@ import typer
 from ui.cli.answers import register_answer_commands
 from ui.cli.corpus import register_corpus_commands
 from ui.cli.install import register_install_commands
-from ui.cli.options import CliOptions, ConfigFile, DataDir, JsonFlag
+from ui.cli.options import CliOptions, shared_options
 from ui.cli.serving import register_serving_commands
 from ui.cli.users import users_app
 
@@ -22,10 +22,9 @@ def build_cli() -> typer.Typer:
     app = typer.Typer(add_completion=False, no_args_is_help=True, help="Enclave: a private document assistant.")
 
     @app.callback()
-    def global_options(ctx: typer.Context, as_json: JsonFlag = False, data_dir: DataDir = None,
-                       config: ConfigFile = None) -> None:
-        """Enclave: a private document assistant."""
-        ctx.obj = CliOptions(data_dir, config, as_json)
+    @shared_options
+    def global_options(options: CliOptions) -> None:
+        """Enclave: a private document assistant."""  # the options given here reach every command (ctx.obj)
 
     register_corpus_commands(app)  # ingest, status, reindex
     register_answer_commands(app)  # ask, eval

@@ -16,7 +16,7 @@ import typer
 from assistant.errors import GenerationError
 from assistant.evaluation import Evaluation, load_qa
 from assistant.events import Done
-from ui.cli.options import ConfigFile, DataDir, JsonFlag, cli_options, emit, err, open_services, out
+from ui.cli.options import CliOptions, emit, err, open_services, out, shared_options
 from ui.cli.terminal import print_eval, render_answer
 
 
@@ -24,20 +24,17 @@ def register_answer_commands(app: typer.Typer) -> None:
     """Add ``ask`` and ``eval`` to the app."""
 
     @app.command()
+    @shared_options
     def ask(
-        ctx: typer.Context,
+        options: CliOptions,
         question: Annotated[str, typer.Argument(help="The question to answer.")],
         collection: Annotated[list[str] | None, typer.Option(help="Collection to search (repeatable).")] = None,
         retrieve_only: Annotated[bool, typer.Option("--retrieve-only", help="Skip generation.")] = False,
-        as_json: JsonFlag = False,
-        data_dir: DataDir = None,
-        config: ConfigFile = None,
     ) -> None:
         """Answer a question from the documents, with numbered sources.
 
         Exits 3 when the sources were found but the model could not answer (its error is printed).
         """
-        options = cli_options(ctx, data_dir, config, as_json)
         with open_services(options) as services:
             loading = time.perf_counter()  # models load first, so the timings are the search and the answer
             services.retriever.warm_up(spelling=False)
@@ -56,17 +53,14 @@ def register_answer_commands(app: typer.Typer) -> None:
             raise typer.Exit(3)  # the sources were shown, but no answer was generated: scripts must notice
 
     @app.command(name="eval")
+    @shared_options
     def evaluate(
-        ctx: typer.Context,
+        options: CliOptions,
         dataset: Annotated[Path, typer.Argument(help="A QA set folder: docs/ and qa.jsonl.")],
         retrieve_only: Annotated[bool, typer.Option("--retrieve-only", help="Measure retrieval only.")] = False,
         limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
-        as_json: JsonFlag = False,
-        data_dir: DataDir = None,
-        config: ConfigFile = None,
     ) -> None:
         """Ingest a QA set (into a temporary data dir unless --data-dir) and report quality figures."""
-        options = cli_options(ctx, data_dir, config, as_json)
         with (
             tempfile.TemporaryDirectory(prefix="enclave-eval-") as scratch,
             open_services(replace(options, data_dir=options.data_dir or Path(scratch))) as services,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ui.cli.options import ConfigFile, DataDir, JsonFlag, cli_options, emit, err, open_services, out
+from ui.cli.options import CliOptions, emit, err, open_services, out, shared_options
 from ui.cli.terminal import RichIngestProgress, print_ingest_summary, print_status
 
 
@@ -15,17 +15,14 @@ def register_corpus_commands(app: typer.Typer) -> None:
     """Add ``ingest``, ``status`` and ``reindex`` to the app."""
 
     @app.command()
+    @shared_options
     def ingest(
-        ctx: typer.Context,
+        options: CliOptions,
         path: Annotated[Path, typer.Argument(help="Folder (or file share) to ingest.")],
         collection: Annotated[str | None, typer.Option(help="Collection to ingest into.")] = None,
         sync: Annotated[bool, typer.Option("--sync", help="Remove documents whose files are gone.")] = False,
-        as_json: JsonFlag = False,
-        data_dir: DataDir = None,
-        config: ConfigFile = None,
     ) -> None:
         """Ingest new and changed files of a folder; unchanged files are skipped."""
-        options = cli_options(ctx, data_dir, config, as_json)
         with open_services(options) as services:
             if options.as_json or not err.is_terminal:
                 report = services.ingest.ingest(path, collection, sync)
@@ -36,19 +33,17 @@ def register_corpus_commands(app: typer.Typer) -> None:
             emit(options, summary, lambda: print_ingest_summary(out, summary))
 
     @app.command()
-    def status(ctx: typer.Context, as_json: JsonFlag = False, data_dir: DataDir = None,
-               config: ConfigFile = None) -> None:
+    @shared_options
+    def status(options: CliOptions) -> None:
         """Collections, documents, chunks, embedding model and index size."""
-        options = cli_options(ctx, data_dir, config, as_json)
         with open_services(options) as services:
             figures = services.corpus.status()
             emit(options, figures, lambda: print_status(out, figures))
 
     @app.command()
-    def reindex(ctx: typer.Context, as_json: JsonFlag = False, data_dir: DataDir = None,
-                config: ConfigFile = None) -> None:
+    @shared_options
+    def reindex(options: CliOptions) -> None:
         """Re-embed every chunk with the configured embedding model (after changing it)."""
-        options = cli_options(ctx, data_dir, config, as_json)
         with open_services(options) as services:
             done = services.corpus.reembed(
                 None if options.as_json else lambda d, t: err.print(f"re-embedded {d}/{t} chunks", end="\r"))

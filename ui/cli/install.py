@@ -11,18 +11,7 @@ import typer
 
 from assistant.backup import BackupReport, copy_to_database, create_backup, display_url, restore_backup, unpack_backup
 from assistant.settings import CONFIG_FILE_NAME
-from ui.cli.options import (
-    CliOptions,
-    ConfigFile,
-    DataDir,
-    JsonFlag,
-    cli_options,
-    emit,
-    enclave_errors,
-    err,
-    out,
-    settings_or_exit,
-)
+from ui.cli.options import CliOptions, emit, enclave_errors, err, out, settings_or_exit, shared_options
 from ui.cli.terminal import TableProgress
 
 
@@ -48,15 +37,12 @@ def register_install_commands(app: typer.Typer) -> None:
     """Add ``copy-database``, ``backup`` and ``restore`` to the app."""
 
     @app.command("copy-database")
+    @shared_options
     def copy_database(
-        ctx: typer.Context,
+        options: CliOptions,
         to: Annotated[str, typer.Option("--to", help="Empty target, e.g. postgresql+psycopg://enclave@db/enclave.")],
-        as_json: JsonFlag = False,
-        data_dir: DataDir = None,
-        config: ConfigFile = None,
     ) -> None:
         """Copy every table of this install's database into an empty one (SQLite to PostgreSQL)."""
-        options = cli_options(ctx, data_dir, config, as_json)
         settings = settings_or_exit(options.data_dir, options.config)
         with enclave_errors(), _progress(options) as bar:
             rows = copy_to_database(settings, to, bar)
@@ -68,31 +54,25 @@ def register_install_commands(app: typer.Typer) -> None:
             highlight=False, soft_wrap=True))
 
     @app.command()
+    @shared_options
     def backup(
-        ctx: typer.Context,
+        options: CliOptions,
         dest: Annotated[Path, typer.Argument(help="Archive to write (a new file, e.g. enclave-2024-05-01.tar.gz).")],
-        as_json: JsonFlag = False,
-        data_dir: DataDir = None,
-        config: ConfigFile = None,
     ) -> None:
         """Write one archive of the database, live indexes, settings file and uploads (safe while running)."""
-        options = cli_options(ctx, data_dir, config, as_json)
         settings = settings_or_exit(options.data_dir, options.config)
         with enclave_errors(), _progress(options) as bar:
             report = create_backup(settings, dest, options.config, bar)
         emit(options, report.as_json(), lambda: _print_report("backed up into", report))
 
     @app.command()
+    @shared_options
     def restore(
-        ctx: typer.Context,
+        options: CliOptions,
         src: Annotated[Path, typer.Argument(help="An archive written by `run.py backup`.")],
         force: Annotated[bool, typer.Option("--force", help="Replace a non-empty data dir and database.")] = False,
-        as_json: JsonFlag = False,
-        data_dir: DataDir = None,
-        config: ConfigFile = None,
     ) -> None:
         """Check every member of a backup, then restore it into an empty data dir (and database)."""
-        options = cli_options(ctx, data_dir, config, as_json)
         with enclave_errors(), unpack_backup(src) as unpacked:
             # The archived settings file becomes this install's; ENCLAVE_* variables still override it.
             settings = settings_or_exit(options.data_dir, options.config or unpacked.settings_file)

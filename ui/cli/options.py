@@ -3,6 +3,8 @@ services they open, errors turned into a message and an exit code, and output as
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -40,7 +42,7 @@ class CliOptions:
     as_json: bool = False
 
 
-def cli_options(ctx: typer.Context, data_dir: Path | None, config: Path | None, as_json: bool) -> CliOptions:
+def _in_force(ctx: typer.Context, data_dir: Path | None, config: Path | None, as_json: bool) -> CliOptions:
     """The options given here, else those given before this command's name; passed on to its subcommands."""
     before = ctx.obj if isinstance(ctx.obj, CliOptions) else CliOptions()
     ctx.obj = replace(before, data_dir=data_dir or before.data_dir, config=config or before.config,
@@ -48,12 +50,35 @@ def cli_options(ctx: typer.Context, data_dir: Path | None, config: Path | None, 
     return ctx.obj
 
 
-def no_json(ctx: typer.Context, data_dir: Path | None, config: Path | None, as_json: bool, why: str) -> CliOptions:
-    """The options of a command that prints no JSON: refused with ``--json``, so no script reads text as JSON."""
-    options = cli_options(ctx, data_dir, config, as_json)
+def shared_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command or group ``--json``, ``--data-dir`` and ``--config``, handed to it as ``options``.
+
+    Typer reads a command's options from its signature, so the wrapper shows typer the command's own
+    parameters plus these three (and the context that carries what was given before the command's
+    name); the command itself takes one ``options: CliOptions`` instead of four parameters repeated
+    in every command, and no command can forget one of them.
+    """
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "options"]
+    shared = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context),
+              inspect.Parameter("as_json", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=JsonFlag),
+              inspect.Parameter("data_dir", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=DataDir),
+              inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=ConfigFile)]
+
+    @functools.wraps(command)
+    def with_options(*args: Any, ctx: typer.Context, as_json: bool, data_dir: Path | None, config: Path | None,
+                     **kwargs: Any) -> None:
+        command(*args, options=_in_force(ctx, data_dir, config, as_json), **kwargs)
+
+    parameters = [*own, *shared]
+    with_options.__signature__ = inspect.Signature(parameters, return_annotation=None)  # type: ignore[attr-defined]
+    with_options.__annotations__ = {p.name: p.annotation for p in parameters}
+    return with_options
+
+
+def refuse_json(options: CliOptions, command: str, why: str) -> None:
+    """Refuse ``--json`` for a command that prints no JSON, so that no script reads its text as JSON."""
     if options.as_json:
-        raise typer.BadParameter(f"`{ctx.command_path}` has no JSON output: {why}", param_hint="'--json'")
-    return options
+        raise typer.BadParameter(f"`{command}` has no JSON output: {why}", param_hint="'--json'")
 
 
 def settings_or_exit(data_dir: Path | None, config: Path | None) -> Settings:

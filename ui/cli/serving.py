@@ -6,28 +6,26 @@ from typing import Annotated
 
 import typer
 
-from ui.cli.options import ConfigFile, DataDir, JsonFlag, no_json, open_services, out
+from ui.cli.options import CliOptions, open_services, out, refuse_json, shared_options
 
 
 def register_serving_commands(app: typer.Typer) -> None:
     """Add ``serve`` and ``worker`` to the app."""
 
     @app.command()
+    @shared_options
     def serve(
-        ctx: typer.Context,
+        options: CliOptions,
         no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open a browser (servers).")] = False,
         host: Annotated[str | None, typer.Option(help="Address to listen on (default web.host).")] = None,
         port: Annotated[int | None, typer.Option(help="Port to listen on (default web.port).")] = None,
         no_worker: Annotated[bool, typer.Option(
             "--no-worker", help="Run no ingest jobs here: `run.py worker` runs them (several app processes).")] = False,
-        as_json: JsonFlag = False,
-        data_dir: DataDir = None,
-        config: ConfigFile = None,
     ) -> None:
         """Start the web app; prints its address and opens a browser on desktops."""
         from ui.server import serve as run_server  # Gradio takes seconds to import: only when serving
 
-        options = no_json(ctx, data_dir, config, as_json, "it serves until stopped")
+        refuse_json(options, "serve", "it serves until stopped")
         with open_services(options, serving=True, no_worker=no_worker) as services:
             services.settings.web.host = host or services.settings.web.host
             services.settings.web.port = port or services.settings.web.port
@@ -36,13 +34,13 @@ def register_serving_commands(app: typer.Typer) -> None:
             run_server(services, not no_browser, out.print)
 
     @app.command()
-    def worker(ctx: typer.Context, as_json: JsonFlag = False, data_dir: DataDir = None,
-               config: ConfigFile = None) -> None:
+    @shared_options
+    def worker(options: CliOptions) -> None:
         """Run queued ingest jobs, the one writer of index versions, beside `serve --no-worker` app processes."""
         import logging
         import signal
 
-        options = no_json(ctx, data_dir, config, as_json, "it runs jobs until stopped")
+        refuse_json(options, "worker", "it runs jobs until stopped")
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
         signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop like Ctrl-C: the running job is queued again
         with open_services(options) as services:

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from assistant.audit import SYSTEM
-from ui.cli.options import ConfigFile, DataDir, JsonFlag, cli_options, emit, open_services, out
+from ui.cli.options import CliOptions, emit, open_services, out, shared_options
 
 
 def _stamp(when: datetime | None) -> str | None:
@@ -25,19 +25,17 @@ def tokens_app() -> typer.Typer:
     app = typer.Typer(no_args_is_help=True, help="API tokens of a user (shown once when created).")
 
     @app.callback()
-    def group_options(ctx: typer.Context, as_json: JsonFlag = False, data_dir: DataDir = None,
-                      config: ConfigFile = None) -> None:
+    @shared_options
+    def group_options(options: CliOptions) -> None:
         """API tokens of a user (shown once when created)."""
-        cli_options(ctx, data_dir, config, as_json)
 
     @app.command()
-    def create(ctx: typer.Context, username: str,
+    @shared_options
+    def create(options: CliOptions, username: str,
                name: Annotated[str, typer.Option(help="What the token is for.")],
-               expires_days: Annotated[int | None, typer.Option(help="Refuse the token after this many days "
-                                                                     "(default: it lasts until revoked).")] = None,
-               as_json: JsonFlag = False, data_dir: DataDir = None, config: ConfigFile = None) -> None:
+               expires_days: Annotated[int | None, typer.Option(
+                   help="Refuse the token after this many days (default: it lasts until revoked).")] = None) -> None:
         """Create a token for a user and print it (this once only)."""
-        options = cli_options(ctx, data_dir, config, as_json)
         with open_services(options) as services:
             token, secret = services.web.tokens.create(SYSTEM, username, name, expires_days)
 
@@ -49,10 +47,9 @@ def tokens_app() -> typer.Typer:
                        "expires_at": _stamp(token.expires_at)}, show)
 
     @app.command("list")
-    def list_tokens(ctx: typer.Context, username: str, as_json: JsonFlag = False, data_dir: DataDir = None,
-                    config: ConfigFile = None) -> None:
+    @shared_options
+    def list_tokens(options: CliOptions, username: str) -> None:
         """A user's tokens, newest first."""
-        options = cli_options(ctx, data_dir, config, as_json)
         with open_services(options) as services:
             tokens = services.web.tokens.tokens(SYSTEM, username)
         table = Table("id", "name", "token", "created", "last used", "expires", "revoked")
@@ -66,10 +63,9 @@ def tokens_app() -> typer.Typer:
         emit(options, {"username": username, "tokens": rows}, lambda: out.print(table))
 
     @app.command()
-    def revoke(ctx: typer.Context, username: str, token_id: int, as_json: JsonFlag = False,
-               data_dir: DataDir = None, config: ConfigFile = None) -> None:
+    @shared_options
+    def revoke(options: CliOptions, username: str, token_id: int) -> None:
         """Revoke a token; requests carrying it are refused from now on."""
-        options = cli_options(ctx, data_dir, config, as_json)
         with open_services(options) as services:
             services.web.tokens.revoke(SYSTEM, username, token_id)
         emit(options, {"username": username, "id": token_id, "revoked": True},

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from assistant.audit import SYSTEM
-from ui.cli.options import CliOptions, ConfigFile, DataDir, JsonFlag, cli_options, emit, open_services, out
+from ui.cli.options import CliOptions, emit, open_services, out, shared_options
 from ui.cli.tokens import tokens_app
 
 Password = Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
@@ -20,21 +20,26 @@ def _done(options: CliOptions, payload: dict[str, Any], message: str) -> None:
     emit(options, payload, lambda: out.print(message, highlight=False))
 
 
+def _set_grant(options: CliOptions, group: str, collection: str, may_read: bool) -> None:
+    with open_services(options) as services:
+        services.web.access.set_grant(SYSTEM, group, collection, may_read)
+    _done(options, {"group": group, "collection": collection, "may_read": may_read},
+          f"{group} may {'' if may_read else 'no longer '}read {collection}")
+
+
 def users_app() -> typer.Typer:
     """The ``users`` command group, acting through the same services as the web app."""
     app = typer.Typer(no_args_is_help=True, help="Users, groups and which groups may read which collections.")
 
     @app.callback()
-    def group_options(ctx: typer.Context, as_json: JsonFlag = False, data_dir: DataDir = None,
-                      config: ConfigFile = None) -> None:
-        """Users, groups and which groups may read which collections."""
-        cli_options(ctx, data_dir, config, as_json)
+    @shared_options
+    def group_options(options: CliOptions) -> None:
+        """Users, groups and which groups may read which collections."""  # options given here reach subcommands
 
     @app.command("list")
-    def list_users(ctx: typer.Context, as_json: JsonFlag = False, data_dir: DataDir = None,
-                   config: ConfigFile = None) -> None:
+    @shared_options
+    def list_users(options: CliOptions) -> None:
         """Users with their role, state and groups."""
-        options = cli_options(ctx, data_dir, config, as_json)
         with open_services(options) as services:
             users = services.web.accounts.users(SYSTEM)
         table = Table("user", "role", "active", "locked", "groups")
@@ -44,12 +49,11 @@ def users_app() -> typer.Typer:
         emit(options, {"users": users}, lambda: out.print(table))
 
     @app.command()
-    def add(ctx: typer.Context, username: str, password: Password,
+    @shared_options
+    def add(options: CliOptions, username: str, password: Password,
             role: Annotated[str, typer.Option(help="admin or user")] = "user",
-            group: Annotated[list[str] | None, typer.Option(help="Add to this group (repeatable).")] = None,
-            as_json: JsonFlag = False, data_dir: DataDir = None, config: ConfigFile = None) -> None:
+            group: Annotated[list[str] | None, typer.Option(help="Add to this group (repeatable).")] = None) -> None:
         """Add a user."""
-        options = cli_options(ctx, data_dir, config, as_json)
         with open_services(options) as services:
             services.web.accounts.create_user(SYSTEM, username, password, role)
             for name in group or []:
@@ -57,29 +61,26 @@ def users_app() -> typer.Typer:
         _done(options, {"username": username, "role": role, "groups": group or []}, f"added {username} ({role})")
 
     @app.command("set-password")
-    def set_password(ctx: typer.Context, username: str, password: Password, as_json: JsonFlag = False,
-                     data_dir: DataDir = None, config: ConfigFile = None) -> None:
+    @shared_options
+    def set_password(options: CliOptions, username: str, password: Password) -> None:
         """Set a user's password (their sessions end)."""
-        options = cli_options(ctx, data_dir, config, as_json)
         with open_services(options) as services:
             services.web.accounts.set_password(SYSTEM, username, password)
         _done(options, {"username": username, "password_changed": True}, f"password of {username} changed")
 
     @app.command("set-role")
-    def set_role(ctx: typer.Context, username: str, role: str, as_json: JsonFlag = False,
-                 data_dir: DataDir = None, config: ConfigFile = None) -> None:
+    @shared_options
+    def set_role(options: CliOptions, username: str, role: str) -> None:
         """Make a user admin or user."""
-        options = cli_options(ctx, data_dir, config, as_json)
         with open_services(options) as services:
             services.web.accounts.set_role(SYSTEM, username, role)
         _done(options, {"username": username, "role": role}, f"{username} is now {role}")
 
     @app.command("set-active")
-    def set_active(ctx: typer.Context, username: str,
-                   active: Annotated[bool, typer.Option("--active/--disabled")] = True,
-                   as_json: JsonFlag = False, data_dir: DataDir = None, config: ConfigFile = None) -> None:
+    @shared_options
+    def set_active(options: CliOptions, username: str,
+                   active: Annotated[bool, typer.Option("--active/--disabled")] = True) -> None:
         """Enable (and unlock) or disable a user."""
-        options = cli_options(ctx, data_dir, config, as_json)
         with open_services(options) as services:
             services.web.accounts.set_active(SYSTEM, username, active)
         _done(options, {"username": username, "active": active},
@@ -92,11 +93,10 @@ def users_app() -> typer.Typer:
 
 def _group_commands(app: typer.Typer) -> None:
     @app.command("add-to-group")
-    def add_to_group(ctx: typer.Context, username: str, group: str,
-                     create: Annotated[bool, typer.Option(help="Create the group if needed.")] = True,
-                     as_json: JsonFlag = False, data_dir: DataDir = None, config: ConfigFile = None) -> None:
+    @shared_options
+    def add_to_group(options: CliOptions, username: str, group: str,
+                     create: Annotated[bool, typer.Option(help="Create the group if needed.")] = True) -> None:
         """Add a user to a group."""
-        options = cli_options(ctx, data_dir, config, as_json)
         with open_services(options) as services:
             if create and group not in [g["name"] for g in services.web.access.groups(SYSTEM)]:
                 services.web.access.create_group(SYSTEM, group)
@@ -104,38 +104,29 @@ def _group_commands(app: typer.Typer) -> None:
         _done(options, {"username": username, "group": group, "member": True}, f"{username} is in {group}")
 
     @app.command("remove-from-group")
-    def remove_from_group(ctx: typer.Context, username: str, group: str, as_json: JsonFlag = False,
-                          data_dir: DataDir = None, config: ConfigFile = None) -> None:
+    @shared_options
+    def remove_from_group(options: CliOptions, username: str, group: str) -> None:
         """Take a user out of a group."""
-        options = cli_options(ctx, data_dir, config, as_json)
         with open_services(options) as services:
             services.web.access.set_member(SYSTEM, username, group, False)
         _done(options, {"username": username, "group": group, "member": False}, f"{username} left {group}")
 
     @app.command()
-    def grant(ctx: typer.Context, group: str, collection: str, as_json: JsonFlag = False,
-              data_dir: DataDir = None, config: ConfigFile = None) -> None:
+    @shared_options
+    def grant(options: CliOptions, group: str, collection: str) -> None:
         """Let a group read a collection."""
-        options = cli_options(ctx, data_dir, config, as_json)
-        with open_services(options) as services:
-            services.web.access.set_grant(SYSTEM, group, collection, True)
-        _done(options, {"group": group, "collection": collection, "may_read": True}, f"{group} may read {collection}")
+        _set_grant(options, group, collection, True)
 
     @app.command()
-    def revoke(ctx: typer.Context, group: str, collection: str, as_json: JsonFlag = False,
-               data_dir: DataDir = None, config: ConfigFile = None) -> None:
+    @shared_options
+    def revoke(options: CliOptions, group: str, collection: str) -> None:
         """Stop a group reading a collection."""
-        options = cli_options(ctx, data_dir, config, as_json)
-        with open_services(options) as services:
-            services.web.access.set_grant(SYSTEM, group, collection, False)
-        _done(options, {"group": group, "collection": collection, "may_read": False},
-              f"{group} may no longer read {collection}")
+        _set_grant(options, group, collection, False)
 
     @app.command()
-    def groups(ctx: typer.Context, as_json: JsonFlag = False, data_dir: DataDir = None,
-               config: ConfigFile = None) -> None:
+    @shared_options
+    def groups(options: CliOptions) -> None:
         """Groups with their members and readable collections."""
-        options = cli_options(ctx, data_dir, config, as_json)
         with open_services(options) as services:
             found = services.web.access.groups(SYSTEM)
         table = Table("group", "members", "may read")
