@@ -1,4 +1,4 @@
-"""Terminal rendering for the CLI: the ingest progress bar and summaries."""
+"""Terminal rendering for the CLI: progress bars, summaries, answers and evaluation figures."""
 
 from __future__ import annotations
 
@@ -15,6 +15,27 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+
+
+class TableProgress:
+    """A progress bar per table while rows are copied (copy-database, backup, restore)."""
+
+    def __init__(self, console: Console) -> None:
+        self.bar = Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), console=console)
+        self.tasks: dict[str, TaskID] = {}
+
+    def __call__(self, table: str, done: int, total: int) -> None:
+        if table not in self.tasks:
+            self.tasks[table] = self.bar.add_task(table, total=total)
+        self.bar.update(self.tasks[table], completed=done)
+
+    def __enter__(self) -> TableProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
 
 
 class RichIngestProgress:
