@@ -15,7 +15,8 @@ QUALITY_PARTS = ("token_f1", "containment", "citation_precision", "refusal_accur
 RULE = (
     "quality is the mean of token F1, containment, citation precision, refusal accuracy and 1 - false refusal "
     "rate (the figures a model has; all on 0-1); the advice is the smallest model on disk whose quality is at "
-    "most {tolerance:g} below the best model's, the better of equal sizes"
+    "most {tolerance:g} below the best model's, the better of equal sizes; only models measured on every "
+    "question are candidates"
 )
 
 
@@ -167,6 +168,7 @@ def draw(advice: Advice, target: Path) -> Path:
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import ScalarFormatter
 
     figure = Figure(figsize=(7, 4.5), dpi=120)
     FigureCanvasAgg(figure)
@@ -182,6 +184,8 @@ def draw(advice: Advice, target: Path) -> Path:
         axes.annotate(label, point, fontsize=7, xytext=(6, 6), textcoords="offset points")
     if drawn:
         axes.set_xscale("log")
+        axes.xaxis.set_major_formatter(ScalarFormatter())
+        axes.margins(x=0.35, y=0.2)  # room for the labels right of the points
     axes.set_xlabel("size on disk (MiB, log scale)")
     axes.set_ylabel("quality (mean of the answer figures)")
     axes.set_title(f"{advice.dataset}: {advice.questions} questions; marker area grows with first-token time",

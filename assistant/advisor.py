@@ -16,7 +16,7 @@ from pathlib import Path
 
 from assistant.advice import Advice, ModelReport, QuestionResult, choose, draw
 from assistant.embeddings import Embedder, build_embedder
-from assistant.errors import EnclaveError
+from assistant.errors import ConfigError, EnclaveError, GenerationError
 from assistant.evaluation import QAItem, _hit, containment, load_qa, token_f1
 from assistant.events import Answer, Done, Token
 from assistant.models.catalogue import local_file
@@ -45,7 +45,9 @@ def settings_for(base: Settings, entry: ModelEntry, data_dir: Path) -> Settings:
     else:
         embedded = generation.embedded.model_copy(update={"gguf_path": str(local_file(entry)), "ollama_model": None})
         update = {"backend": "embedded", "embedded": embedded}
-    return base.model_copy(update={"data_dir": data_dir, "generation": generation.model_copy(update=update)})
+    # database_url too: the QA set goes into the advisor's own SQLite, never the install's database.
+    return base.model_copy(update={"data_dir": data_dir, "database_url": None,
+                                   "generation": generation.model_copy(update=update)})
 
 
 def advise(
@@ -76,16 +78,19 @@ def advise(
     out_dir.mkdir(parents=True, exist_ok=True)
     done = _load_results(out_dir / RESULTS)
     pending = {m.key: [i for i in items if (m.key, i.id) not in done] for m in models}
+    notes: list[str] = []
     if any(pending.values()):
         shared = embedder or build_embedder(settings.embedding)
         _ingest_once(qa_folder, settings_for(settings, models[0], out_dir / "data"), shared)
         for model in models:
-            if pending[model.key]:
+            try:
                 for result in _measure(model, pending[model.key], items, settings, out_dir, shared, progress):
                     done[(model.key, result.question_id)] = result
+            except (ConfigError, GenerationError) as error:  # this model cannot run here; the others still can
+                notes.append(f"{model.name} was not measured: {error}")
     reports = [ModelReport.of(m, [done[(m.key, i.id)] for i in items if (m.key, i.id) in done]) for m in models]
-    chosen, reason = choose(reports, tolerance)
-    advice = Advice(qa_folder.name, len(items), tolerance, reports, chosen, reason)
+    chosen, reason = choose([r for r in reports if r.questions == len(items)], tolerance)
+    advice = Advice(qa_folder.name, len(items), tolerance, reports, chosen, reason, notes=notes)
     try:
         advice.plot = str(draw(advice, out_dir / PLOT))
     except ImportError:
@@ -137,6 +142,8 @@ def _measure(
     embedder: Embedder, progress: Progress | None,
 ) -> Iterator[QuestionResult]:
     """Ask ``model`` the pending questions, appending each result to results.jsonl as it comes."""
+    if not pending:
+        return
     settings = settings_for(base, model, out_dir / "data")
     memory = PeakMemory() if model.is_local else None
     with _services(settings, embedder) as services, (out_dir / RESULTS).open("a", encoding="utf-8") as results:
