@@ -45,9 +45,12 @@ def settings_for(base: Settings, entry: ModelEntry, data_dir: Path) -> Settings:
     else:
         embedded = generation.embedded.model_copy(update={"gguf_path": str(local_file(entry)), "ollama_model": None})
         update = {"backend": "embedded", "embedded": embedded}
-    # database_url too: the QA set goes into the advisor's own SQLite, never the install's database.
-    return base.model_copy(update={"data_dir": data_dir, "database_url": None,
-                                   "generation": generation.model_copy(update=update)})
+    return _own_data(base, data_dir).model_copy(update={"generation": generation.model_copy(update=update)})
+
+
+def _own_data(base: Settings, data_dir: Path) -> Settings:
+    """``base`` with the advisor's data dir and its own SQLite database there, never the install's database."""
+    return base.model_copy(update={"data_dir": data_dir, "database_url": None})
 
 
 def advise(
@@ -81,7 +84,7 @@ def advise(
     notes: list[str] = []
     if any(pending.values()):
         shared = embedder or build_embedder(settings.embedding)
-        _ingest_once(qa_folder, settings_for(settings, models[0], out_dir / "data"), shared)
+        _ingest_once(qa_folder, _own_data(settings, out_dir / "data"), shared)
         for model in models:
             try:
                 for result in _measure(model, pending[model.key], items, settings, out_dir, shared, progress):
@@ -100,11 +103,13 @@ def advise(
 
 
 def _load_results(path: Path) -> dict[tuple[str, str], QuestionResult]:
-    """The results of an earlier run; a last line cut short by the interruption is dropped and asked again."""
+    """The results of an earlier run; a last line cut short by the interruption is dropped (and asked again)."""
     if not path.is_file():
         return {}
-    lines = path.read_text(encoding="utf-8").splitlines()
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
     results: dict[tuple[str, str], QuestionResult] = {}
+    kept: list[str] = []
     for n, line in enumerate(lines, 1):
         try:
             result = QuestionResult.from_json(json.loads(line))
@@ -113,6 +118,9 @@ def _load_results(path: Path) -> dict[tuple[str, str], QuestionResult]:
                 break
             raise EnclaveError(f"{path}:{n} is not a result line ({error}): delete the file to start over") from error
         results[(result.model, result.question_id)] = result
+        kept.append(line + "\n")
+    if "".join(kept) != text:  # new lines are appended after the last whole one, not after a fragment
+        path.write_text("".join(kept), encoding="utf-8")
     return results
 
 

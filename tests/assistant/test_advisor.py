@@ -108,6 +108,13 @@ def test_advise_measures_the_packaged_model_and_resumes_without_recomputing(
     assert seen == []
     assert again.to_json() == first.to_json()
 
+    lines = results.splitlines(keepends=True)
+    (out / RESULTS).write_text("".join(lines[:2]) + lines[2][:40])  # interrupted while writing the third
+    advise(qa_folder, [gemma], 3, out, lambda *step: seen.append(step), settings=settings, embedder=embedder)
+
+    assert seen == [(gemma.name, 3, 3)]  # only the lost question was asked again
+    assert [json.loads(line)["question_id"] for line in (out / RESULTS).read_text().splitlines()] == ["q1", "q2", "q3"]
+
 
 @pytest.mark.slow
 def test_a_model_that_cannot_load_is_noted_and_not_advised(qa_folder: Path, tmp_path: Path, embedder: Any) -> None:
