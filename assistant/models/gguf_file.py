@@ -162,6 +162,14 @@ class _Parser:
         self._at += size
         return self._buffer[self._at - size:self._at]
 
+    def _skip(self, size: int) -> None:
+        """Pass over ``size`` bytes in blocks, so a forged length cannot make one huge read."""
+        while size > 0:
+            step = min(size, READ_AHEAD)
+            self._ensure(step)
+            self._at += step
+            size -= step
+
     def _skip_strings(self, count: int) -> None:
         """Pass over an array of strings (a vocabulary of 10^5 words) as fast as Python can."""
         unpack = _LENGTH.unpack_from
@@ -189,7 +197,7 @@ class _Parser:
         if kind == ARRAY:
             item_kind, count = self._scalar("<I"), self._scalar("<Q")
             if item_kind in _SCALARS and count > KEPT_ARRAY_ITEMS:
-                self._read(count * struct.calcsize(_SCALARS[item_kind]))
+                self._skip(count * struct.calcsize(_SCALARS[item_kind]))
                 return f"[{count} items]"
             if item_kind == STRING and count > KEPT_ARRAY_ITEMS:
                 self._skip_strings(count)

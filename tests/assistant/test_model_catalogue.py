@@ -252,3 +252,14 @@ def test_the_context_budget_follows_the_models_context_length(
     assert (budget.context_tokens, budget.answer_tokens, budget.passages, budget.passage_tokens) == expected
     used = budget.answer_tokens + budget.passages * (budget.passage_tokens + 24) + 320
     assert used <= budget.context_tokens or budget.passage_tokens == 16
+
+
+def test_a_forged_array_length_is_refused_without_reading_it(isolated_paths: Path, tmp_path: Path) -> None:
+    import struct
+
+    forged = tmp_path / "forged.gguf"  # one metadata array claiming 2^60 floats, in a 150-byte file
+    forged.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", 1) + b"x"
+                       + struct.pack("<IIQ", 9, 6, 2**60) + bytes(100))
+
+    with pytest.raises(InvalidInput, match=r"forged\.gguf is cut short"):
+        add_model(forged, isolated_paths)
