@@ -131,11 +131,11 @@ def _normal(name: str) -> str:
 def _package_licence(dist: metadata.Distribution) -> str | None:
     """The licence a package's metadata states: License-Expression, License, or a licence classifier."""
     meta = dist.metadata
-    for value in (meta.get("License-Expression"), meta.get("License")):
+    for value in (meta["License-Expression"], meta["License"]):
         if value and value.strip() and len(value) < 100:  # some packages paste the whole licence text
             return value.strip()
     for classifier in meta.get_all("Classifier") or []:
-        if classifier.startswith("License ::") and "OSI Approved" != classifier.split(" :: ")[-1]:
+        if classifier.startswith("License ::") and classifier.split(" :: ")[-1] != "OSI Approved":
             return classifier.split(" :: ")[-1]
     return None
 
