@@ -14,6 +14,7 @@ from assistant.errors import EnclaveError
 from assistant.models.catalogue import list_models
 from assistant.models.entry import ModelEntry
 from assistant.settings import load_settings
+from tests.gguf_files import write_gguf
 
 DOCS = {
     "travel.md": "# Travel policy\n\nEmployees book economy class for flights under six hours. Flights longer "
@@ -118,8 +119,6 @@ def test_advise_measures_the_packaged_model_and_resumes_without_recomputing(
 
 @pytest.mark.slow
 def test_a_model_that_cannot_load_is_noted_and_not_advised(qa_folder: Path, tmp_path: Path, embedder: Any) -> None:
-    from tests.assistant.test_model_catalogue import write_gguf
-
     settings = load_settings(data_dir=tmp_path / "install", generation={"ollama": {"hosts": []}})
     write_gguf(tmp_path / "install" / "models" / "hollow.gguf")  # a header, but no weights llama.cpp can run
     hollow = list_models(settings, checksums=False).find("hollow.gguf")

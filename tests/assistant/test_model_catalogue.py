@@ -10,7 +10,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from assistant.errors import InvalidInput
@@ -21,32 +20,9 @@ from assistant.models.entry import ModelEntry
 from assistant.models.prompting import context_budget, prompt_format
 from assistant.settings import Settings, load_settings
 from tests.fake_ollama import FakeOllama, FakeOllamaScript, closed_port_url
+from tests.gguf_files import write_gguf
 
 NO_SERVERS: dict[str, Any] = {"generation": {"ollama": {"hosts": []}}}
-
-
-def write_gguf(
-    path: Path, *, chat_template: str | None = "{{ messages }}", context: int = 1024, licence: str | None = "apache-2.0"
-) -> Path:
-    """A tiny but well-formed GGUF model file, as llama.cpp's conversion scripts write them."""
-    import gguf
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer = gguf.GGUFWriter(str(path), "llama")
-    writer.add_name("Tiny")
-    writer.add_context_length(context)
-    writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
-    if licence:
-        writer.add_license(licence)
-    if chat_template:
-        writer.add_chat_template(chat_template)
-    writer.add_token_list([f"w{i}" for i in range(300)])
-    writer.add_tensor("token_embd.weight", np.zeros((8, 4), dtype=np.float16))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
 
 
 def settings_at(data_dir: Path, **overrides: Any) -> Settings:
