@@ -14,6 +14,7 @@ from assistant.chats import ChatService
 from assistant.corpus import Corpus
 from assistant.jobs import IngestJobs
 from assistant.library import Library
+from assistant.quality import QualityService
 from assistant.runtime import RuntimeSettings
 from assistant.settings import Settings
 from ingest.pipeline import IngestService
@@ -23,6 +24,7 @@ from storage.chat_store import ChatStore
 from storage.db import Database
 from storage.job_store import JobStore
 from storage.library import LibraryStore
+from storage.quality import QualityStore
 
 
 @dataclass
@@ -38,6 +40,7 @@ class WebServices:
     runtime: RuntimeSettings
     tokens: ApiTokenService
     catalog: Catalog
+    quality: QualityService
 
 
 def build_web_services(
@@ -58,4 +61,5 @@ def build_web_services(
         runtime=RuntimeSettings(answers.live, answers, audit),
         tokens=ApiTokenService(ApiTokenStore(db), account_store, audit),
         catalog=Catalog(library_store, access),
+        quality=QualityService(QualityStore(db), library_store, audit),
     )
