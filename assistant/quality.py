@@ -210,9 +210,10 @@ class QualityService:
                                "as not in the documents")
         else:
             source = self._page(problem, page)
-        collection = source.collection if source else (problem.collections or [""])[0]
-        if not collection and problem.sources:
-            collection = problem.sources[0].collection
+        searched = [*problem.collections, *(s.collection for s in problem.sources)]
+        collection = source.collection if source else (searched or [""])[0]
+        if not collection:
+            raise InvalidInput("the question searched no collection, so its answer would belong to none")
         new = NewExpected(collection, message_id, problem.question, None if source is None else answer,
                           source is not None, problem.origin, source.document_id if source else None,
                           source.file if source else None, source.page if source else None, actor.id)
