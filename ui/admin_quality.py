@@ -6,10 +6,10 @@ from typing import Any
 
 import gradio as gr
 
-from assistant.quality import ALL, CollectionFigures, ProblemQuestion
+from assistant.quality import CollectionFigures, ProblemQuestion
 from assistant.web_services import WebServices
 from ui.errors import shows_errors
-from ui.render import table_html
+from ui.render import table_html, text_html
 from ui.session import SessionReader
 
 DAYS = 30
@@ -60,7 +60,7 @@ class QualityTab:
             self.save = gr.Button("Save expected answer", variant="primary", elem_id="quality-save")
             with gr.Row():
                 self.export = gr.Button("Export QA set (docs/ + qa.jsonl)", elem_id="quality-export")
-                self.download = gr.File(label="QA set", interactive=False, elem_id="quality-download")
+                self.download = gr.File(label="QA set", interactive=False, visible=False, elem_id="quality-download")
 
     def wire(self, blocks: gr.Blocks) -> None:
         """Connect the tab's events."""
@@ -75,15 +75,19 @@ class QualityTab:
 
     @shows_errors
     def _show(self, collection: str | None, request: gr.Request) -> tuple[Any, str, str, Any]:
+        return self._shown(collection, request, None)
+
+    def _shown(self, collection: str | None, request: gr.Request, keep: int | None) -> tuple[Any, str, str, Any]:
+        """The figures and the listed questions; ``keep`` stays the chosen question while it is listed."""
         principal = self.session.principal(request)
         report = self.web.quality.report(principal, DAYS)
         chosen = next((f for f in report.collections if f.collection == collection), report.overall)
-        days = [{"day": d.day, "questions": d.asked, "refused": d.refused, "thumbs up": d.up, "thumbs down": d.down}
-                for d in reversed(chosen.days) if d.asked or d.up or d.down]
+        days = [{"day": d.day.isoformat(), "questions": d.asked, "refused": d.refused, "thumbs up": d.up,
+                 "thumbs down": d.down} for d in reversed(chosen.days) if d.asked or d.up or d.down]
         columns = ["questions", "refused", "refusal rate", "thumbs up", "thumbs down"]
         figures = (f"<h4>The last {DAYS} days</h4>"
                    + table_html([_totals(f) for f in [report.overall, *report.collections]], ["collection", *columns])
-                   + f"<h4>Per day: {chosen.collection if chosen is not report.overall else ALL}</h4>"
+                   + f"<h4>Per day: {text_html(chosen.collection)}</h4>"
                    + table_html(days, ["day", "questions", "refused", "thumbs up", "thumbs down"]))
         problems = self.web.quality.problems(principal, collection or None)
         listing = ("<h4>Refused or marked down: what the documents are missing</h4>"
@@ -91,8 +95,9 @@ class QualityTab:
                                 ["id", "asked", "collections", "question", "why", "sources", "expected answer"]))
         names = self.web.access.readable(principal)
         choices = [(f"{p.message_id}: {p.question[:80]}", p.message_id) for p in problems]
+        kept = keep if any(p.message_id == keep for p in problems) else None
         return (gr.update(choices=[("All collections", ""), *[(n, n) for n in names]]), figures, listing,
-                gr.update(choices=choices, value=None))
+                gr.update(choices=choices, value=kept))
 
     @shows_errors
     def _choose(self, message_id: int | None, request: gr.Request) -> tuple[Any, str, bool]:
@@ -117,11 +122,11 @@ class QualityTab:
         saved = self.web.quality.save_expected(self.session.principal(request), int(message_id), answer or "",
                                                page or "", missing)
         gr.Info(f"Expected answer saved in {saved.collection}.")
-        return self._show(collection, request)
+        return self._shown(collection, request, int(message_id))  # the question stays chosen, as written
 
     @shows_errors
-    def _export(self, collection: str | None, request: gr.Request) -> str:
+    def _export(self, collection: str | None, request: gr.Request) -> Any:
         archive, summary = self.web.quality.export_zip(self.session.principal(request), collection or None)
         note = f"; {len(summary.missing)} documents are no longer on disk" if summary.missing else ""
-        gr.Info(f"{summary.questions} questions and {summary.documents} documents exported{note}.")
-        return str(archive)
+        gr.Info(f"{summary.questions} question(s) and {summary.documents} document(s) exported{note}.")
+        return gr.update(value=str(archive), visible=True)

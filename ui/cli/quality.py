@@ -32,8 +32,8 @@ def quality_app() -> typer.Typer:
             summary = services.web.quality.export(SYSTEM, out_dir, collection)
 
         def show() -> None:
-            out.print(f"{summary.questions} questions ({summary.unanswerable} not in the documents) and "
-                      f"{summary.documents} documents written to {summary.folder}", highlight=False)
+            out.print(f"{summary.questions} question(s) ({summary.unanswerable} not in the documents) and "
+                      f"{summary.documents} document(s) written to {summary.folder}", highlight=False)
             for missing in summary.missing:
                 err.print(f"[yellow]not on disk, not copied:[/yellow] {missing}", highlight=False)
 
