@@ -24,8 +24,6 @@ from typing import Any
 from assistant.audit import AuditLog, Principal, require_admin
 from assistant.errors import EnclaveError, InvalidInput, NotFoundError, PermissionDenied
 from assistant.settings import Settings
-from ingest.parsers import SUPPORTED_SUFFIXES
-from ingest.parsers.sniff import detect_format
 from ingest.pipeline import IngestService
 from storage.job_store import ClaimedJob, FileProgress, JobStore
 
@@ -227,12 +225,12 @@ class IngestJobs:
             raise InvalidInput(f"{original} is {size / 2**20:.1f} MB, over the {self.settings.web.max_upload_mb:g} MB "
                                "upload limit (web.max_upload_mb)")
         name = safe_upload_name(original)
-        if Path(name).suffix not in SUPPORTED_SUFFIXES:
+        if Path(name).suffix not in self.ingest.formats.suffixes:
             raise InvalidInput(f"{original}: unsupported file type {Path(name).suffix or '(no extension)'}")
         dest = target / name
         shutil.copyfile(tmp, dest)
         try:
-            detect_format(dest)
+            self.ingest.formats.detect(dest)
         except EnclaveError as exc:
             dest.unlink()
             raise InvalidInput(f"{original}: {exc}") from exc

@@ -25,6 +25,7 @@ from assistant.corpus import Corpus
 from assistant.embeddings import tokenizer_source
 from assistant.errors import DiskFullError, SkipFile
 from assistant.settings import Settings
+from ingest.parsers import FORMATS, FormatRegistry
 from ingest.scanner import FileEntry, scan_folder
 from ingest.worker import PreparedFile, init_worker, prepare_file
 from storage.disk import is_disk_full
@@ -102,9 +103,10 @@ def parser_context() -> Any:
 class IngestService:
     """Brings a collection in step with a folder."""
 
-    def __init__(self, settings: Settings, corpus: Corpus) -> None:
+    def __init__(self, settings: Settings, corpus: Corpus, formats: FormatRegistry = FORMATS) -> None:
         self.settings = settings
         self.corpus = corpus
+        self.formats = formats
 
     def ingest(
         self, folder: Path, collection: str | None = None, sync: bool = False,
@@ -118,7 +120,7 @@ class IngestService:
         progress = progress or _Quiet()
         self.corpus.verify_model()
         root = folder.resolve()
-        scan = scan_folder(root, self.settings.ingest)
+        scan = scan_folder(root, self.settings.ingest, self.formats)
         store = self.corpus.store
         cid = self.corpus.collection_id(collection or self.settings.default_collection, create=True)
         report = IngestReport(failed=list(scan.failures))
@@ -255,7 +257,8 @@ class IngestService:
                 while queue and len(pending) < window:
                     entry, digest, is_update = queue.popleft()
                     future = pool.schedule(
-                        prepare_file, args=(entry.path, settings, tokenizer), timeout=settings.parse_timeout_s
+                        prepare_file, args=(entry.path, settings, tokenizer, self.formats),
+                        timeout=settings.parse_timeout_s,
                     )
                     pending.append((entry, digest, is_update, future))
                 entry, digest, is_update, future = pending.popleft()
