@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from assistant import audit_events
 from assistant.access import AccessService
 from assistant.answer import AnswerService
 from assistant.audit import AuditLog, Principal, require_admin
@@ -96,7 +97,7 @@ class ChatService:
         """Delete a conversation and its messages."""
         self.chat(principal, chat_id)
         self.store.delete(chat_id)
-        self.audit.record(principal, "chat_deleted", str(chat_id))
+        self.audit.record(principal, audit_events.ChatDeleted(chat_id))
 
     def ask(self, principal: Principal, chat_id: int | None, question: str,
             collections: list[str] | None = None, retrieve_only: bool = False,
@@ -117,7 +118,7 @@ class ChatService:
             chat_id = self.store.create(principal.id, question[:60], chosen)
         else:
             self.store.update(chat_id, collections=chosen)
-        self.audit.record(principal, "question_asked", str(chat_id), question=question, collections=chosen)
+        self.audit.record(principal, audit_events.QuestionAsked(chat_id, question=question, collections=chosen))
         sources: list[dict[str, Any]] | None = None  # the answer's passages, as built for the page
         for event in self.answers.ask(question, history=history, collections=chosen, retrieve_only=retrieve_only):
             if isinstance(event, Sources):
@@ -135,7 +136,7 @@ class ChatService:
             raise NotFoundError("there is no such answer")
         self.chat(principal, message.chat_id)
         self.store.add_feedback(message, principal.id or 0, helpful, comment.strip()[:2000])
-        self.audit.record(principal, "feedback", str(message_id), helpful=helpful)
+        self.audit.record(principal, audit_events.Feedback(message_id, helpful=helpful))
 
     def feedback_log(self, actor: Principal, limit: int = 50) -> list[dict[str, Any]]:
         """The newest ratings with what they rate (admins only)."""

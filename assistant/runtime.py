@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from assistant import audit_events
 from assistant.answer import AnswerService
 from assistant.audit import AuditLog, Principal, require_admin
 from assistant.errors import InvalidInput
@@ -78,7 +79,7 @@ class RuntimeSettings:
                                   "top_k": top_k, **_openai_values(backend, openai_url, openai_model)}
         self._apply(values)
         self.store.set_meta(SAVED_KEY, json.dumps(values))
-        self.audit.record(actor, "settings_changed", "generation", **values)
+        self.audit.record(actor, audit_events.SettingsChanged("generation", values))
 
     def _apply(self, values: dict[str, Any]) -> None:
         gen = self.settings.generation

@@ -47,7 +47,7 @@ class ActivityTab:
                   f"; answers by {text_html(self.web.runtime.model_label())}</p>")
         failures = [{"job": j["id"], "file": p, "reason": r} for j in jobs if j["failures"]
                     for p, r in self.web.library.failures(principal, j["id"])]
-        audit = self.web.audit.events(principal, 200, action or None)
+        audit = [entry.as_row() for entry in self.web.audit.events(principal, 200, action or None)]
         feedback = self.web.chats.feedback_log(principal, 50)
         return (
             totals + table_html(status["collections"], ["name", "documents", "pages", "chunks"])
