@@ -48,87 +48,75 @@ class AuditEvent:
 
 
 @dataclass(frozen=True)
-class SignIn(AuditEvent):
-    action = "sign_in"
+class _AccountEvent(AuditEvent):
+    """Something that happened to one account (or to "(unknown user)" for names that are none)."""
+
     TARGET = "username"
     username: str
+
+
+@dataclass(frozen=True)
+class SignIn(_AccountEvent):
+    action = "sign_in"
     client: str
 
 
 @dataclass(frozen=True)
-class SignInFailed(AuditEvent):
+class SignInFailed(_AccountEvent):
     """A wrong password, or a name that is no account (``unknown_user``; the name typed is never stored)."""
 
     action = "sign_in_failed"
-    TARGET = "username"
-    username: str
     client: str
     unknown_user: bool = False
 
 
 @dataclass(frozen=True)
-class SignInRefused(AuditEvent):
+class SignInRefused(_AccountEvent):
     """Refused before the password was checked: the account is locked or the client throttled."""
 
     action = "sign_in_refused"
-    TARGET = "username"
-    username: str
     reason: str
     client: str
 
 
 @dataclass(frozen=True)
-class AccountLocked(AuditEvent):
+class AccountLocked(_AccountEvent):
     action = "account_locked"
-    TARGET = "username"
-    username: str
     failures: int
     client: str
 
 
 @dataclass(frozen=True)
-class SignOut(AuditEvent):
+class SignOut(_AccountEvent):
     action = "sign_out"
-    TARGET = "username"
-    username: str
 
 
 @dataclass(frozen=True)
-class UserCreated(AuditEvent):
+class UserCreated(_AccountEvent):
     action = "user_created"
-    TARGET = "username"
-    username: str
     role: str
     first_start: bool = False
 
 
 @dataclass(frozen=True)
-class PasswordChanged(AuditEvent):
+class PasswordChanged(_AccountEvent):
     action = "password_changed"
-    TARGET = "username"
-    username: str
 
 
 @dataclass(frozen=True)
-class RoleChanged(AuditEvent):
+class RoleChanged(_AccountEvent):
     action = "role_changed"
-    TARGET = "username"
-    username: str
     role: str
 
 
 @dataclass(frozen=True)
-class UserEnabled(AuditEvent):
+class UserEnabled(_AccountEvent):
     action = "user_enabled"
-    TARGET = "username"
-    username: str
 
 
 @dataclass(frozen=True)
-class UserDisabled(AuditEvent):
+class UserDisabled(_AccountEvent):
     action = "user_disabled"
-    TARGET = "username"
-    username: str
 
 
 # --- collections, groups and grants -----------------------------------------------------------
@@ -142,71 +130,70 @@ class CollectionCreated(AuditEvent):
 
 
 @dataclass(frozen=True)
-class GroupCreated(AuditEvent):
+class _GroupEvent(AuditEvent):
+    TARGET = "group"
+    group: str
+
+
+@dataclass(frozen=True)
+class GroupCreated(_GroupEvent):
     action = "group_created"
-    TARGET = "group"
-    group: str
 
 
 @dataclass(frozen=True)
-class GroupDeleted(AuditEvent):
+class GroupDeleted(_GroupEvent):
     action = "group_deleted"
-    TARGET = "group"
-    group: str
 
 
 @dataclass(frozen=True)
-class GroupMemberAdded(AuditEvent):
+class GroupMemberAdded(_GroupEvent):
     action = "group_member_added"
-    TARGET = "group"
-    group: str
     user: str
 
 
 @dataclass(frozen=True)
-class GroupMemberRemoved(AuditEvent):
+class GroupMemberRemoved(_GroupEvent):
     action = "group_member_removed"
-    TARGET = "group"
-    group: str
     user: str
 
 
 @dataclass(frozen=True)
-class GrantAdded(AuditEvent):
-    action = "grant_added"
+class _GrantEvent(AuditEvent):
     TARGET = "collection"
     collection: str
     group: str
 
 
 @dataclass(frozen=True)
-class GrantRevoked(AuditEvent):
+class GrantAdded(_GrantEvent):
+    action = "grant_added"
+
+
+@dataclass(frozen=True)
+class GrantRevoked(_GrantEvent):
     action = "grant_revoked"
-    TARGET = "collection"
-    collection: str
-    group: str
 
 
 # --- API tokens -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class ApiTokenCreated(AuditEvent):
-    action = "api_token_created"
+class _TokenEvent(AuditEvent):
     TARGET = "owner"
     owner: str
     token: int
     name: str
+
+
+@dataclass(frozen=True)
+class ApiTokenCreated(_TokenEvent):
+    action = "api_token_created"
     expires_days: int | None
 
 
 @dataclass(frozen=True)
-class ApiTokenRevoked(AuditEvent):
+class ApiTokenRevoked(_TokenEvent):
     action = "api_token_revoked"
-    TARGET = "owner"
-    owner: str
-    token: int
-    name: str
 
 
 # --- chats ------------------------------------------------------------------------------------
@@ -281,25 +268,26 @@ class IngestFinished(AuditEvent):
 
 
 @dataclass(frozen=True)
-class IngestFailed(AuditEvent):
-    """A run that stopped with an error, or whose worker died too often (``subject`` is then "job N")."""
-
-    action = "ingest_failed"
+class _JobProblem(AuditEvent):
     TARGET = "subject"
     subject: str
+    """The collection, or "job N" when the job's worker died and the job is all that is known."""
     job: int
     error: str
 
 
 @dataclass(frozen=True)
-class IngestRequeued(AuditEvent):
-    """A run whose worker died, queued again for another (``subject`` is "job N")."""
+class IngestFailed(_JobProblem):
+    """A run that stopped with an error, or whose worker died too often."""
+
+    action = "ingest_failed"
+
+
+@dataclass(frozen=True)
+class IngestRequeued(_JobProblem):
+    """A run whose worker died, queued again for another."""
 
     action = "ingest_requeued"
-    TARGET = "subject"
-    subject: str
-    job: int
-    error: str
 
 
 @dataclass(frozen=True)
