@@ -33,3 +33,4 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check assistant ingest storage ui tests bench run.py
 	$(VENV)/bin/mypy assistant ingest storage ui run.py
+	$(VENV)/bin/lint-imports --no-cache

@@ -10,9 +10,8 @@ answer quotes the passages' best sentences instead (``Answer.quoted`` says why).
 from __future__ import annotations
 
 import re
-import threading
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 
@@ -20,17 +19,19 @@ from assistant.answerability import judge
 from assistant.citations import MARKER_RE, attribute_sentences, clean_markers, grounding
 from assistant.corpus import Corpus
 from assistant.errors import GenerationError
-from assistant.events import Answer, Citation, Done, Event, Sources, Status, Token, waiting
+from assistant.events import Answer, Citation, Done, Event, Sources, Stage, Status, Token, waiting
 from assistant.evidence import quote_evidence, quoted_answer
 from assistant.followup import standalone_question
 from assistant.generation_queue import GenerationQueue
 from assistant.links import LinkGuard, defang_links, own_hosts
+from assistant.live_settings import LiveSettings
 from assistant.llm.base import ChatMessage, ChatModel
-from assistant.llm.embedded import EmbeddedChatModel
+from assistant.llm.factory import AnsweringModel, ChosenModel
 from assistant.model_output import complete_sentences, repetition
 from assistant.retrieval import Passage, Retriever, knows_term
 from assistant.settings import Settings
 from storage.bm25 import tokenize
+from storage.index_store import CollectionIndex
 
 # A 270M-parameter model follows an instruction best when it sits right before the question,
 # after the passages; a separate system turn made it echo the prompt back.
@@ -94,43 +95,38 @@ def build_messages(question: str, passages: list[Passage], budget_chars: int) ->
 class AnswerService:
     """Retrieval, the answerability decision, generation and citations for one question."""
 
-    def __init__(self, settings: Settings, corpus: Corpus, retriever: Retriever,
-                 chat_model_factory: Callable[[], ChatModel]) -> None:
-        self.settings = settings
+    def __init__(self, live: LiveSettings, corpus: Corpus, retriever: Retriever, models: AnsweringModel) -> None:
+        self.live = live
         self.corpus = corpus
         self.retriever = retriever
-        self._factory = chat_model_factory
-        self._model: ChatModel | None = None
-        self._lock = threading.Lock()
-        self.queue = GenerationQueue(1, settings.generation.queue_wait_s)
-        self.own_hosts = own_hosts(settings.web.public_url, settings.web.allowed_hosts)
+        self.models = models
+        self.queue = GenerationQueue(1, live.base.generation.queue_wait_s)
+        self.own_hosts = own_hosts(live.base.web.public_url, live.base.web.allowed_hosts)
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in use now (admins' saved changes included)."""
+        return self.live.current()
 
     def chat_model(self) -> ChatModel:
-        """The model that answers, chosen on first use (Ollama when it answers, else embedded)."""
-        with self._lock:
-            if self._model is None:
-                self._model = self._factory()
-                # llama.cpp in this process writes one answer at a time; model servers take several.
-                embedded = isinstance(self._model, EmbeddedChatModel)
-                self.queue.resize(1 if embedded else self.settings.generation.server_concurrency)
-            return self._model
+        """The model that answers under the current settings, chosen on first use and again when they change."""
+        return self._chosen().model
+
+    def _chosen(self) -> ChosenModel:
+        chosen = self.models.get(self.settings.generation)
+        if self.queue.slots != chosen.concurrency:  # the backend says how many answers it writes at once
+            self.queue.resize(chosen.concurrency)
+        return chosen
 
     def warm_up(self) -> None:
         """Choose the model that answers now and, when it runs in this process, load it."""
-        model = self.chat_model()
-        if isinstance(model, EmbeddedChatModel):
-            model.load()
+        self.chat_model().load()
 
     @property
     def chosen_model_name(self) -> str | None:
-        """The name of the model that answers, once one has been chosen."""
-        model = self._model
-        return model.name if model is not None else None
-
-    def reset_chat_model(self) -> None:
-        """Forget the chosen model, so the next question picks one from the current settings."""
-        with self._lock:
-            self._model = None
+        """The name of the model that answers, once one has been chosen for the current settings."""
+        chosen = self.models.held(self.settings.generation)
+        return chosen.model.name if chosen is not None else None
 
     def ask(
         self, question: str, history: list[ChatMessage] | None = None,
@@ -138,37 +134,37 @@ class AnswerService:
     ) -> Iterator[Event]:
         """Stream the answer to ``question`` from ``collections`` (all when None)."""
         started = time.perf_counter()
-        yield Status("retrieving")
-        retrieval = self.retriever.retrieve(standalone_question(question, history or []), collections)
+        yield Status(Stage.RETRIEVING)
+        top_k = self.settings.retrieval.top_k  # admins change it while the server runs
+        retrieval = self.retriever.retrieve(standalone_question(question, history or []), collections, top_k)
         query, passages = retrieval.query, retrieval.passages  # follow-ups made standalone, typos corrected
         if query != question:
-            yield Status("rewriting", query)
+            yield Status(Stage.REWRITING, query)
         yield Sources(passages)
         answer = Answer(question, query, "", False, "retrieve-only", retrieved=passages,
                         timings={"retrieve_ms": retrieval.retrieve_ms, "first_token_ms": None})
         if not retrieve_only:
-            yield from self._answer(answer, collections, started)
+            yield from self._answer(answer, retrieval.indexes, started)
         answer.timings["total_ms"] = (time.perf_counter() - started) * 1000
         yield Done(answer)
 
-    def _answer(self, answer: Answer, collections: list[str] | None, started: float) -> Iterator[Event]:
-        yield Status("deciding")
-        verdict = judge(
-            answer.query, answer.retrieved, knows_term(self.retriever.indexes(collections)), self.settings.answer
-        )
+    def _answer(self, answer: Answer, indexes: list[CollectionIndex], started: float) -> Iterator[Event]:
+        """Decide, then generate; ``indexes`` are those the passages were retrieved from."""
+        yield Status(Stage.DECIDING)
+        verdict = judge(answer.query, answer.retrieved, knows_term(indexes), self.settings.answer)
         if verdict.refuse:
             answer.text, answer.refused, answer.refusal_reason = REFUSAL_TEXT, True, verdict.reason
             answer.backend = "none (decided before generation)"
             return
         stream = Stream([])
         try:
-            model = self.chat_model()
-            answer.backend = model.name
+            chosen = self._chosen()
+            answer.backend = chosen.model.name
             yield from self._wait_turn(answer)
             try:
                 if answer.timings["queue_wait_ms"]:
                     yield waiting(0, (answer.timings["queue_wait_ms"] or 0) / 1000)
-                yield from self._generate(answer, model, stream, started)
+                yield from self._generate(answer, chosen, stream, started)
             finally:  # finished, failed, or the caller went away: the next in line may start
                 self.queue.leave()
         except GenerationError as exc:
@@ -187,13 +183,13 @@ class AnswerService:
                 yield waiting(place.ahead, place.waited_s)
         answer.timings["queue_wait_ms"] = (time.monotonic() - begun) * 1000 if waited else 0.0
 
-    def _generate(self, answer: Answer, model: ChatModel, stream: Stream, started: float) -> Iterator[Event]:
+    def _generate(self, answer: Answer, chosen: ChosenModel, stream: Stream, started: float) -> Iterator[Event]:
         """Stream the model's answer into ``stream``, stopping it when it starts repeating itself."""
-        yield Status("generating", model.name)
+        model = chosen.model
+        yield Status(Stage.GENERATING, model.name)
         messages = build_messages(answer.query, answer.retrieved, self.settings.answer.passage_tokens * 4)
         links = LinkGuard(self.own_hosts)  # a document's injected links and images reach nobody's screen live
-        max_tokens = self.settings.generation.embedded.max_tokens
-        temperature = self.settings.generation.temperature
+        max_tokens, temperature = chosen.max_tokens, chosen.settings.temperature
         pieces = model.stream(messages, max_tokens=max_tokens, temperature=temperature)
         try:
             for piece in pieces:

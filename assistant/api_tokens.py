@@ -17,7 +17,8 @@ from assistant import audit_events
 from assistant.audit import AuditLog, Principal
 from assistant.errors import InvalidInput, NotFoundError, PermissionDenied
 from storage.account_store import AccountStore, UserRecord
-from storage.api_tokens import ApiTokenStore, TokenRecord
+from storage.api_tokens import ApiTokenStore
+from storage.api_tokens import TokenRecord as TokenRecord  # re-exported for ui/, which never imports storage
 
 TOKEN_PREFIX = "enc_"
 SHOWN_PREFIX = 10  # "enc_" and six characters: enough to tell tokens apart, useless to guess one

@@ -1,26 +1,30 @@
-"""Enclave's exception tree: raised inside, translated once at each edge (CLI, UI, HTTP)."""
+"""Enclave's exception tree: raised inside, translated once at each edge (CLI, UI, HTTP).
+
+Each package owns its errors: ``storage.errors`` (the database and indexes), ``ingest.errors``
+(reading files), and this module (everything the services raise). One class is the root of
+them all, ``EnclaveError``; it is defined in ``storage.errors``, the lowest layer, so that
+storage's and ingest's errors derive from it without importing upward, and re-exported here.
+That way an edge catches every error Enclave raises on purpose with one ``except
+EnclaveError`` (and FastAPI finds one handler), and ``from assistant.errors import X`` works
+for every class in the tree. A tuple of per-package bases would have served the same, but
+every edge would have to remember it, and one that caught only ``EnclaveError`` would let a
+storage error escape as a crash.
+"""
 
 from __future__ import annotations
 
-
-class EnclaveError(Exception):
-    """Base of every error Enclave raises on purpose; its message is shown to the user."""
-
-
-class ConfigError(EnclaveError):
-    """A setting is missing, contradictory or points at something that does not exist."""
+# The root of the tree and the lower packages' errors, importable from here as before.
+from ingest.errors import IngestError as IngestError
+from ingest.errors import SkipFile as SkipFile
+from storage.errors import ConfigError as ConfigError
+from storage.errors import DiskFullError as DiskFullError
+from storage.errors import EnclaveError as EnclaveError
+from storage.errors import IndexCorruptError as IndexCorruptError
+from storage.errors import StorageError as StorageError
 
 
 class ModelMismatchError(EnclaveError):
     """The index was built with another embedding model than the one configured."""
-
-
-class SkipFile(EnclaveError):
-    """A file cannot be ingested; the message is the one-line reason shown to the admin."""
-
-
-class IndexCorruptError(EnclaveError):
-    """An index file on disk cannot be read; it is rebuilt from the database."""
 
 
 class NotFoundError(EnclaveError):
@@ -57,7 +61,3 @@ class AccountLocked(SignInFailed):
 
 class InvalidInput(EnclaveError):
     """A value a user typed or uploaded is not acceptable; the message says why."""
-
-
-class DiskFullError(EnclaveError):
-    """The disk holding the data dir or the database ran out of space; what was committed before is kept."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from assistant.citations import SentenceSupport
@@ -10,11 +11,21 @@ from assistant.excerpts import supporting_sentences
 from assistant.retrieval import Passage
 
 
+class Stage(StrEnum):
+    """What the answering service is doing; a ``Status`` event says one started."""
+
+    RETRIEVING = "retrieving"
+    REWRITING = "rewriting"  # the question searched differs: a follow-up made standalone, typos corrected
+    DECIDING = "deciding"
+    WAITING = "waiting"  # in line for the model
+    GENERATING = "generating"
+
+
 @dataclass(frozen=True)
 class Status:
-    """A stage started: rewriting, retrieving, deciding, generating."""
+    """A stage started; ``detail`` is e.g. the rewritten question or the model's name."""
 
-    stage: str
+    stage: Stage
     detail: str = ""
 
 
@@ -29,7 +40,7 @@ class Waiting(Status):
 def waiting(ahead: int, waited_s: float) -> Waiting:
     """The waiting status with its words, e.g. ``waiting: 3 ahead of you``."""
     detail = f"waiting: {ahead} ahead of you" if ahead else "your turn: the model is answering"
-    return Waiting("waiting", detail, ahead, waited_s)
+    return Waiting(Stage.WAITING, detail, ahead, waited_s)
 
 
 @dataclass(frozen=True)
@@ -92,8 +103,12 @@ class Answer:
             "citations": [{**c.as_json(), "support": self.support(c)} for c in self.citations],
             "sentences": [{"text": s.text, "status": s.status, "passages": s.passages} for s in self.sentences],
             "retrieved": [p.as_json(i + 1) for i, p in enumerate(self.retrieved)],
-            "timings": {k: (round(v, 1) if v is not None else None) for k, v in self.timings.items()},
+            "timings": self.rounded_timings(),
         }
+
+    def rounded_timings(self) -> dict[str, float | None]:
+        """How long each step took, in milliseconds to one decimal (None: the step did not happen)."""
+        return {k: (round(v, 1) if v is not None else None) for k, v in self.timings.items()}
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ Retrieval found the passages and the evidence checks let the question through, s
 documents very likely hold the answer; a model that wrote nothing, looped, strayed from the
 passages or failed must not turn that into "I could not find this". The sentences of the top
 passages that share the most words with the question are quoted instead, each cited to its
-passage (on contoso-hr, issue 15, three such sentences scored token F1 0.38, the packaged
+passage (on contoso-hr, three such sentences scored token F1 0.38, the packaged
 Gemma 3 270M's own answers 0.34).
 """
 

@@ -19,14 +19,14 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from assistant import audit_events
 from assistant.audit import AuditLog, Principal, require_admin
+from assistant.corpus import Corpus
 from assistant.errors import EnclaveError, InvalidInput, NotFoundError, PermissionDenied
 from assistant.settings import Settings
 from ingest.pipeline import IngestService
-from storage.job_store import ClaimedJob, FileProgress, JobStore
+from storage.job_store import ENDED, ClaimedJob, FileProgress, IngestJob, JobStore
 
 SAFE_NAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
 FLUSH_EVERY_S = 0.5
@@ -104,7 +104,7 @@ def safe_upload_name(name: str) -> str:
 class IngestJobs:
     """Queues ingest jobs in the database and runs them, one at a time per worker."""
 
-    def __init__(self, ingest: IngestService, settings: Settings, audit: AuditLog, store: JobStore) -> None:
+    def __init__(self, ingest: IngestService[Corpus], settings: Settings, audit: AuditLog, store: JobStore) -> None:
         self.ingest = ingest
         self.settings = settings
         self.audit = audit
@@ -141,7 +141,7 @@ class IngestJobs:
         self.audit.record(actor, audit_events.FilesUploaded(name, files=[s.name for s in stored]))
         return self._submit(actor, target, name, False)
 
-    def job(self, actor: Principal, job_id: int) -> dict[str, Any]:
+    def job(self, actor: Principal, job_id: int) -> IngestJob:
         """A job's progress, as written by whichever worker runs it (admins only)."""
         require_admin(actor)
         found = self.store.job(job_id)
@@ -149,17 +149,17 @@ class IngestJobs:
             raise NotFoundError(f"there is no ingest job {job_id}")
         return found
 
-    def jobs(self, actor: Principal, limit: int = JOBS_SHOWN) -> list[dict[str, Any]]:
-        """The newest jobs queued through the app by any process, newest first (admins only)."""
+    def jobs(self, actor: Principal, limit: int = JOBS_SHOWN, include_command_line: bool = False) -> list[IngestJob]:
+        """The newest jobs queued through the app by any process, or also the command line's (admins only)."""
         require_admin(actor)
         self.expire_leases()
-        return self.store.recent(limit)
+        return self.store.recent(limit, include_command_line)
 
     def wait(self, job_id: int, timeout: float) -> None:
         """Block until a job ends (for the command line and tests)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.store.state(job_id) in ("done", "failed", "interrupted"):
+            if self.store.state(job_id) in ENDED:
                 return
             time.sleep(0.1)
         raise TimeoutError(f"ingest job {job_id} still running after {timeout:g} s")

@@ -18,7 +18,8 @@ from assistant.audit import AuditLog, Principal, require_admin
 from assistant.corpus import Corpus
 from assistant.errors import InvalidInput, NotFoundError
 from assistant.page_marks import mark_passage
-from storage.library import DocumentRecord, LibraryStore
+from storage.library import DocumentRecord as DocumentRecord  # re-exported for ui/, which never imports storage
+from storage.library import LibraryStore
 
 HIDDEN = "there is no such document, or you may not read it"
 PAGE_IMAGE_CACHE = 64
@@ -117,16 +118,6 @@ class Library:
         """Collections, documents, chunks, embedding model and index size (admins only)."""
         require_admin(actor)
         return self.corpus.status()
-
-    def failures(self, actor: Principal, job_id: int) -> list[tuple[str, str]]:
-        """The files a recorded ingest job could not read (admins only)."""
-        require_admin(actor)
-        return self.store.failures(job_id)
-
-    def jobs(self, actor: Principal, limit: int = 20) -> list[dict[str, Any]]:
-        """Recent ingest jobs (admins only)."""
-        require_admin(actor)
-        return self.store.jobs(limit)
 
     def remove(self, actor: Principal, document_id: int) -> None:
         """Remove a document from its collection and its indexes (admins only)."""

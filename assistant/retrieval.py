@@ -10,7 +10,7 @@ import itertools
 import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -94,6 +94,8 @@ class Retrieval:
     passages: list[Passage]
     query: str
     retrieve_ms: float
+    indexes: list[CollectionIndex] = field(default_factory=list)
+    """The indexes searched, so that what else needs them (the answerability check) does not fetch them again."""
 
 
 def fuse_rrf(rankings: Iterable[list[tuple[Any, float]]], k: int) -> dict[Any, float]:
@@ -184,7 +186,7 @@ class Retriever:
         k = top_k or self.settings.top_k
         indexes = self.indexes(collections)
         if not indexes:
-            return Retrieval([], query, (time.perf_counter() - started) * 1000)
+            return Retrieval([], query, (time.perf_counter() - started) * 1000, indexes)
         if self.settings.correct_spelling:
             query = correct(query, knows_term(indexes))
         queries = [query, *(question_parts(query) if self.settings.split_questions else [])]
@@ -195,7 +197,7 @@ class Retriever:
         counts = summed_term_counts(indexes)
         # A part ("If it is not useful, say why") rarely repeats the names the whole question gives.
         rankings = [self._ranked(q, *found, chunks, k, counts, query) for q, found in zip(queries, hits, strict=True)]
-        return Retrieval(interleave(rankings, k), query, (time.perf_counter() - started) * 1000)
+        return Retrieval(interleave(rankings, k), query, (time.perf_counter() - started) * 1000, indexes)
 
     def warm_up(self, spelling: bool = True) -> None:
         """Load what the first question would otherwise wait for.

@@ -1,121 +1,131 @@
-"""Settings admins change while the server runs: which model answers, and how many passages it gets.
+"""Settings admins change while the server runs: which backend answers, its servers and model, and top-k.
 
-Changes are applied to the one settings object, saved in the database (so a restart keeps
-them) and take effect with the next question.
+The settings page is built from the backend registry (``assistant.llm.backends.BACKENDS``): each
+backend's form fields are shown and saved under its name. Changes are stored in the database
+(``LiveSettings``), so a restart keeps them and every process uses them within
+``jobs.settings_check_s``; the model that answered before is closed.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from assistant import audit_events
 from assistant.answer import AnswerService
 from assistant.audit import AuditLog, Principal, require_admin
 from assistant.errors import InvalidInput
+from assistant.live_settings import LiveSettings, SavedSettings, section_with
+from assistant.llm.backends import BACKENDS, backend_names, get_backend
+from assistant.llm.base import BackendSpec, FormField
 from assistant.settings import Settings
-from storage.documents import DocumentStore
 
-SAVED_KEY = "web_runtime_settings"
-BACKENDS = ("auto", "ollama", "embedded", "openai")
+FormValues = Mapping[str, Mapping[str, str]]
+"""Form text by backend name, then by field name."""
+
+
+@dataclass(frozen=True)
+class RuntimeView:
+    """What the settings page shows: the backend, top-k, and each backend's form values as text."""
+
+    backend: str
+    top_k: int
+    values: dict[str, dict[str, str]]
 
 
 class RuntimeSettings:
-    """Reads and changes the generation backend, Ollama host and model, OpenAI-compatible server and model, top-k."""
+    """Reads and changes the answering backend, its form fields, and top-k."""
 
-    def __init__(self, settings: Settings, answers: AnswerService, store: DocumentStore, audit: AuditLog) -> None:
-        self.settings = settings
+    def __init__(self, live: LiveSettings, answers: AnswerService, audit: AuditLog) -> None:
+        self.live = live
         self.answers = answers
-        self.store = store
         self.audit = audit
 
-    def current(self) -> dict[str, Any]:
+    @property
+    def backends(self) -> list[BackendSpec]:
+        """The backends admins may choose, in registry order ('auto' tries them in this order)."""
+        return list(BACKENDS)
+
+    def current(self) -> RuntimeView:
         """The values the settings page shows."""
-        gen = self.settings.generation
-        return {"backend": gen.backend, "ollama_host": gen.ollama.hosts[0] if gen.ollama.hosts else "",
-                "ollama_model": gen.ollama.model, "top_k": self.settings.retrieval.top_k,
-                "embedded": gen.embedded.gguf_path or gen.embedded.label(),
-                "openai_url": gen.openai.base_urls[0] if gen.openai.base_urls else "",
-                "openai_model": gen.openai.model}
+        settings = self.live.current()
+        gen = settings.generation
+        values = {spec.name: {f.name: _shown(spec, gen.section(spec.name), f) for f in spec.fields}
+                  for spec in BACKENDS}
+        return RuntimeView(gen.backend, settings.retrieval.top_k, values)
 
     def model_label(self) -> str:
         """Which model answers, in words every user may see."""
         chosen = self.answers.chosen_model_name
         if chosen:
             return chosen
-        gen = self.settings.generation
-        ollama = f"Ollama {gen.ollama.model} at {', '.join(gen.ollama.hosts)}"
-        if gen.backend == "ollama":
-            return ollama
-        if gen.backend == "embedded":
-            return f"embedded {gen.embedded.label()}"
-        if gen.backend == "openai":
-            return f"{gen.openai.model} at {', '.join(gen.openai.base_urls)} (OpenAI-compatible)"
-        return f"{ollama}, else the embedded {gen.embedded.label()}"
+        gen = self.live.current().generation
+        if gen.backend != "auto":
+            return get_backend(gen.backend).describe(gen.section(gen.backend))
+        tried = [spec.describe(gen.section(spec.name)) for spec in BACKENDS
+                 if spec.auto is not None and spec.auto(gen.section(spec.name))]
+        return ", else ".join(tried)
 
     def load_saved(self) -> None:
-        """Apply the values an admin saved earlier (at app start)."""
-        saved = self.store.get_meta(SAVED_KEY)
-        if saved:
-            self._apply(json.loads(saved))
+        """Read what admins saved now (at app start), so a saved value that no longer fits stops the start."""
+        self.live.refresh()
 
-    def ollama_models(self, actor: Principal, host: str) -> list[str]:
-        """The models an Ollama server has (admins only); raises BackendUnavailable when it does not answer."""
-        require_admin(actor)
-        return list_ollama_models(host.strip(), self.settings.generation.ollama.connect_timeout_s)
+    def server_models(self, actor: Principal, backend: str, values: Mapping[str, str]) -> list[str]:
+        """The models a backend's server offers, for the form's values (admins only).
 
-    def change(self, actor: Principal, backend: str, ollama_host: str, ollama_model: str, top_k: int,
-               openai_url: str = "", openai_model: str = "") -> None:
-        """Change the answering model and top-k (admins only); the OpenAI-compatible server is optional."""
+        Raises BackendUnavailable when the server does not answer.
+        """
         require_admin(actor)
-        host, top_k = ollama_host.strip(), int(top_k)
-        if backend not in BACKENDS:
-            raise InvalidInput(f"backend must be one of {', '.join(BACKENDS)}")
-        if not host.startswith(("http://", "https://")):
-            raise InvalidInput("the Ollama host is a URL such as http://10.0.0.5:11434")
+        spec = get_backend(backend)
+        if spec.list_models is None:
+            raise InvalidInput(f"the {spec.label} backend lists no models")
+        _check_urls(spec, values)
+        settings = self.live.current()
+        return spec.list_models(section_with(spec, settings.generation.section(spec.name), values))
+
+    def change(self, actor: Principal, backend: str, top_k: int, values: FormValues) -> None:
+        """Change the answering backend, its form fields and top-k (admins only), for every process."""
+        require_admin(actor)
+        top_k = int(top_k)
+        if backend not in ("auto", *backend_names()):
+            raise InvalidInput(f"the answering model must be one of auto, {', '.join(backend_names())}")
         if not 1 <= top_k <= 20:
             raise InvalidInput("top-k must be between 1 and 20")
-        values: dict[str, Any] = {"backend": backend, "ollama_host": host, "ollama_model": ollama_model.strip(),
-                                  "top_k": top_k, **_openai_values(backend, openai_url, openai_model)}
-        self._apply(values)
-        self.store.set_meta(SAVED_KEY, json.dumps(values))
-        self.audit.record(actor, audit_events.SettingsChanged("generation", values))
-
-    def _apply(self, values: dict[str, Any]) -> None:
-        gen = self.settings.generation
-        gen.backend = values.get("backend", gen.backend)
-        if values.get("ollama_host"):
-            gen.ollama.hosts = [values["ollama_host"]]
-        gen.ollama.model = values.get("ollama_model") or gen.ollama.model
-        if values.get("openai_url"):
-            gen.openai.base_urls = [values["openai_url"]]
-        gen.openai.model = values.get("openai_model") or gen.openai.model
-        self.settings.retrieval.top_k = int(values.get("top_k", self.settings.retrieval.top_k))
-        self.answers.reset_chat_model()
+        sections: dict[str, dict[str, str]] = {}
+        for spec in BACKENDS:
+            given = {f.name: values.get(spec.name, {}).get(f.name, "").strip() for f in spec.fields if not f.read_only}
+            _check_urls(spec, given)
+            sections[spec.name] = given
+        settings = self.live.current()
+        if backend != "auto":
+            _check_required(get_backend(backend), settings, sections[backend])
+        self.live.save(SavedSettings(backend=backend, top_k=top_k, sections=sections))
+        detail = {f"{name}.{field}": text for name, given in sections.items() for field, text in given.items()}
+        changed = audit_events.SettingsChanged("generation", {"backend": backend, "top_k": top_k, **detail})
+        self.audit.record(actor, changed)
 
 
-def _openai_values(backend: str, url: str, model: str) -> dict[str, str]:
-    """The OpenAI-compatible server and model to save; both are required when that backend is chosen."""
-    url, model = url.strip(), model.strip()
-    if url and not url.startswith(("http://", "https://")):
-        raise InvalidInput("the OpenAI-compatible server is a URL with its API path, such as http://10.0.0.7:8000/v1")
-    if backend == "openai" and not (url and model):
-        raise InvalidInput("the OpenAI-compatible backend needs the server URL and the model name it serves")
-    return {"openai_url": url, "openai_model": model}
+def _shown(spec: BackendSpec, section: object, field: FormField) -> str:
+    """A field's value as the form shows it: a list's first item; a read-only empty one, the description."""
+    value = getattr(section, field.name)
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    text = "" if value is None else str(value)
+    return text or (spec.describe(section) if field.read_only else "")
 
 
-def list_ollama_models(host: str, timeout_s: float) -> list[str]:
-    """Names of the models an Ollama server has, within a short timeout."""
-    import httpx
-    import ollama
+def _check_urls(spec: BackendSpec, given: Mapping[str, str]) -> None:
+    for field in spec.fields:
+        text = given.get(field.name, "").strip()
+        if field.url and text and not text.startswith(("http://", "https://")):
+            example = f" such as {field.placeholder}" if field.placeholder else ""
+            raise InvalidInput(f"{field.label} is a URL{example}")
 
-    from assistant.errors import BackendUnavailable
 
-    if not host.startswith(("http://", "https://")):
-        raise InvalidInput("the Ollama host is a URL such as http://10.0.0.5:11434")
-    try:
-        with ollama.Client(host=host, timeout=httpx.Timeout(timeout_s)) as client:
-            listed = client.list()
-    except (ollama.ResponseError, httpx.HTTPError, ConnectionError, ValueError) as exc:
-        raise BackendUnavailable(f"Ollama at {host} did not list its models: {exc}") from exc
-    return sorted(item.model for item in listed.models if item.model)
+def _check_required(spec: BackendSpec, settings: Settings, given: Mapping[str, str]) -> None:
+    """The chosen backend's required fields each have a value, given now or configured."""
+    section = settings.generation.section(spec.name)
+    missing = [f.label for f in spec.fields if f.required and not (given.get(f.name) or getattr(section, f.name))]
+    if missing:
+        raise InvalidInput(f"answering with {spec.label} needs {' and '.join(missing)}")
+

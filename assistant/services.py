@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from assistant.answer import AnswerService
 from assistant.corpus import Corpus
 from assistant.data_dir import make_data_dir
-from assistant.embeddings import Embedder, build_embedder
-from assistant.llm.base import ChatModel
+from assistant.embeddings import Embedder, build_embedder, tokenizer_source
+from assistant.live_settings import LiveSettings
+from assistant.llm.factory import AnsweringModel
 from assistant.retrieval import CrossEncoderReranker, Reranker, Retriever
 from assistant.settings import Settings
 from assistant.web_services import WebServices, build_web_services
 from ingest.pipeline import IngestService
 from storage.db import Database
 from storage.documents import DocumentStore
+from storage.job_store import JobStore
 from storage.vector_index import VectorLayout
 
 
@@ -25,26 +28,25 @@ class Services:
     settings: Settings
     db: Database
     corpus: Corpus
-    ingest: IngestService
+    ingest: IngestService[Corpus]
     retriever: Retriever
     answers: AnswerService
     web: WebServices
 
     def close(self) -> None:
-        """Release database connections."""
+        """Release the answering model and the database connections."""
+        self.answers.models.close()
         self.db.dispose()
 
 
 def build_services(
-    settings: Settings, embedder: Embedder | None = None, chat_model: ChatModel | None = None,
-    index_writer: bool = True,
+    settings: Settings, embedder: Embedder | None = None, index_writer: bool = True,
 ) -> Services:
     """Create the data dir, migrate the database, and wire the services (models load lazily).
 
     Args:
         settings: The one settings object.
         embedder: An already loaded embedder to share (tests, several services in one process).
-        chat_model: An already loaded chat model to share; by default one is chosen on first use.
         index_writer: False for app processes beside a `run.py worker`: they load the index
             versions the worker saves and never write one.
     """
@@ -55,11 +57,6 @@ def build_services(
     def make_embedder() -> Embedder:
         return embedder or build_embedder(settings.embedding)
 
-    def make_chat_model() -> ChatModel:
-        from assistant.llm.factory import build_chat_model
-
-        return chat_model or build_chat_model(settings.generation, settings.data_dir / "models")
-
     retrieval = settings.retrieval
     layout = VectorLayout(approximate_above=retrieval.approximate_above, nprobe=retrieval.nprobe)
     corpus = Corpus(DocumentStore(db), settings.index_dir, settings.embedding.model, make_embedder, layout,
@@ -68,7 +65,9 @@ def build_services(
         CrossEncoderReranker(settings.retrieval.reranker_model) if settings.retrieval.reranker_model else None
     )
     retriever = Retriever(corpus, settings.retrieval, reranker)
-    answers = AnswerService(settings, corpus, retriever, make_chat_model)
-    ingest = IngestService(settings, corpus)
+    live = LiveSettings(settings, corpus.store)
+    answers = AnswerService(live, corpus, retriever, AnsweringModel(settings.data_dir / "models"))
+    ingest = IngestService(settings.ingest, corpus, partial(tokenizer_source, settings.embedding.model),
+                           settings.default_collection, settings.data_dir, JobStore(db))
     web = build_web_services(settings, db, corpus, ingest, answers)
     return Services(settings, db, corpus, ingest, retriever, answers, web)

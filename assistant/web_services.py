@@ -41,7 +41,7 @@ class WebServices:
 
 
 def build_web_services(
-    settings: Settings, db: Database, corpus: Corpus, ingest: IngestService, answers: AnswerService
+    settings: Settings, db: Database, corpus: Corpus, ingest: IngestService[Corpus], answers: AnswerService
 ) -> WebServices:
     """Wire the web services on an already migrated database (nothing starts until used)."""
     account_store = AccountStore(db)
@@ -55,7 +55,7 @@ def build_web_services(
         chats=ChatService(answers, access, ChatStore(db), library_store, audit),
         library=Library(library_store, access, corpus, audit),
         jobs=IngestJobs(ingest, settings, audit, JobStore(db)),
-        runtime=RuntimeSettings(settings, answers, corpus.store, audit),
+        runtime=RuntimeSettings(answers.live, answers, audit),
         tokens=ApiTokenService(ApiTokenStore(db), account_store, audit),
         catalog=Catalog(library_store, access),
     )

@@ -1,4 +1,4 @@
-"""Which questions labelled unanswerable does Enclave answer, and what did it find for them? (issue 3)
+"""Which questions labelled unanswerable does Enclave answer, and what did it find for them?
 
     .venv/bin/python bench/unanswerable.py DATASET_DIR --data-dir DATA_DIR [--passages 3]
                                            [--json-out PATH]

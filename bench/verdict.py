@@ -1,4 +1,4 @@
-"""Does the embedded model's own yes/no verdict tell "related" from "answered"? (issue 3)
+"""Does the embedded model's own yes/no verdict tell "related" from "answered"?
 
     .venv/bin/python bench/verdict.py DATASET_DIR --data-dir DATA_DIR [--every 7] [--passages 3]
                                       [--json-out PATH]

@@ -13,24 +13,25 @@ import logging
 import multiprocessing
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
-from assistant.corpus import Corpus
-from assistant.embeddings import tokenizer_source
-from assistant.errors import DiskFullError, SkipFile
-from assistant.settings import Settings
+from ingest.errors import SkipFile
+from ingest.parser_process import PreparedFile, init_parser_process, prepare_file
 from ingest.parsers import FORMATS, FormatRegistry
 from ingest.scanner import FileEntry, scan_folder
-from ingest.worker import PreparedFile, init_worker, prepare_file
+from ingest.settings import IngestSettings
 from storage.disk import is_disk_full
-from storage.documents import KnownDocument, NewDocument, searchable_text
+from storage.documents import DocumentStore, KnownDocument, NewDocument, searchable_text
+from storage.errors import DiskFullError
 from storage.hashing import sha256_file
+from storage.index_store import CollectionIndex
+from storage.job_store import FileProgress, JobStore
 
 log = logging.getLogger(__name__)
 EMBED_GROUP_CHUNKS = 256
@@ -64,6 +65,32 @@ class IngestReport:
         }
 
 
+class PassageEmbedder(Protocol):
+    """What ingest needs of the embedding model: passages in, unit vectors out."""
+
+    def embed_passages(self, texts: list[str], background: bool = False) -> np.ndarray: ...
+
+
+class IngestTarget(Protocol):
+    """What ingest needs of the corpus it fills (``assistant.corpus.Corpus``): its store, embedder and indexes."""
+
+    store: DocumentStore
+
+    @property
+    def embedder(self) -> PassageEmbedder: ...
+
+    def verify_model(self) -> None: ...
+
+    def collection_id(self, name: str, create: bool = False) -> int: ...
+
+    def index(self, collection_id: int) -> CollectionIndex: ...
+
+    def save(self, collection_id: int) -> None: ...
+
+
+Target = TypeVar("Target", bound=IngestTarget)
+
+
 class IngestProgress(Protocol):
     """Receives progress as files are processed (a terminal bar, the admin page)."""
 
@@ -88,6 +115,11 @@ class _Plan:
     gone: list[KnownDocument] = field(default_factory=list)
 
 
+def _failures(report: IngestReport, own_job: bool) -> list[FileProgress]:
+    """The failed files to record when the run ends: a claimed job's progress has recorded them already."""
+    return [FileProgress(path, "failed", 0, reason) for path, reason in report.failed] if own_job else []
+
+
 def parser_context() -> Any:
     """How parser processes start: forked from a small fork server, never from this process.
 
@@ -96,16 +128,25 @@ def parser_context() -> Any:
     would "run out of memory") and could inherit locks held by other threads.
     """
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["ingest.worker"])
+    context.set_forkserver_preload(["ingest.parser_process"])
     return context
 
 
-class IngestService:
-    """Brings a collection in step with a folder."""
+class IngestService(Generic[Target]):
+    """Brings a collection in step with a folder; ``corpus`` keeps its own type, so callers reach the rest of it."""
 
-    def __init__(self, settings: Settings, corpus: Corpus, formats: FormatRegistry = FORMATS) -> None:
+    def __init__(
+        self, settings: IngestSettings, corpus: Target, tokenizer: Callable[[], str], default_collection: str,
+        data_dir: Path, jobs: JobStore, formats: FormatRegistry = FORMATS,
+    ) -> None:
+        """``tokenizer`` says what chunk tokens are counted with (``chunk_document``), asked once a run parses;
+        ``formats`` are the document formats read (``ingest.parsers.formats``)."""
         self.settings = settings
         self.corpus = corpus
+        self.tokenizer = tokenizer
+        self.default_collection = default_collection
+        self.data_dir = data_dir
+        self.jobs = jobs
         self.formats = formats
 
     def ingest(
@@ -114,17 +155,19 @@ class IngestService:
     ) -> IngestReport:
         """Ingest new and changed files under ``folder``; with ``sync``, drop files that are gone.
 
-        ``job_id`` is a job a worker claimed from the queue; without one the run records its own job.
+        ``job_id`` is a job a worker claimed from the queue (its ``progress`` records every file); without
+        one the run records its own job, and its failed files when it ends.
         """
         started = time.perf_counter()
         progress = progress or _Quiet()
         self.corpus.verify_model()
         root = folder.resolve()
-        scan = scan_folder(root, self.settings.ingest, self.formats)
+        scan = scan_folder(root, self.settings, self.formats)
         store = self.corpus.store
-        cid = self.corpus.collection_id(collection or self.settings.default_collection, create=True)
+        cid = self.corpus.collection_id(collection or self.default_collection, create=True)
         report = IngestReport(failed=list(scan.failures))
-        report.job_id = job_id if job_id is not None else store.start_job(cid, str(root))
+        report.job_id = job_id if job_id is not None else self.jobs.start(cid, str(root), sync)
+        own_job = job_id is None
         progress.started(len(scan.files) + len(scan.failures))
         for path, reason in scan.failures:
             progress.file_done(path, "failed", 0, reason)
@@ -133,25 +176,25 @@ class IngestService:
         except BaseException as exc:
             report.seconds = time.perf_counter() - started
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            self._fail_job(report.job_id, report, status, exc)
+            self._fail_job(report.job_id, report, status, exc, own_job)
             if is_disk_full(exc):
                 raise DiskFullError(
-                    f"ingest stopped: no space left on the disk holding the data ({self.settings.data_dir}) or "
+                    f"ingest stopped: no space left on the disk holding the data ({self.data_dir}) or "
                     f"the database. Everything ingested before, and the {report.added + report.updated} files of "
                     "this run committed so far, are kept and searchable; free some space and run the ingest "
                     "again to add the rest."
                 ) from exc
             raise
         report.seconds = time.perf_counter() - started
-        totals = {c["name"]: c for c in store.status()}[collection or self.settings.default_collection]
+        totals = {c["name"]: c for c in store.status()}[collection or self.default_collection]
         report.documents, report.chunks = totals["documents"], totals["chunks"]
-        store.finish_job(report.job_id, "done", report.as_json(), report.failed)
+        self.jobs.finish(report.job_id, "done", report.as_json(), _failures(report, own_job))
         return report
 
-    def _fail_job(self, job_id: int, report: IngestReport, status: str, exc: BaseException) -> None:
+    def _fail_job(self, job_id: int, report: IngestReport, status: str, exc: BaseException, own_job: bool) -> None:
         """Record the failed run; on a full disk even that write may fail, and the disk error is what to report."""
         try:
-            self.corpus.store.finish_job(job_id, status, report.as_json(), report.failed, error=repr(exc))
+            self.jobs.finish(job_id, status, report.as_json(), _failures(report, own_job), error=repr(exc))
         except Exception as record_exc:
             if not (is_disk_full(exc) and is_disk_full(record_exc)):
                 raise
@@ -231,7 +274,7 @@ class IngestService:
             if sum(len(g[3].chunks) for g in group) >= EMBED_GROUP_CHUNKS:
                 self._commit_group(cid, root, group, report, progress)
                 group = []
-            if time.monotonic() - last_save > self.settings.ingest.save_every_s:
+            if time.monotonic() - last_save > self.settings.save_every_s:
                 self.corpus.save(cid)
                 last_save = time.monotonic()
         if group:
@@ -240,15 +283,15 @@ class IngestService:
     def _prepared(
         self, todo: list[tuple[FileEntry, str, bool]]
     ) -> Iterator[tuple[FileEntry, str, bool, PreparedFile | str]]:
-        """Parse files in worker processes ahead of the embedder, in order, with a time limit each."""
+        """Parse files in parser processes ahead of the embedder, in order, with a time limit each."""
         from pebble import ProcessFuture, ProcessPool
         from pebble.common import ProcessExpired
 
-        settings = self.settings.ingest
-        tokenizer = tokenizer_source(self.settings.embedding.model)
+        settings = self.settings
+        tokenizer = self.tokenizer()
         window = max(4, settings.parse_workers * 4)
         with ProcessPool(
-            max_workers=settings.parse_workers, initializer=init_worker, initargs=(settings.worker_memory_mb,),
+            max_workers=settings.parse_workers, initializer=init_parser_process, initargs=(settings.worker_memory_mb,),
             context=parser_context(),
         ) as pool:
             pending: deque[tuple[FileEntry, str, bool, ProcessFuture]] = deque()

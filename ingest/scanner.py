@@ -8,9 +8,9 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.errors import EnclaveError
-from assistant.settings import IngestSettings
+from ingest.errors import IngestError
 from ingest.parsers import FORMATS, FormatRegistry
+from ingest.settings import IngestSettings
 
 # Editor swap files, Office lock files and OS litter: never documents, never failures.
 IGNORED_PATTERNS = ("~$*", "*.swp", "*.swo", "*.swx", "*~", "#*#", "*.tmp", "*.part", "Thumbs.db", "desktop.ini")
@@ -43,7 +43,7 @@ def is_ignored(name: str) -> bool:
 def scan_folder(root: Path, settings: IngestSettings, formats: FormatRegistry = FORMATS) -> ScanResult:
     """List the files under ``root`` in one of ``formats`` (only names below it count as hidden or not)."""
     if not root.is_dir():
-        raise EnclaveError(f"{root} is not a folder")
+        raise IngestError(f"{root} is not a folder")
     root = root.resolve()
     result = ScanResult()
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
-from storage.accounts import Chat, ChatMessage, Feedback
+from storage.chats import Chat, Feedback, StoredMessage
 from storage.db import Database
 from storage.models import utcnow
 
@@ -41,7 +41,7 @@ def _chat(row: Chat) -> ChatRecord:
     return ChatRecord(row.id, row.user_id, row.title, list(row.collections or []), row.updated_at)
 
 
-def _message(row: ChatMessage) -> MessageRecord:
+def _message(row: StoredMessage) -> MessageRecord:
     return MessageRecord(row.id, row.chat_id, row.ordinal, row.question, row.answer, row.backend, row.payload or {})
 
 
@@ -79,17 +79,17 @@ class ChatStore:
     def delete(self, chat_id: int) -> None:
         """Remove a conversation with its messages and their feedback."""
         with self.db.session() as s:
-            ids = select(ChatMessage.id).where(ChatMessage.chat_id == chat_id)
+            ids = select(StoredMessage.id).where(StoredMessage.chat_id == chat_id)
             s.execute(delete(Feedback).where(Feedback.message_id.in_(ids)))
-            s.execute(delete(ChatMessage).where(ChatMessage.chat_id == chat_id))
+            s.execute(delete(StoredMessage).where(StoredMessage.chat_id == chat_id))
             s.execute(delete(Chat).where(Chat.id == chat_id))
 
     def add_message(self, chat_id: int, question: str, answer: str, backend: str, payload: dict[str, Any]) -> int:
         """Append a question and its answer to a conversation."""
         with self.db.session() as s:
-            last = s.scalar(select(func.max(ChatMessage.ordinal)).where(ChatMessage.chat_id == chat_id))
-            row = ChatMessage(chat_id=chat_id, ordinal=(last or 0) + 1, question=question, answer=answer,
-                              backend=backend, payload=payload)
+            last = s.scalar(select(func.max(StoredMessage.ordinal)).where(StoredMessage.chat_id == chat_id))
+            row = StoredMessage(chat_id=chat_id, ordinal=(last or 0) + 1, question=question, answer=answer,
+                                backend=backend, payload=payload)
             s.add(row)
             s.execute(update(Chat).where(Chat.id == chat_id).values(updated_at=utcnow()))
             s.flush()
@@ -98,13 +98,13 @@ class ChatStore:
     def messages(self, chat_id: int) -> list[MessageRecord]:
         """A conversation's messages in order."""
         with self.db.session() as s:
-            query = select(ChatMessage).where(ChatMessage.chat_id == chat_id).order_by(ChatMessage.ordinal)
+            query = select(StoredMessage).where(StoredMessage.chat_id == chat_id).order_by(StoredMessage.ordinal)
             return [_message(r) for r in s.scalars(query)]
 
     def message(self, message_id: int) -> MessageRecord | None:
         """One message by id."""
         with self.db.session() as s:
-            row = s.get(ChatMessage, message_id)
+            row = s.get(StoredMessage, message_id)
             return _message(row) if row else None
 
     def add_feedback(self, message: MessageRecord, user_id: int, helpful: bool, comment: str) -> int:

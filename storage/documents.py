@@ -11,7 +11,7 @@ import numpy as np
 from sqlalchemy import delete, func, select, update
 
 from storage.db import Database
-from storage.models import Chunk, Collection, Document, DocumentPage, IngestFailure, IngestJob, Meta, utcnow
+from storage.models import Chunk, Collection, Document, DocumentPage, Meta, utcnow
 
 
 def searchable_text(path: str, heading: str, text: str) -> str:
@@ -243,27 +243,6 @@ class DocumentStore:
         )
         with self.db.session() as s:
             return {row[0]: StoredChunk(*row) for row in s.execute(query)}
-
-    def start_job(self, collection_id: int, root: str) -> int:
-        """Record the start of an ingest run."""
-        with self.db.session() as s:
-            job = IngestJob(collection_id=collection_id, root=root, status="running", counts={})
-            s.add(job)
-            s.flush()
-            return job.id
-
-    def finish_job(
-        self, job_id: int, status: str, counts: dict[str, Any], failures: list[tuple[str, str]],
-        error: str | None = None,
-    ) -> None:
-        """Record how an ingest run ended and which files it could not read."""
-        with self.db.session() as s:
-            s.execute(
-                update(IngestJob).where(IngestJob.id == job_id).values(
-                    status=status, counts=counts, error=error, finished_at=utcnow()
-                )
-            )
-            s.add_all(IngestFailure(job_id=job_id, path=p, reason=r) for p, r in failures)
 
     def status(self) -> list[dict[str, Any]]:
         """Per collection: documents, chunks and pages."""

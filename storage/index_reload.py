@@ -14,8 +14,8 @@ import logging
 import threading
 import time
 
-from assistant.errors import IndexCorruptError
 from storage.documents import DocumentStore
+from storage.errors import IndexCorruptError
 from storage.index_store import CollectionIndex, IndexStore, RepairReport
 
 log = logging.getLogger(__name__)

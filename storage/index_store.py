@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import IndexCorruptError
 from storage.bm25 import BM25Index
 from storage.documents import DocumentStore
+from storage.errors import IndexCorruptError
 from storage.hashing import sha256_file
 from storage.vector_index import VectorIndex, VectorLayout
 

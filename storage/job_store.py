@@ -1,26 +1,30 @@
-"""Ingest jobs in the database: queued by any app process, claimed by exactly one worker under a lease.
+"""Ingest jobs in the database, the one store of them: queued by any app process, claimed by exactly one
+worker under a lease, or run at once by the command line; read back as ``IngestJob`` records.
 
 A worker claims the oldest queued job (``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
 two workers never take the same one; on SQLite the update is conditional on the job still being
 queued), then reports a heartbeat while it runs. A running job whose heartbeat is older than the
 lease belongs to a worker that died: it is queued again, or failed once it has had its attempts.
-Per-file progress rows are written as the job runs, so every app process shows the same progress.
+Per-file progress rows are written as the job runs, so every app process shows the same progress;
+a command-line run records only its failed files, when it ends.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
 
 from storage.db import Database
-from storage.models import Collection, IngestFailure, IngestJob, IngestJobFile, utcnow
+from storage.models import Collection, IngestJobFileRow, IngestJobRow, utcnow
 
 FILES_SHOWN = 20
 FAILURES_SHOWN = 500
+ENDED = ("done", "failed", "interrupted")
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,82 @@ class FileProgress:
     chunks: int
     reason: str = ""
 
+    def as_json(self) -> dict[str, Any]:
+        """The file as a JSON-ready dict."""
+        return {"path": self.path, "outcome": self.outcome, "chunks": self.chunks, "reason": self.reason}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FileProgress:
+        """The file back from ``as_json``."""
+        return cls(data["path"], data["outcome"], int(data["chunks"]), data.get("reason", ""))
+
+
+@dataclass(frozen=True)
+class IngestJob:
+    """An ingest job as the CLI, the admin pages, the API and the worker read it.
+
+    ``started_by`` is empty for a command-line run; ``files`` are the latest handled files, oldest
+    first; ``failures`` every failed file, in order; ``summary`` the finished run's counts.
+    """
+
+    id: int
+    collection: str
+    source: str
+    state: str
+    started_by: str = ""
+    sync: bool = False
+    total: int = 0
+    done: int = 0
+    attempts: int = 0
+    worker: str | None = None
+    files: tuple[FileProgress, ...] = ()
+    failures: tuple[FileProgress, ...] = ()
+    summary: Mapping[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    started: datetime | None = None
+    finished: datetime | None = None
+
+    @property
+    def ended(self) -> bool:
+        """Whether the job has stopped: done, failed or interrupted."""
+        return self.state in ENDED
+
+    def as_json(self) -> dict[str, Any]:
+        """The job as a JSON-ready dict (times in ISO 8601 with their offset)."""
+        return {
+            "id": self.id, "collection": self.collection, "source": self.source, "state": self.state,
+            "started_by": self.started_by, "sync": self.sync, "total": self.total, "done": self.done,
+            "attempts": self.attempts, "worker": self.worker, "files": [f.as_json() for f in self.files],
+            "failures": [f.as_json() for f in self.failures], "summary": dict(self.summary), "error": self.error,
+            "started": _iso(self.started), "finished": _iso(self.finished),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> IngestJob:
+        """The job back from ``as_json``."""
+        return cls(
+            id=int(data["id"]), collection=data["collection"], source=data["source"], state=data["state"],
+            started_by=data.get("started_by", ""), sync=bool(data.get("sync", False)), total=int(data.get("total", 0)),
+            done=int(data.get("done", 0)), attempts=int(data.get("attempts", 0)), worker=data.get("worker"),
+            files=tuple(FileProgress.from_json(f) for f in data.get("files", ())),
+            failures=tuple(FileProgress.from_json(f) for f in data.get("failures", ())),
+            summary=dict(data.get("summary") or {}), error=data.get("error"),
+            started=_time(data.get("started")), finished=_time(data.get("finished")),
+        )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; they were written in UTC (PostgreSQL's come with their offset)."""
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
 
 @dataclass(frozen=True)
 class LeaseOutcome:
@@ -56,7 +136,7 @@ class LeaseOutcome:
 
 
 class JobStore:
-    """Reads and writes ingest jobs and their per-file progress."""
+    """Reads and writes ingest jobs and the files they handled."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -64,8 +144,17 @@ class JobStore:
     def enqueue(self, collection_id: int, root: str, sync: bool, requested_by: str) -> int:
         """Queue a job; returns its id."""
         with self.db.session() as s:
-            job = IngestJob(collection_id=collection_id, root=root, status="queued", counts={}, sync=sync,
-                            requested_by=requested_by, attempts=0, total_files=0, done_files=0)
+            job = IngestJobRow(collection_id=collection_id, root=root, status="queued", counts={}, sync=sync,
+                               requested_by=requested_by, attempts=0, total_files=0, done_files=0)
+            s.add(job)
+            s.flush()
+            return job.id
+
+    def start(self, collection_id: int, root: str, sync: bool = False) -> int:
+        """Record a run the command line starts at once (never queued, held by no worker); returns its id."""
+        with self.db.session() as s:
+            job = IngestJobRow(collection_id=collection_id, root=root, status="running", counts={}, sync=sync,
+                               attempts=1, total_files=0, done_files=0)
             s.add(job)
             s.flush()
             return job.id
@@ -77,20 +166,19 @@ class JobStore:
         workers each get a different job without waiting; SQLite has no row locks (the clause is
         not rendered) and its single UPDATE takes the database's write lock.
         """
-        oldest = (select(IngestJob.id).where(IngestJob.status == "queued").order_by(IngestJob.id).limit(1)
+        job = IngestJobRow
+        oldest = (select(job.id).where(job.status == "queued").order_by(job.id).limit(1)
                   .with_for_update(skip_locked=True))
-        take = (update(IngestJob).where(IngestJob.id == oldest.scalar_subquery(), IngestJob.status == "queued")
+        take = (update(job).where(job.id == oldest.scalar_subquery(), job.status == "queued")
                 .values(status="running", worker=worker, heartbeat_at=utcnow(), started_at=utcnow(),
-                        attempts=IngestJob.attempts + 1, total_files=0, done_files=0, error=None, finished_at=None)
-                .returning(IngestJob.id, IngestJob.collection_id, IngestJob.root, IngestJob.sync,
-                           IngestJob.requested_by, IngestJob.attempts)
+                        attempts=job.attempts + 1, total_files=0, done_files=0, error=None, finished_at=None)
+                .returning(job.id, job.collection_id, job.root, job.sync, job.requested_by, job.attempts)
                 .execution_options(synchronize_session=False))
         with self.db.session() as s:
             row = s.execute(take).first()
             if row is None:
                 return None
-            s.execute(delete(IngestJobFile).where(IngestJobFile.job_id == row.id))  # a new attempt starts afresh
-            s.execute(delete(IngestFailure).where(IngestFailure.job_id == row.id))
+            s.execute(delete(IngestJobFileRow).where(IngestJobFileRow.job_id == row.id))  # a new attempt starts afresh
             name = s.scalars(select(Collection.name).where(Collection.id == row.collection_id)).one()
             return ClaimedJob(row.id, row.collection_id, name, row.root, bool(row.sync), row.requested_by or "system",
                               row.attempts)
@@ -99,36 +187,45 @@ class JobStore:
         """Renew a running job's lease; False when the worker no longer holds it."""
         with self.db.session() as s:
             renewed = s.execute(
-                update(IngestJob).where(IngestJob.id == job_id, IngestJob.worker == worker,
-                                        IngestJob.status == "running").values(heartbeat_at=utcnow())
+                update(IngestJobRow).where(IngestJobRow.id == job_id, IngestJobRow.worker == worker,
+                                           IngestJobRow.status == "running").values(heartbeat_at=utcnow())
             )
             return bool(renewed.rowcount)  # type: ignore[attr-defined]
 
     def set_total(self, job_id: int, total: int) -> None:
         """Record how many files the job will handle."""
         with self.db.session() as s:
-            s.execute(update(IngestJob).where(IngestJob.id == job_id).values(total_files=total))
+            s.execute(update(IngestJobRow).where(IngestJobRow.id == job_id).values(total_files=total))
 
     def record_files(self, job_id: int, files: Sequence[FileProgress]) -> None:
         """Append handled files to a job's progress."""
         if not files:
             return
         with self.db.session() as s:
-            s.add_all(IngestJobFile(job_id=job_id, path=f.path, outcome=f.outcome, chunks=f.chunks, reason=f.reason)
-                      for f in files)
-            s.execute(update(IngestJob).where(IngestJob.id == job_id).values(
-                done_files=IngestJob.done_files + len(files)))
+            s.add_all(IngestJobFileRow(job_id=job_id, path=f.path, outcome=f.outcome, chunks=f.chunks,
+                                       reason=f.reason) for f in files)
+            s.execute(update(IngestJobRow).where(IngestJobRow.id == job_id).values(
+                done_files=IngestJobRow.done_files + len(files)))
+
+    def finish(self, job_id: int, state: str, summary: Mapping[str, Any],
+               failures: Sequence[FileProgress] = (), error: str | None = None) -> None:
+        """Record how a run ended, with the failed files it has not recorded as progress (a command-line run)."""
+        with self.db.session() as s:
+            s.execute(update(IngestJobRow).where(IngestJobRow.id == job_id).values(
+                status=state, counts=dict(summary), error=error, finished_at=utcnow()))
+            s.add_all(IngestJobFileRow(job_id=job_id, path=f.path, outcome=f.outcome, chunks=f.chunks,
+                                       reason=f.reason) for f in failures)
 
     def requeue(self, job_id: int) -> None:
         """Give a job back to the queue (its worker is stopping)."""
         with self.db.session() as s:
-            s.execute(update(IngestJob).where(IngestJob.id == job_id).values(
+            s.execute(update(IngestJobRow).where(IngestJobRow.id == job_id).values(
                 status="queued", worker=None, heartbeat_at=None, finished_at=None))
 
     def fail(self, job_id: int, error: str) -> None:
         """Mark a job failed with the message the admin sees."""
         with self.db.session() as s:
-            s.execute(update(IngestJob).where(IngestJob.id == job_id).values(
+            s.execute(update(IngestJobRow).where(IngestJobRow.id == job_id).values(
                 status="failed", error=error, finished_at=utcnow()))
 
     def expire_leases(self, lease_s: float, max_attempts: int) -> list[LeaseOutcome]:
@@ -136,16 +233,17 @@ class JobStore:
 
         Single UPDATE statements, so two processes sweeping at once never both act on a job.
         """
+        job = IngestJobRow
         lost = f"its worker stopped reporting for over {lease_s:g} s (jobs.lease_s)"
         gave_up = f"{lost}; gave up after {max_attempts} attempts (jobs.max_attempts)"
-        expired = (IngestJob.status == "running", IngestJob.worker.is_not(None),
-                   IngestJob.heartbeat_at < utcnow() - timedelta(seconds=lease_s))
-        fail = (update(IngestJob).where(*expired, IngestJob.attempts >= max_attempts)
+        expired = (job.status == "running", job.worker.is_not(None),
+                   job.heartbeat_at < utcnow() - timedelta(seconds=lease_s))
+        fail = (update(job).where(*expired, job.attempts >= max_attempts)
                 .values(status="failed", error=gave_up, finished_at=utcnow())
-                .returning(IngestJob.id, IngestJob.worker).execution_options(synchronize_session=False))
-        requeue = (update(IngestJob).where(*expired, IngestJob.attempts < max_attempts)
+                .returning(job.id, job.worker).execution_options(synchronize_session=False))
+        requeue = (update(job).where(*expired, job.attempts < max_attempts)
                    .values(status="queued", worker=None, heartbeat_at=None)
-                   .returning(IngestJob.id).execution_options(synchronize_session=False))
+                   .returning(job.id).execution_options(synchronize_session=False))
         with self.db.session() as s:
             failed = [LeaseOutcome(job_id, False, gave_up.replace("its worker", f"worker {worker}"))
                       for job_id, worker in s.execute(fail).all()]
@@ -155,36 +253,40 @@ class JobStore:
     def state(self, job_id: int) -> str | None:
         """A job's status, or None when there is no such job."""
         with self.db.session() as s:
-            return s.scalar(select(IngestJob.status).where(IngestJob.id == job_id))
+            return s.scalar(select(IngestJobRow.status).where(IngestJobRow.id == job_id))
 
-    def job(self, job_id: int) -> dict[str, Any] | None:
-        """A job with its latest files and every failure, as the admin page shows it."""
+    def job(self, job_id: int) -> IngestJob | None:
+        """A job with its latest files and every failure, or None when there is no such job."""
         with self.db.session() as s:
-            row = s.execute(select(IngestJob, Collection.name).join(Collection).where(IngestJob.id == job_id)).first()
-            return None if row is None else self._view(s, row[0], row[1])
+            row = s.execute(select(IngestJobRow, Collection.name).join(Collection)
+                            .where(IngestJobRow.id == job_id)).first()
+            return None if row is None else _record(s, row[0], row[1])
 
-    def recent(self, limit: int) -> list[dict[str, Any]]:
-        """The newest jobs queued through the app (not the command line's), newest first."""
-        query = (select(IngestJob, Collection.name).join(Collection).where(IngestJob.requested_by.is_not(None))
-                 .order_by(IngestJob.id.desc()).limit(limit))
+    def recent(self, limit: int, include_command_line: bool = False) -> list[IngestJob]:
+        """The newest jobs, newest first: those queued through the app, or also the command line's runs."""
+        query = (select(IngestJobRow, Collection.name).join(Collection)
+                 .order_by(IngestJobRow.id.desc()).limit(limit))
+        if not include_command_line:
+            query = query.where(IngestJobRow.requested_by.is_not(None))
         with self.db.session() as s:
-            return [self._view(s, job, name) for job, name in s.execute(query).all()]
+            return [_record(s, job, name) for job, name in s.execute(query).all()]
 
-    @staticmethod
-    def _view(s: Any, job: IngestJob, collection: str) -> dict[str, Any]:
-        files = s.scalars(select(IngestJobFile).where(IngestJobFile.job_id == job.id)
-                          .order_by(IngestJobFile.id.desc()).limit(FILES_SHOWN)).all()
-        failed = s.execute(select(IngestJobFile.path, IngestJobFile.reason)
-                           .where(IngestJobFile.job_id == job.id, IngestJobFile.outcome == "failed")
-                           .order_by(IngestJobFile.id).limit(FAILURES_SHOWN)).all()
-        counts = dict(job.counts or {})
-        return {
-            "id": job.id, "collection": collection, "source": job.root, "sync": bool(job.sync),
-            "started_by": job.requested_by or "", "state": job.status, "total": job.total_files,
-            "done": job.done_files, "attempts": job.attempts, "worker": job.worker,
-            "files": [{"path": f.path, "outcome": f.outcome, "chunks": f.chunks, "reason": f.reason}
-                      for f in reversed(files)],
-            "failures": [(p, r) for p, r in failed],
-            "summary": counts if job.status == "done" else {}, "error": job.error,
-            "started": job.started_at, "finished": job.finished_at,
-        }
+
+def _record(s: Session, job: IngestJobRow, collection: str) -> IngestJob:
+    """The record of a job row, with its latest files and its failures."""
+    latest = s.scalars(select(IngestJobFileRow).where(IngestJobFileRow.job_id == job.id)
+                       .order_by(IngestJobFileRow.id.desc()).limit(FILES_SHOWN)).all()
+    failed = s.scalars(select(IngestJobFileRow)
+                       .where(IngestJobFileRow.job_id == job.id, IngestJobFileRow.outcome == "failed")
+                       .order_by(IngestJobFileRow.id).limit(FAILURES_SHOWN)).all()
+    return IngestJob(
+        id=job.id, collection=collection, source=job.root, state=job.status, started_by=job.requested_by or "",
+        sync=bool(job.sync), total=job.total_files, done=job.done_files, attempts=job.attempts, worker=job.worker,
+        files=tuple(_file(f) for f in reversed(latest)), failures=tuple(_file(f) for f in failed),
+        summary=dict(job.counts or {}) if job.status == "done" else {}, error=job.error,
+        started=_utc(job.started_at), finished=_utc(job.finished_at),
+    )
+
+
+def _file(row: IngestJobFileRow) -> FileProgress:
+    return FileProgress(row.path, row.outcome, row.chunks, row.reason)

@@ -1,4 +1,4 @@
-"""Read-only lookups for showing documents: where a chunk sits, a page's text, lists of documents and jobs."""
+"""Read-only lookups for showing documents: where a chunk sits, a page's text, lists of documents."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import select, tuple_
 
 from storage.db import Database
-from storage.models import Chunk, Collection, Document, DocumentPage, IngestFailure, IngestJob
+from storage.models import Chunk, Collection, Document, DocumentPage
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def _doc(row: Document, collection: str) -> DocumentRecord:
 
 
 class LibraryStore:
-    """Documents, pages and ingest jobs as the viewer and the admin pages read them."""
+    """Documents and pages as the viewer and the admin pages read them (jobs: ``storage.job_store``)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -95,26 +95,3 @@ class LibraryStore:
             tuple_(DocumentPage.document_id, DocumentPage.ordinal).in_(sorted(wanted)))
         with self.db.session() as s:
             return {(doc_id, ordinal): text for doc_id, ordinal, text in s.execute(query)}
-
-    def jobs(self, limit: int = 20) -> list[dict[str, Any]]:
-        """The newest ingest jobs with their collection and failure count."""
-        failures = (
-            select(IngestFailure.job_id, func.count(IngestFailure.id).label("n"))
-            .group_by(IngestFailure.job_id).subquery()
-        )
-        query = (
-            select(IngestJob, Collection.name, failures.c.n)
-            .join(Collection, Collection.id == IngestJob.collection_id)
-            .outerjoin(failures, failures.c.job_id == IngestJob.id)
-            .order_by(IngestJob.id.desc()).limit(limit)
-        )
-        with self.db.session() as s:
-            return [{"id": job.id, "collection": name, "root": job.root, "status": job.status,
-                     "started": job.started_at, "finished": job.finished_at, "failures": int(n or 0),
-                     "counts": job.counts or {}} for job, name, n in s.execute(query)]
-
-    def failures(self, job_id: int) -> list[tuple[str, str]]:
-        """The files an ingest job could not read, with reasons."""
-        with self.db.session() as s:
-            query = select(IngestFailure.path, IngestFailure.reason).where(IngestFailure.job_id == job_id)
-            return [(p, r) for p, r in s.execute(query)]

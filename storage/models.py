@@ -1,4 +1,4 @@
-"""The metadata schema: collections, documents, pages, chunks, ingest jobs and failures.
+"""The metadata schema: collections, documents, pages, chunks, ingest jobs and the files they handled.
 
 The database is the source of truth. Chunk rows carry their embedding, so the vector
 and BM25 indexes can always be rebuilt from here without re-embedding.
@@ -46,7 +46,7 @@ class Meta(Base):
 
 
 class Collection(Base):
-    """A named set of documents; permissions attach here in later versions."""
+    """A named set of documents; groups are granted read access to it (``storage.accounts.CollectionGrant``)."""
 
     __tablename__ = "collections"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -115,8 +115,8 @@ class Chunk(Base):
     embedding: Mapped[bytes] = mapped_column(LargeBinary)
 
 
-class IngestJob(Base):
-    """One run of ingestion over a folder: what it did and how it ended."""
+class IngestJobRow(Base):
+    """One run of ingestion over a folder: what it did and how it ended (read as ``job_store.IngestJob``)."""
 
     __tablename__ = "ingest_jobs"
     __table_args__ = (Index("ix_ingest_jobs_status", "status", "id"),)
@@ -138,18 +138,8 @@ class IngestJob(Base):
     done_files: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class IngestFailure(Base):
-    """A file an ingest job could not read, with the one-line reason shown to admins."""
-
-    __tablename__ = "ingest_failures"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("ingest_jobs.id", ondelete="CASCADE"), index=True)
-    path: Mapped[str] = mapped_column(Text)
-    reason: Mapped[str] = mapped_column(Text)
-
-
-class IngestJobFile(Base):
-    """One file a queued job has handled so far: what happened to it, live on every app process."""
+class IngestJobFileRow(Base):
+    """One file a job has handled: what happened to it, and why when it failed, live on every app process."""
 
     __tablename__ = "ingest_job_files"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

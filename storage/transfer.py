@@ -28,8 +28,8 @@ from sqlalchemy import Connection, DateTime, Table, func, inspect, select, text,
 from sqlalchemy.engine import make_url
 
 import storage
-from assistant.errors import ConfigError
 from storage.db import Database, alembic_config
+from storage.errors import ConfigError
 from storage.models import Base, Document
 
 BATCH_ROWS = 1000

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.errors import IndexCorruptError
+from storage.errors import IndexCorruptError
 
 
 def _faiss() -> Any:

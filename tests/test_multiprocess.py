@@ -211,18 +211,18 @@ def test_a_killed_workers_job_is_requeued_and_finished_by_another(cluster: Clust
     try:
         job_id = app.web.jobs.start_folder(SYSTEM, str(bulk), "archive")
         first = cluster.start("worker-1", "worker", ENCLAVE_JOBS__LEASE_S="5")
-        wait_for("the first worker to claim the job", lambda: app.web.jobs.job(SYSTEM, job_id)["state"] == "running",
+        wait_for("the first worker to claim the job", lambda: app.web.jobs.job(SYSTEM, job_id).state == "running",
                  START_TIMEOUT_S, cluster)
         os.killpg(first.pid, signal.SIGKILL)  # the worker and its parser processes die mid-job
         first.wait(timeout=20)
-        assert app.web.jobs.job(SYSTEM, job_id)["state"] == "running", "nobody has noticed yet"
+        assert app.web.jobs.job(SYSTEM, job_id).state == "running", "nobody has noticed yet"
 
         cluster.start("worker-2", "worker", ENCLAVE_JOBS__LEASE_S="5")
-        wait_for("the job to end", lambda: app.web.jobs.job(SYSTEM, job_id)["state"] in ("done", "failed"),
+        wait_for("the job to end", lambda: app.web.jobs.job(SYSTEM, job_id).ended,
                  JOB_TIMEOUT_S, cluster)
         job = app.web.jobs.job(SYSTEM, job_id)
-        assert job["state"] == "done" and job["attempts"] == 2, job
-        assert job["total"] == 40 and job["done"] == 40, "progress restarts with the new attempt, nothing twice"
+        assert job.state == "done" and job.attempts == 2, job
+        assert job.total == 40 and job.done == 40, "progress restarts with the new attempt, nothing twice"
         status = {c["name"]: c for c in app.corpus.status()["collections"]}["archive"]
         assert status["documents"] == 40
         for i in (0, 39):

@@ -1,1 +1,1 @@
-"""The web app (built in a later issue)."""
+"""The web app: Gradio chat and admin pages, sign-in, the document viewer and the HTTP API, inside FastAPI."""

@@ -41,18 +41,19 @@ class ActivityTab:
     def _show(self, action: str | None, request: gr.Request) -> tuple[str, str, str]:
         principal = self.session.principal(request)
         status = self.web.library.status(principal)
-        jobs = self.web.library.jobs(principal, 10)
+        jobs = self.web.jobs.jobs(principal, 10, include_command_line=True)
         totals = (f"<p>{status['documents']} documents, {status['chunks']} chunks, index "
                   f"{status['index_bytes'] / 2**20:.1f} MB, embedding model {text_html(str(status['embedding_model']))}"
                   f"; answers by {text_html(self.web.runtime.model_label())}</p>")
-        failures = [{"job": j["id"], "file": p, "reason": r} for j in jobs if j["failures"]
-                    for p, r in self.web.library.failures(principal, j["id"])]
+        rows = [{"id": j.id, "collection": j.collection, "root": j.source, "status": j.state, "started": j.started,
+                 "finished": j.finished, "failures": len(j.failures)} for j in jobs]
+        failures = [{"job": j.id, "file": f.path, "reason": f.reason} for j in jobs for f in j.failures]
         audit = [entry.as_row() for entry in self.web.audit.events(principal, 200, action or None)]
         feedback = self.web.chats.feedback_log(principal, 50)
         return (
             totals + table_html(status["collections"], ["name", "documents", "pages", "chunks"])
             + "<h4>Recent ingest jobs</h4>"
-            + table_html(jobs, ["id", "collection", "root", "status", "started", "finished", "failures"])
+            + table_html(rows, ["id", "collection", "root", "status", "started", "finished", "failures"])
             + table_html(failures, ["job", "file", "reason"]),
             "<h4>Audit log</h4>" + table_html(audit, ["at", "user", "action", "target", "detail"]),
             "<h4>Feedback</h4>" + table_html(feedback, ["at", "helpful", "comment", "question", "answer", "backend"]),

@@ -1,4 +1,4 @@
-"""Admin tab: which model answers (Ollama, an OpenAI-compatible server, or the embedded fallback) and top-k."""
+"""Admin tab: which backend answers, its servers and model, and top-k, built from the backend registry."""
 
 from __future__ import annotations
 
@@ -6,59 +6,88 @@ from typing import Any
 
 import gradio as gr
 
+from assistant.llm.base import BackendSpec, FormField
 from assistant.web_services import WebServices
 from ui.errors import shows_errors
 from ui.session import SessionReader
 
 
+def _elem_id(spec: BackendSpec, field: FormField) -> str:
+    return f"{spec.name}-{field.name}".replace("_", "-")
+
+
 class SettingsTab:
-    """Change generation settings while the server runs; they apply to the next question."""
+    """Change generation settings while the server runs; every app process uses them for its next question."""
 
     def __init__(self, web: WebServices, session: SessionReader) -> None:
         self.web = web
         self.session = session
+        self.specs = web.runtime.backends
+        self.fields: list[tuple[BackendSpec, FormField, Any]] = []  # every backend's field and its component
+        self.listings: list[tuple[BackendSpec, gr.Button]] = []
 
     def build(self) -> None:
-        """Lay out the tab."""
+        """Lay out the tab: the backend choice, then each backend's fields, then top-k."""
         with gr.Tab("Settings", id="settings"):
-            self.backend = gr.Radio(["auto", "ollama", "openai", "embedded"], label="Answering model",
-                                    elem_id="backend", info="auto: Ollama when it answers with the model, else the "
-                                    "OpenAI-compatible server when set and answering, else the embedded model")
-            with gr.Row():
-                self.host = gr.Textbox(label="Ollama host", elem_id="ollama-host")
-                self.list_models = gr.Button("List the server's models", size="sm", elem_id="list-models")
-            self.model = gr.Dropdown(label="Ollama model", choices=[], allow_custom_value=True, elem_id="ollama-model")
-            with gr.Row():
-                self.openai_url = gr.Textbox(label="OpenAI-compatible server (vLLM, llama.cpp, TGI)",
-                                             placeholder="http://10.0.0.7:8000/v1", elem_id="openai-url")
-                self.openai_model = gr.Textbox(label="Its model", elem_id="openai-model")
-            self.embedded = gr.Textbox(label="Embedded fallback", interactive=False, elem_id="embedded")
+            self.backend = gr.Radio([("auto", "auto"), *((spec.label, spec.name) for spec in self.specs)],
+                                    label="Answering model", elem_id="backend",
+                                    info="auto: " + ", else ".join(s.label for s in self.specs if s.auto is not None)
+                                    + ": the first that answers")
+            for spec in self.specs:
+                self._build_backend(spec)
             self.top_k = gr.Slider(1, 20, step=1, label="Passages per answer (top-k)", elem_id="top-k")
             self.save = gr.Button("Save settings", variant="primary", elem_id="save-settings")
 
+    def _build_backend(self, spec: BackendSpec) -> None:
+        with gr.Row():
+            for field in spec.fields:
+                component: Any
+                if field.read_only:
+                    component = gr.Textbox(label=field.label, interactive=False, elem_id=_elem_id(spec, field))
+                elif field.listed:
+                    component = gr.Dropdown(label=field.label, choices=[], allow_custom_value=True,
+                                            elem_id=_elem_id(spec, field))
+                else:
+                    component = gr.Textbox(label=field.label, placeholder=field.placeholder,
+                                           elem_id=_elem_id(spec, field))
+                self.fields.append((spec, field, component))
+            if spec.list_models is not None:
+                self.listings.append((spec, gr.Button("List the server's models", size="sm",
+                                                      elem_id=f"{spec.name}-list-models")))
+
     def wire(self, blocks: gr.Blocks) -> None:
         """Connect the tab's events."""
-        blocks.load(self._load, outputs=[self.backend, self.host, self.model, self.embedded, self.top_k,
-                                         self.openai_url, self.openai_model])
-        self.list_models.click(self._models, inputs=[self.host], outputs=[self.model])
-        self.save.click(self._save, inputs=[self.backend, self.host, self.model, self.top_k, self.openai_url,
-                                            self.openai_model])
+        components = [component for _, _, component in self.fields]
+        blocks.load(self._load, outputs=[self.backend, self.top_k, *components])
+        self.save.click(self._save, inputs=[self.backend, self.top_k, *components])
+        for spec, button in self.listings:
+            mine = [(field, component) for owner, field, component in self.fields if owner is spec]
+            listed = [component for field, component in mine if field.listed]
+            button.click(self._lister(spec, [field for field, _ in mine]), inputs=[c for _, c in mine],
+                         outputs=listed[:1])
 
     @shows_errors
     def _load(self, request: gr.Request) -> tuple[Any, ...]:
         self.session.principal(request)
         now = self.web.runtime.current()
-        return (now["backend"], now["ollama_host"], gr.update(choices=[now["ollama_model"]], value=now["ollama_model"]),
-                now["embedded"], now["top_k"], now["openai_url"], now["openai_model"])
+        shown = [now.values[spec.name][field.name] for spec, field, _ in self.fields]
+        updates = [gr.update(choices=[text], value=text) if isinstance(c, gr.Dropdown) else text
+                   for (_, _, c), text in zip(self.fields, shown, strict=True)]
+        return (now.backend, now.top_k, *updates)
+
+    def _lister(self, spec: BackendSpec, fields: list[FormField]) -> Any:
+        @shows_errors
+        def list_models(request: gr.Request, *texts: str) -> Any:
+            values = {field.name: text or "" for field, text in zip(fields, texts, strict=True)}
+            models = self.web.runtime.server_models(self.session.principal(request), spec.name, values)
+            return gr.update(choices=models, value=models[0] if models else None)
+
+        return list_models
 
     @shows_errors
-    def _models(self, host: str, request: gr.Request) -> Any:
-        models = self.web.runtime.ollama_models(self.session.principal(request), host)
-        return gr.update(choices=models, value=models[0] if models else None)
-
-    @shows_errors
-    def _save(self, backend: str, host: str, model: str, top_k: float, openai_url: str, openai_model: str,
-              request: gr.Request) -> None:
-        self.web.runtime.change(self.session.principal(request), backend, host, model or "", int(top_k),
-                                openai_url or "", openai_model or "")
-        gr.Info("Saved: the next question uses these settings.")
+    def _save(self, request: gr.Request, backend: str, top_k: float, *texts: str | None) -> None:
+        values: dict[str, dict[str, str]] = {}
+        for (spec, field, _), text in zip(self.fields, texts, strict=True):
+            values.setdefault(spec.name, {})[field.name] = text or ""
+        self.web.runtime.change(self.session.principal(request), backend, int(top_k), values)
+        gr.Info("Saved: the next question in every app process uses these settings.")

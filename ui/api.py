@@ -16,11 +16,12 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, JSONResponse
 
 from assistant.audit import Principal
+from assistant.jobs import IngestJob
+from assistant.library import DocumentRecord
 from assistant.web_services import WebServices
-from storage.library import DocumentRecord
 from ui.api_chat import chat_router
 from ui.api_errors import ERRORS, install_error_handlers
-from ui.api_models import DocumentList, DocumentOut, IngestRequest, Job, JobStarted, Status
+from ui.api_models import DocumentList, DocumentOut, IngestRequest, Job, JobFile, JobStarted, Status
 
 OPENAPI_PATH = "/api/openapi.json"
 DESCRIPTION = """Enclave's HTTP API. Authenticate with a personal API token (`Authorization: Bearer enc_...`,
@@ -44,6 +45,15 @@ def document_out(doc: DocumentRecord) -> DocumentOut:
     return DocumentOut(id=doc.id, collection=doc.collection, path=doc.path, title=doc.title,
                        page_count=doc.page_count, chunk_count=doc.chunk_count, ingested_at=ingested,
                        file_url=f"/api/documents/{doc.id}/file")
+
+
+def job_out(job: IngestJob) -> Job:
+    """An ingest job as the API shows it; failures are [path, reason] pairs."""
+    return Job(id=job.id, collection=job.collection, source=job.source, sync=job.sync, started_by=job.started_by,
+               state=job.state, total=job.total, done=job.done, attempts=job.attempts, worker=job.worker,
+               files=[JobFile(path=f.path, outcome=f.outcome, chunks=f.chunks, reason=f.reason) for f in job.files],
+               failures=[[f.path, f.reason] for f in job.failures], summary=dict(job.summary), error=job.error,
+               started=job.started, finished=job.finished)
 
 
 def _document_routes(router: APIRouter, web: WebServices) -> None:
@@ -73,12 +83,12 @@ def _job_routes(router: APIRouter, web: WebServices) -> None:
         return JobStarted(job_id=job_id, url=f"/api/jobs/{job_id}")
 
     @router.get("/api/jobs", response_model=list[Job], summary="Ingest jobs since the server started (admins)")
-    def jobs(request: Request) -> list[dict[str, Any]]:
-        return web.jobs.jobs(_principal(request))
+    def jobs(request: Request) -> list[Job]:
+        return [job_out(job) for job in web.jobs.jobs(_principal(request))]
 
     @router.get("/api/jobs/{job_id}", response_model=Job, summary="An ingest job's progress (admins)")
-    def job(job_id: Id, request: Request) -> dict[str, Any]:
-        return web.jobs.job(_principal(request), job_id)
+    def job(job_id: Id, request: Request) -> Job:
+        return job_out(web.jobs.job(_principal(request), job_id))
 
 
 def api_router(web: WebServices) -> APIRouter:

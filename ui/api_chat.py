@@ -25,6 +25,7 @@ from assistant.errors import EnclaveError, InvalidInput, NotFoundError
 from assistant.events import Token, Waiting
 from assistant.llm.base import ChatMessage
 from assistant.runtime import RuntimeSettings
+from assistant.stored_answer import ShownSource
 from ui.api_errors import ERRORS, error_response
 from ui.api_models import (
     MODEL_ID,
@@ -32,9 +33,11 @@ from ui.api_models import (
     ChatCompletion,
     ChatCompletionRequest,
     Choice,
+    Enclave,
     ErrorBody,
     ModelCard,
     ModelList,
+    Passage,
 )
 from ui.streaming import ClosingStreamingResponse
 
@@ -74,22 +77,21 @@ def history_of(body: ChatCompletionRequest) -> list[ChatMessage]:
             if m.role in ("user", "assistant")]
 
 
-def passage(item: dict[str, Any]) -> dict[str, Any]:
+def passage(item: ShownSource) -> Passage:
     """A stored source as the API shows it, with a link to the cited page."""
-    out = {key: item.get(key) for key in PASSAGE_KEYS}
-    out["support"] = item.get("support") or []  # cited passages only; answers stored before it have none
-    out["url"] = f"/view/chunk/{item['chunk_id']}" if item.get("chunk_id") is not None else None
-    return out
+    return Passage.model_validate({
+        **{key: getattr(item, key) for key in PASSAGE_KEYS},
+        "support": item.support,  # cited passages only; empty for the rest, and in answers stored before it
+        "url": f"/view/chunk/{item.chunk_id}",
+    })
 
 
-def enclave_fields(saved: Saved) -> dict[str, Any]:
+def enclave_fields(saved: Saved) -> Enclave:
     """Citations, sources and the refusal verdict of a stored answer."""
     message = saved.message
-    return {"citations": [passage(c) for c in message.get("citations", [])],
-            "sources": [passage(s) for s in message.get("sources", [])],
-            "refused": bool(message.get("refused")), "refusal_reason": message.get("refusal_reason"),
-            "quoted": message.get("quoted"),
-            "chat_id": saved.chat_id, "message_id": message.get("id"), "backend": message.get("backend")}
+    return Enclave(citations=[passage(c) for c in message.citations], sources=[passage(s) for s in message.sources],
+                   refused=message.refused, refusal_reason=message.refusal_reason, quoted=message.quoted,
+                   chat_id=saved.chat_id, message_id=message.id, backend=message.backend)
 
 
 def _chunk(ident: str, created: int, delta: dict[str, Any], finish: str | None = None,
@@ -117,15 +119,15 @@ def stream(events: Iterator[ChatEvent]) -> Iterator[str]:
                 yield _chunk(ident, created, {}, None, {"queue": {"ahead": event.ahead, "message": event.detail,
                                                                   "waited_s": round(event.waited_s, 2)}})
             elif isinstance(event, Saved):
-                error, answer = event.message.get("error"), event.message.get("answer") or ""
-                if error and not event.message.get("quoted"):
+                error, answer = event.message.error, event.message.answer
+                if error and not event.message.quoted:
                     yield _error_event(f"the model could not answer: {error}", "model_unavailable")
                     continue
                 if answer and not streamed.strip():
                     yield _chunk(ident, created, {"content": answer})
-                elif event.message.get("quoted"):  # what streamed was the model's, and could not be used
+                elif event.message.quoted:  # what streamed was the model's, and could not be used
                     yield _chunk(ident, created, {"content": f"\n\n{answer}"})
-                yield _chunk(ident, created, {}, "stop", enclave_fields(event))
+                yield _chunk(ident, created, {}, "stop", enclave_fields(event).model_dump(mode="json"))
     except EnclaveError as exc:  # headers are sent: the error travels as an event, as OpenAI's does
         yield _error_event(str(exc), "server_error")
     yield "data: [DONE]\n\n"
@@ -136,12 +138,12 @@ def complete(events: Iterator[ChatEvent]) -> Response:
     saved = next((e for e in events if isinstance(e, Saved)), None)
     if saved is None:
         return error_response(500, "the answer was not finished")
-    if saved.message.get("error") and not saved.message.get("quoted"):
-        return error_response(503, f"the model could not answer: {saved.message['error']}")
+    if saved.message.error and not saved.message.quoted:
+        return error_response(503, f"the model could not answer: {saved.message.error}")
     completion = ChatCompletion(
-        id=f"chatcmpl-{saved.chat_id}-{saved.message.get('id')}", created=int(time.time()),
-        choices=[Choice(message=AssistantMessage(content=saved.message.get("answer", "")))],
-        **enclave_fields(saved),
+        id=f"chatcmpl-{saved.chat_id}-{saved.message.id}", created=int(time.time()),
+        choices=[Choice(message=AssistantMessage(content=saved.message.answer))],
+        **dict(enclave_fields(saved)),
     )
     return JSONResponse(completion.model_dump(mode="json"), headers={"cache-control": "no-store"})
 

@@ -158,18 +158,34 @@ class JobStarted(BaseModel):
     url: str
 
 
+class JobFile(BaseModel):
+    """A file an ingest job has handled."""
+
+    path: str
+    outcome: str = Field(description="added, updated, unchanged, renamed or failed.")
+    chunks: int
+    reason: str = Field("", description="Why the file failed; empty otherwise.")
+
+
 class Job(BaseModel):
     """An ingest job's progress, as the admin page shows it."""
 
-    model_config = ConfigDict(extra="allow")
     id: int
     collection: str
+    source: str = Field(description="The folder being ingested.")
+    sync: bool = Field(description="Whether documents whose files are gone are removed.")
+    started_by: str = Field(description="The user who queued the job.")
     state: str = Field(description="queued, running, done or failed (or another state the job store records).")
     total: int = Field(description="Files found (0 until scanning finished).")
     done: int = Field(description="Files handled so far.")
+    attempts: int = Field(description="How many times a worker has started the job.")
+    worker: str | None = Field(None, description="The worker holding the job, while it runs.")
+    files: list[JobFile] = Field(default_factory=list, description="The latest files handled, oldest first.")
     failures: list[Any] = Field(default_factory=list, description="[path, reason] of files that failed.")
     summary: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
+    started: datetime | None = None
+    finished: datetime | None = None
 
 
 class DocumentOut(BaseModel):

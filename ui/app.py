@@ -85,7 +85,7 @@ def build_app(services: Services) -> FastAPI:
     app.include_router(password_router(web.accounts))
     install_api(app, web)
     session = SessionReader(web.accounts)
-    chat = ChatPage(web.chats, web.access, web.runtime, session).build()
+    chat = ChatPage(web.chats, web.runtime, session).build()
     admin = AdminPage(services, session).build()
     assert_offline([chat, admin])  # offline switches, local NLTK/tiktoken data, no analytics, no share link
     options = _mount_options(services)

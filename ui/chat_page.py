@@ -8,13 +8,12 @@ from typing import Any
 
 import gradio as gr
 
-from assistant.access import AccessService
 from assistant.audit import Principal
-from assistant.chats import ChatService, Saved, SourcesReady
-from assistant.events import Status, Token, Waiting
+from assistant.chats import ChatEvent, ChatService, Conversation, Saved, SourcesReady
+from assistant.events import Stage, Status, Token, Waiting
 from assistant.runtime import RuntimeSettings
 from ui.errors import shows_errors
-from ui.render import sources_html, transcript_html
+from ui.render import LiveAnswer, StreamedTranscript, sources_html, transcript_html
 from ui.session import SessionReader
 
 
@@ -31,13 +30,25 @@ def header_html(principal: Principal, model: str) -> str:
     )
 
 
+def follow(live: LiveAnswer, event: ChatEvent) -> None:
+    """Update the answer being written with one streamed event."""
+    if isinstance(event, SourcesReady):
+        live.sources = event.sources
+    elif isinstance(event, Token):
+        live.answer += event.text
+    elif isinstance(event, Waiting):
+        live.status = event.detail  # the place in line for the model
+    elif isinstance(event, Status) and event.stage is Stage.REWRITING:
+        live.searched = event.detail
+    elif isinstance(event, Status) and event.stage is Stage.GENERATING:
+        live.status = None
+
+
 class ChatPage:
     """Builds the chat Blocks; every handler resolves the signed-in user and calls one service."""
 
-    def __init__(self, chats: ChatService, access: AccessService, runtime: RuntimeSettings,
-                 session: SessionReader) -> None:
+    def __init__(self, chats: ChatService, runtime: RuntimeSettings, session: SessionReader) -> None:
         self.chats = chats
-        self.access = access
         self.runtime = runtime
         self.session = session
 
@@ -100,17 +111,15 @@ class ChatPage:
         choices = [(c.title, c.id) for c in self.chats.chats(principal)]
         return gr.update(choices=choices, value=selected)
 
-    def _view(self, principal: Principal, chat_id: int | None) -> tuple[Any, ...]:
+    def _view(self, conversation: Conversation) -> tuple[Any, ...]:
         """State, transcript, sources, collections, title and rateable answers of one chat (or a new one)."""
-        readable = self.access.readable(principal)
-        if chat_id is None:
+        chat, readable, messages = conversation.chat, conversation.readable, conversation.messages
+        if chat is None:
             return (None, transcript_html([]), sources_html([]), gr.update(choices=readable, value=readable),
                     "", gr.update(choices=[], value=None))
-        chat = self.chats.chat(principal, chat_id)
-        messages = self.chats.messages(principal, chat_id)
         chosen = [c for c in chat.collections if c in readable]
-        answers = [(f"{i}. {m['question'][:50]}", m["id"]) for i, m in enumerate(messages, 1)]
-        return (chat_id, transcript_html(messages), sources_html(messages), gr.update(choices=readable, value=chosen),
+        answers = [(f"{i}. {m.question[:50]}", m.id) for i, m in enumerate(messages, 1)]
+        return (chat.id, transcript_html(messages), sources_html(messages), gr.update(choices=readable, value=chosen),
                 chat.title, gr.update(choices=answers, value=answers[-1][1] if answers else None))
 
     # handlers
@@ -119,38 +128,29 @@ class ChatPage:
     def _start(self, request: gr.Request) -> tuple[Any, ...]:
         principal = self.session.principal(request)
         return (header_html(principal, self.runtime.model_label()), self._chat_choices(principal, None),
-                *self._view(principal, None))
+                *self._view(self.chats.conversation(principal, None)))
 
     @shows_errors
     def _new(self, request: gr.Request) -> tuple[Any, ...]:
-        return self._view(self.session.principal(request), None)
+        return self._view(self.chats.conversation(self.session.principal(request), None))
 
     @shows_errors
     def _open(self, chat_id: int | None, request: gr.Request) -> tuple[Any, ...]:
-        return self._view(self.session.principal(request), chat_id)
+        return self._view(self.chats.conversation(self.session.principal(request), chat_id))
 
     @shows_errors
     def _ask(self, question: str, chat_id: int | None, collections: list[str],
              request: gr.Request) -> Iterator[tuple[Any, ...]]:
         principal = self.session.principal(request)
-        done = self.chats.messages(principal, chat_id) if chat_id is not None else []
-        live: dict[str, Any] = {"question": question, "answer": "", "sources": []}
-        for event in self.chats.ask(principal, chat_id, question, list(collections or [])):
+        conversation = self.chats.conversation(principal, chat_id)  # read once; the question continues it
+        shown, live = StreamedTranscript(conversation.messages), LiveAnswer(question)
+        for event in self.chats.ask(principal, conversation, question, list(collections or [])):
             if isinstance(event, Saved):
-                yield ("", *self._view(principal, event.chat_id), self._chat_choices(principal, event.chat_id),
+                yield ("", *self._view(event.conversation), self._chat_choices(principal, event.chat_id),
                        header_html(principal, self.runtime.model_label()))
                 return
-            if isinstance(event, SourcesReady):
-                live["sources"] = event.sources
-            elif isinstance(event, Token):
-                live["answer"] += event.text
-            elif isinstance(event, Waiting):
-                live["status"] = event.detail  # the place in line for the model
-            elif isinstance(event, Status) and event.stage == "rewriting":
-                live["searched"] = event.detail
-            elif isinstance(event, Status) and event.stage == "generating":
-                live["backend"], live["status"] = event.detail, None
-            yield ("", chat_id, transcript_html(done, live), sources_html(done, live), gr.update(), gr.update(),
+            follow(live, event)
+            yield ("", chat_id, shown.transcript(live), shown.sources(live), gr.update(), gr.update(),
                    gr.update(), gr.update(), gr.update())
 
     @shows_errors
@@ -166,7 +166,7 @@ class ChatPage:
         principal = self.session.principal(request)
         if chat_id is not None:
             self.chats.delete(principal, chat_id)
-        return (self._chat_choices(principal, None), *self._view(principal, None))
+        return (self._chat_choices(principal, None), *self._view(self.chats.conversation(principal, None)))
 
     def _rater(self, helpful: bool) -> Any:
         @shows_errors

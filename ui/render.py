@@ -9,8 +9,13 @@ app (``#src-...`` anchors and ``/view/...``). No Markdown is interpreted, so a m
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from html import escape
 from typing import Any
+
+from assistant.jobs import IngestJob
+from assistant.stored_answer import MarkedSentence, ShownMessage, ShownSource
 
 MARKER_RE = re.compile(r"\[(\d{1,3})\]")
 SENTENCE_CLASS = {"cited": "s-cited", "attributed": "s-attributed", "unsupported": "s-unsupported",
@@ -40,71 +45,80 @@ def _markers(escaped: str, anchor: str, valid: set[int]) -> str:
     return MARKER_RE.sub(link, escaped)
 
 
-def answer_html(message: dict[str, Any], anchor: str) -> str:
+def answer_html(message: ShownMessage, anchor: str) -> str:
     """An answer with clickable markers and each sentence marked cited, attributed or unsupported."""
-    text = message.get("answer", "")
-    valid = {s["n"] for s in message.get("sources", [])}
-    sentences = message.get("sentences") or []
+    text, sentences = message.answer, message.sentences
+    valid = {s.n for s in message.sources}
     if not sentences:
         return _markers(text_html(text), anchor, valid)
     parts, cursor = [], 0
     for sentence in sentences:
-        start = text.find(sentence["text"], cursor)
+        start = text.find(sentence.text, cursor)
         if start < 0:
             continue
         parts.append(_markers(text_html(text[cursor:start]), anchor, valid))
         parts.append(_sentence_html(sentence, anchor, valid))
-        cursor = start + len(sentence["text"])
+        cursor = start + len(sentence.text)
     parts.append(_markers(text_html(text[cursor:]), anchor, valid))
     return "".join(parts)
 
 
-def _sentence_html(sentence: dict[str, Any], anchor: str, valid: set[int]) -> str:
-    status = sentence.get("status", "unsupported")
-    body = _markers(text_html(sentence["text"]), anchor, valid)
-    if status == "attributed" and sentence.get("passages"):
-        n = sentence["passages"][0]
+def _sentence_html(sentence: MarkedSentence, anchor: str, valid: set[int]) -> str:
+    status = sentence.status
+    body = _markers(text_html(sentence.text), anchor, valid)
+    if status == "attributed" and sentence.passages:
+        n = sentence.passages[0]
         body += f' <a class="cite attributed" href="#src-{anchor}-{n}" data-n="{n}">≈[{n}]</a>'
     css = SENTENCE_CLASS.get(status, "s-unsupported")
     return f'<span class="{css}" title="{SENTENCE_TITLE.get(status, "")}">{body}</span>'
 
 
-def message_html(message: dict[str, Any], anchor: str, streaming: bool = False) -> str:
+def _searched_html(searched: str | None) -> str:
+    """The question as searched: a follow-up made standalone, typos corrected."""
+    return f'<div class="note searched">Searched for: {text_html(searched)}</div>' if searched else ""
+
+
+def message_html(message: ShownMessage, anchor: str) -> str:
     """One question and its answer, with who answered and any refusal or error."""
-    notes = []
-    if message.get("searched"):  # the question as searched: a follow-up made standalone, typos corrected
-        notes.append(f'<div class="note searched">Searched for: {text_html(message["searched"])}</div>')
-    if message.get("withheld"):
+    notes = [_searched_html(message.searched)]
+    if message.withheld:
         notes.append('<div class="note">Sources withheld: you no longer have access to them.</div>')
-    if message.get("error"):
-        notes.append(f'<div class="note error">The model failed: {text_html(message["error"])}</div>')
-    if message.get("quoted"):  # the model wrote nothing usable: the answer is the documents' own sentences
-        notes.append(f'<div class="note quoted">The model\'s answer could not be used ({text_html(message["quoted"])}):'
+    if message.error:
+        notes.append(f'<div class="note error">The model failed: {text_html(message.error)}</div>')
+    if message.quoted:  # the model wrote nothing usable: the answer is the documents' own sentences
+        notes.append(f'<div class="note quoted">The model\'s answer could not be used ({text_html(message.quoted)}):'
                      " these sentences are quoted from the documents.</div>")
-    if message.get("refused") and message.get("refusal_reason"):
-        notes.append(f'<div class="note">Not answered: {text_html(message["refusal_reason"])}</div>')
-    cited = len(message.get("citations") or [])
-    support = "" if streaming else support_html(message, anchor)
-    live_status = escape(message.get("status") or "Answering…")  # e.g. "waiting: 3 ahead of you"
-    meta = f"Answered by {escape(message.get('backend') or 'pending')}" if not streaming else live_status
-    if not streaming:
-        meta += f" · {cited} source{'s' if cited != 1 else ''} cited"
+    if message.refused and message.refusal_reason:
+        notes.append(f'<div class="note">Not answered: {text_html(message.refusal_reason)}</div>')
+    cited = len(message.citations)
+    meta = f"Answered by {escape(message.backend or 'pending')} · {cited} source{'s' if cited != 1 else ''} cited"
+    return _turn_html(message.question, answer_html(message, anchor), support_html(message, anchor),
+                      "".join(notes), meta, anchor)
+
+
+def live_html(live: LiveAnswer) -> str:
+    """The answer being written: its text so far, with markers linking to the passages already found."""
+    answer = _markers(text_html(live.answer), "live", {s.n for s in live.sources})  # sentences are checked later
+    status = escape(live.status or "Answering…")  # e.g. "waiting: 3 ahead of you"
+    return _turn_html(live.question, answer, "", _searched_html(live.searched), status, "live")
+
+
+def _turn_html(question: str, answer: str, support: str, notes: str, meta: str, anchor: str) -> str:
     return (
-        f'<div class="turn" id="turn-{anchor}"><div class="question">{text_html(message.get("question", ""))}</div>'
-        f'<div class="answer">{answer_html(message, anchor)}</div>{support}{"".join(notes)}'
-        f'<div class="meta">{meta}</div></div>'
+        f'<div class="turn" id="turn-{anchor}"><div class="question">{text_html(question)}</div>'
+        f'<div class="answer">{answer}</div>{support}{notes}<div class="meta">{meta}</div></div>'
     )
 
 
-def support_html(message: dict[str, Any], anchor: str) -> str:
+def support_html(message: ShownMessage, anchor: str) -> str:
     """Under an answer, each cited passage's sentences that back it, quoted, so it can be checked in place."""
-    if message.get("quoted"):  # the answer itself is the passages' sentences, quoted and cited
+    if message.quoted:  # the answer itself is the passages' sentences, quoted and cited
         return ""
     quotes = []
-    for source in message.get("citations") or []:
-        n = int(source["n"])
-        where = escape(source.get("file") or "") + (f", page {int(source['page'])}" if source.get("page") else "")
-        for sentence in source.get("support") or []:
+    for source in message.citations:
+        n = source.n
+        where = escape(source.file) + (f", page {source.page}" if source.page else "")
+        for sentence in source.support:
             quotes.append(f'<blockquote class="support-quote"><a class="cite" href="#src-{anchor}-{n}" data-n="{n}">'
                           f'[{n}]</a> {text_html(sentence)} <span class="where">{where}</span></blockquote>')
     if not quotes:
@@ -116,58 +130,90 @@ LEGEND = (
     '<div class="legend"><span class="s-cited">cited</span> · <span class="s-attributed">attributed</span> · '
     '<span class="s-unsupported">unsupported</span> — click a [n] to see its source</div>'
 )
+EMPTY_TRANSCRIPT = '<div class="transcript empty">Ask a question about your documents.</div>'
 
 
-def transcript_html(messages: list[dict[str, Any]], live: dict[str, Any] | None = None) -> str:
-    """The whole conversation, with the answer being written (``live``) last."""
-    if not messages and live is None:
-        return '<div class="transcript empty">Ask a question about your documents.</div>'
-    turns = [message_html(m, str(m["id"])) for m in messages]
-    if live is not None:
-        turns.append(message_html(live, "live", streaming=True))
-    return f'<div class="transcript">{"".join(turns)}{LEGEND}</div>'
+def transcript_html(messages: Sequence[ShownMessage]) -> str:
+    """The whole conversation."""
+    if not messages:
+        return EMPTY_TRANSCRIPT
+    return f'<div class="transcript">{"".join(message_html(m, str(m.id)) for m in messages)}{LEGEND}</div>'
 
 
-def source_html(source: dict[str, Any], anchor: str) -> str:
+def source_html(source: ShownSource, anchor: str) -> str:
     """One passage: file, page, heading, the passage marked in its page, and a link to the page.
 
     No score: a number like 0.6132 means nothing to a reader (scripts get it from the API);
     the passages come best first, and the first says so.
     """
-    where = [f"<b>{escape(source.get('file') or '')}</b>"]
-    if source.get("page"):
-        where.append(f"page {int(source['page'])}")
-    if source.get("heading"):
-        where.append(escape(source["heading"]))
-    if int(source["n"]) == 1:
+    where = [f"<b>{escape(source.file)}</b>"]
+    if source.page:
+        where.append(f"page {source.page}")
+    if source.heading:
+        where.append(escape(source.heading))
+    if source.n == 1:
         where.append('<span class="best">best match</span>')
-    kind = source.get("kind") or "retrieved"
-    marked = source.get("marked") or source.get("text", "")
-    passage = (f'{text_html(source.get("before", ""))}<mark>{text_html(marked)}</mark>'
-               f'{text_html(source.get("after", ""))}')
+    kind = source.kind or "retrieved"
+    marked = source.marked or source.text
+    passage = f"{text_html(source.before)}<mark>{text_html(marked)}</mark>{text_html(source.after)}"
     return (
-        f'<div class="source kind-{escape(kind)}" id="src-{anchor}-{int(source["n"])}">'
-        f'<div class="source-head"><span class="n">[{int(source["n"])}]</span> {" · ".join(where)}'
+        f'<div class="source kind-{escape(kind)}" id="src-{anchor}-{source.n}">'
+        f'<div class="source-head"><span class="n">[{source.n}]</span> {" · ".join(where)}'
         f' <span class="kind">{escape(kind)}</span></div>'
         f'<div class="passage">{passage}</div>'
-        f'<a class="open-doc" href="/view/chunk/{int(source["chunk_id"])}" target="_blank" rel="noopener">'
+        f'<a class="open-doc" href="/view/chunk/{source.chunk_id}" target="_blank" rel="noopener">'
         "Open document</a></div>"
     )
 
 
-def sources_html(messages: list[dict[str, Any]], live: dict[str, Any] | None = None) -> str:
-    """The sources panel: the passages of every answer, newest answer first."""
-    groups = []
-    entries = ([("live", live)] if live is not None else []) + [(str(m["id"]), m) for m in reversed(messages)]
-    for number, (anchor, message) in enumerate(entries):
-        items = "".join(source_html(s, anchor) for s in message.get("sources", []))
-        if not items:
-            continue
-        title = text_html(message.get("question", ""))
-        opened = " open" if number == 0 else ""
-        groups.append(f'<details class="sources-group"{opened}><summary>Sources for: {title}</summary>{items}'
-                      "</details>")
-    return f'<div class="sources">{"".join(groups) or "<p>Sources appear here.</p>"}</div>'
+def _sources_group(question: str, sources: list[ShownSource], anchor: str, opened: bool) -> str:
+    items = "".join(source_html(s, anchor) for s in sources)
+    if not items:
+        return ""
+    return (f'<details class="sources-group"{" open" if opened else ""}><summary>Sources for: {text_html(question)}'
+            f"</summary>{items}</details>")
+
+
+def _sources_panel(groups: str) -> str:
+    return f'<div class="sources">{groups or "<p>Sources appear here.</p>"}</div>'
+
+
+def sources_html(messages: Sequence[ShownMessage]) -> str:
+    """The sources panel: the passages of every answer, newest answer first (and open)."""
+    groups = (_sources_group(m.question, m.sources, str(m.id), n == 0) for n, m in enumerate(reversed(messages)))
+    return _sources_panel("".join(groups))
+
+
+@dataclass
+class LiveAnswer:
+    """The answer being written, as the page shows it while it streams."""
+
+    question: str
+    answer: str = ""
+    sources: list[ShownSource] = field(default_factory=list)
+    searched: str | None = None
+    status: str | None = None  # where the question is, e.g. in line for the model; None: it is being answered
+
+
+class StreamedTranscript:
+    """The transcript and sources panel while an answer streams: the finished turns are rendered once.
+
+    Only the answer being written grows token by token, so each update renders it alone and
+    joins it to the earlier turns' HTML, made when the stream began.
+    """
+
+    def __init__(self, finished: Sequence[ShownMessage]) -> None:
+        self._turns = "".join(message_html(m, str(m.id)) for m in finished)
+        # While an answer streams its own group comes first, so no finished one is open.
+        self._groups = "".join(_sources_group(m.question, m.sources, str(m.id), False) for m in reversed(finished))
+
+    def transcript(self, live: LiveAnswer) -> str:
+        """The conversation with the answer being written last."""
+        return f'<div class="transcript">{self._turns}{live_html(live)}{LEGEND}</div>'
+
+    def sources(self, live: LiveAnswer) -> str:
+        """The sources panel with the passages found for the answer being written first (and open)."""
+        return _sources_panel(_sources_group(live.question, live.sources, "live", True) + self._groups)
 
 
 def page_text_html(text: str, highlight: tuple[int, int] | None) -> str:
@@ -200,26 +246,23 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def job_html(job: dict[str, Any]) -> str:
+def job_html(job: IngestJob) -> str:
     """An ingest job's progress: a bar, the files done so far, and the failures with reasons."""
-    total, done = job.get("total") or 0, job.get("done") or 0
-    percent = 100 if job["state"] == "done" else int(100 * done / total) if total else 0
-    failures = job.get("failures") or [(f["path"], "") for f in job["files"] if f["outcome"] == "failed"]
-    failed = "".join(f"<li><b>{escape(p)}</b>: {escape(r)}</li>" for p, r in failures)
+    percent = 100 if job.state == "done" else int(100 * job.done / job.total) if job.total else 0
+    failed = "".join(f"<li><b>{escape(f.path)}</b>: {escape(f.reason)}</li>" for f in job.failures)
     recent = "".join(
-        f"<li>{escape(f['path'])} — {escape(f['outcome'])}" + (f" ({f['chunks']} chunks)" if f["chunks"] else "")
-        + "</li>"
-        for f in job["files"][-8:]
+        f"<li>{escape(f.path)} — {escape(f.outcome)}" + (f" ({f.chunks} chunks)" if f.chunks else "") + "</li>"
+        for f in job.files[-8:]
     )
-    summary = ", ".join(f"{k} {v}" for k, v in (job.get("summary") or {}).items() if k not in ("failed",))
-    error = f'<p class="failed">Failed: {escape(job["error"])}</p>' if job.get("error") else ""
+    summary = ", ".join(f"{k} {v}" for k, v in job.summary.items() if k not in ("failed",))
+    error = f'<p class="failed">Failed: {escape(job.error)}</p>' if job.error else ""
     return (
-        f'<div class="job" data-state="{escape(job["state"])}"><b>Job {int(job["id"])}</b> · '
-        f'{escape(job["collection"])} ← {escape(job["source"])} · <span class="state">{escape(job["state"])}</span>'
-        f' · {done}/{total} files<div class="bar"><div style="width:{percent}%"></div></div>{error}'
+        f'<div class="job" data-state="{escape(job.state)}"><b>Job {int(job.id)}</b> · '
+        f'{escape(job.collection)} ← {escape(job.source)} · <span class="state">{escape(job.state)}</span>'
+        f' · {job.done}/{job.total} files<div class="bar"><div style="width:{percent}%"></div></div>{error}'
         f'<ul class="files">{recent}</ul>'
-        + (f'<p class="failed">Could not ingest {len(failures)} file(s):</p><ul class="failures">{failed}</ul>'
-           if failures else "")
+        + (f'<p class="failed">Could not ingest {len(job.failures)} file(s):</p><ul class="failures">{failed}</ul>'
+           if job.failures else "")
         + (f'<p class="summary">{escape(summary)}</p>' if summary else "")
         + "</div>"
     )

@@ -13,10 +13,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from assistant.api_tokens import ApiTokenService
+from assistant.api_tokens import ApiTokenService, TokenRecord
 from assistant.audit import Principal
 from assistant.errors import InvalidInput, NotFoundError
-from storage.api_tokens import TokenRecord
 
 PATH = "/account/tokens"
 EXPIRY_CHOICES = [(30, "in 30 days"), (90, "in 90 days"), (365, "in a year"), ("never", "never")]

@@ -1,1 +1,1 @@
-"""Chat models that write answers: Ollama servers or an embedded llama.cpp model."""
+"""Chat models that write answers: Ollama servers, OpenAI-compatible servers or an embedded llama.cpp model."""

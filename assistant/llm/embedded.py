@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import ConfigError, GenerationError
-from assistant.llm.base import ChatMessage
+from assistant.llm.base import BackendSpec, ChatMessage, FormField
 from assistant.llm.ollama_store import model_blob
 from assistant.settings import EmbeddedModelSettings
 
@@ -206,3 +206,15 @@ class EmbeddedChatModel:
                 self._fold_system = _pick_chat_format(llama)
                 self._llama = llama
             return self._llama
+
+
+SPEC = BackendSpec(
+    name="embedded",
+    label="Embedded (llama.cpp in this process)",
+    settings=EmbeddedModelSettings,
+    build=EmbeddedChatModel,
+    describe=lambda settings: f"embedded {settings.label()}",
+    fields=(FormField("gguf_path", "Embedded fallback", read_only=True),),
+    concurrency=1,  # llama.cpp in this process writes one answer at a time
+    auto=lambda settings: True,  # the last resort: it needs no server
+)

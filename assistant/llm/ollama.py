@@ -8,9 +8,9 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
-from assistant.errors import BackendUnavailable, ConfigError, GenerationError
-from assistant.llm.base import ChatMessage
-from assistant.llm.rotation import HostCheck, HostRotation, stream_in_turn
+from assistant.errors import BackendUnavailable, ConfigError, GenerationError, InvalidInput
+from assistant.llm.base import BackendSpec, ChatMessage, FormField
+from assistant.llm.rotation import HostCheck, HostRotation, stream_in_turn, unanswered
 from assistant.settings import OllamaSettings
 
 if TYPE_CHECKING:
@@ -124,6 +124,9 @@ class OllamaChatModel:
                 self._rotation.cool_down(result.host)
         return results
 
+    def load(self) -> None:
+        """Nothing to load: the server holds the model."""
+
     def close(self) -> None:
         """Close the HTTP connections to every host."""
         with self._lock:
@@ -184,3 +187,33 @@ class OllamaChatModel:
                 )
                 self._clients[host] = ollama.Client(host=host, timeout=timeout)
             return self._clients[host]
+
+
+def list_models(settings: OllamaSettings) -> list[str]:
+    """Names of the models the first Ollama host has, within the connect timeout."""
+    ollama = _import_ollama()
+    import httpx
+
+    host = settings.hosts[0] if settings.hosts else ""
+    if not host.startswith(("http://", "https://")):
+        raise InvalidInput("the Ollama host is a URL such as http://10.0.0.5:11434")
+    try:
+        with ollama.Client(host=host, timeout=httpx.Timeout(settings.connect_timeout_s)) as client:
+            listed = client.list()
+    except (ollama.ResponseError, httpx.HTTPError, ConnectionError, ValueError) as exc:
+        raise BackendUnavailable(f"Ollama at {host} did not list its models: {exc}") from exc
+    return sorted(item.model for item in listed.models if item.model)
+
+
+SPEC = BackendSpec(
+    name="ollama",
+    label="Ollama",
+    settings=OllamaSettings,
+    build=lambda settings, _models_dir: OllamaChatModel(settings),
+    describe=lambda settings: f"Ollama {settings.model} at {', '.join(settings.hosts)}",
+    fields=(FormField("hosts", "Ollama host", "http://10.0.0.5:11434", url=True, required=True),
+            FormField("model", "Ollama model", required=True, listed=True)),
+    probe=lambda model: unanswered(model.check()),
+    auto=lambda settings: True,
+    list_models=list_models,
+)

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, cast
 
 from assistant.errors import BackendUnavailable, ConfigError, GenerationError
-from assistant.llm.base import ChatMessage
-from assistant.llm.rotation import HostCheck, HostRotation, stream_in_turn
+from assistant.llm.base import BackendSpec, ChatMessage, FormField
+from assistant.llm.rotation import HostCheck, HostRotation, stream_in_turn, unanswered
 from assistant.settings import OpenAICompatSettings
 
 if TYPE_CHECKING:
@@ -185,6 +185,9 @@ class OpenAICompatChatModel:
                 results.append(HostCheck(url, True))
         return results
 
+    def load(self) -> None:
+        """Nothing to load: the servers hold the model."""
+
     def close(self) -> None:
         """Close the HTTP connections to every server."""
         with self._lock:
@@ -283,3 +286,17 @@ def _expected_errors() -> tuple[type[Exception], ...]:
     import httpx2
 
     return (openai.APIError, httpx2.HTTPError, ValueError)  # ValueError: a line that is not the API's JSON
+
+
+SPEC = BackendSpec(
+    name="openai",
+    label="OpenAI-compatible server",
+    settings=OpenAICompatSettings,
+    build=lambda settings, _models_dir: OpenAICompatChatModel(settings),
+    describe=lambda settings: f"{settings.model} at {', '.join(settings.base_urls)} (OpenAI-compatible)",
+    fields=(FormField("base_urls", "OpenAI-compatible server (vLLM, llama.cpp, TGI)", "http://10.0.0.7:8000/v1",
+                      url=True, required=True),
+            FormField("model", "OpenAI-compatible model", required=True)),
+    probe=lambda model: unanswered(model.check()),
+    auto=lambda settings: bool(settings.base_urls),  # tried only where servers are configured
+)

@@ -24,6 +24,11 @@ class HostCheck:
     problem: str = ""
 
 
+def unanswered(checks: list[HostCheck]) -> list[str]:
+    """Why no server answers with the model (each one's problem), or nothing when one does."""
+    return [] if any(check.ok for check in checks) else [check.problem for check in checks]
+
+
 class HostRotation:
     """Round robin over ``hosts`` with a short memory of the ones that are down."""
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from assistant.errors import SkipFile
-from assistant.settings import IngestSettings
 from ingest.document import ParsedDocument
+from ingest.errors import SkipFile
 from ingest.parsers.formats import FORMATS, FormatRegistry, FormatSpec
+from ingest.settings import IngestSettings
 
 __all__ = ["FORMATS", "SUPPORTED_SUFFIXES", "FormatRegistry", "FormatSpec", "parse_file"]
 

@@ -10,14 +10,14 @@ from email.message import EmailMessage
 from pathlib import Path, PurePath
 from typing import cast
 
-from assistant.errors import SkipFile
-from assistant.settings import IngestSettings
 from ingest.document import Page, ParsedDocument, Section
+from ingest.errors import SkipFile
 from ingest.parsers.encoding import decode_text
 from ingest.parsers.html_doc import html_to_markdown, soup_text
 from ingest.parsers.markdown_doc import markdown_page
 from ingest.parsers.pagebuild import HEADING_SEPARATOR, PageBuilder
 from ingest.parsers.sheets import csv_page
+from ingest.settings import IngestSettings
 
 SUMMARY_HEADERS = ("From", "To", "Cc", "Date", "Subject")
 TEXT_ATTACHMENT_SUFFIXES = frozenset(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 import re
 
-from assistant.errors import SkipFile
+from ingest.errors import SkipFile
 
 # Longest BOMs first: the UTF-32-LE BOM starts with the UTF-16-LE one.
 _BOMS = (

@@ -12,9 +12,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.errors import SkipFile
-from assistant.settings import IngestSettings
 from ingest.document import ParsedDocument
+from ingest.errors import SkipFile
 from ingest.parsers import sniff
 from ingest.parsers.eml import parse_eml
 from ingest.parsers.html_doc import parse_html
@@ -25,6 +24,7 @@ from ingest.parsers.plain import parse_text
 from ingest.parsers.sheets import parse_csv, parse_xlsx
 from ingest.parsers.slides import parse_pptx
 from ingest.parsers.word import parse_docx
+from ingest.settings import IngestSettings
 
 Parser = Callable[[Path, IngestSettings], ParsedDocument]
 """Reads one file into pages; raises SkipFile with a one-line reason when it cannot."""

@@ -6,11 +6,11 @@ import html as html_lib
 import re
 from pathlib import Path
 
-from assistant.errors import SkipFile
-from assistant.settings import IngestSettings
 from ingest.document import ParsedDocument
+from ingest.errors import SkipFile
 from ingest.parsers.encoding import decode_text
 from ingest.parsers.markdown_doc import markdown_page
+from ingest.settings import IngestSettings
 
 _DECLARED_CHARSET = re.compile(
     rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)|<\?xml[^>]+encoding\s*=\s*["']([\w.:-]+)""", re.IGNORECASE

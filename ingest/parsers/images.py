@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import SkipFile
-from assistant.settings import IngestSettings
 from ingest.document import Page, ParsedDocument
+from ingest.errors import SkipFile
 from ingest.parsers.ocr import ocr_image, ocr_unavailable
+from ingest.settings import IngestSettings
 
 
 def parse_image(path: Path, settings: IngestSettings) -> ParsedDocument:

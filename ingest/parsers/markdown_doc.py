@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from assistant.settings import IngestSettings
 from ingest.document import Page, ParsedDocument, Section
 from ingest.parsers.encoding import decode_text
 from ingest.parsers.pagebuild import HEADING_SEPARATOR, HeadingPath
+from ingest.settings import IngestSettings
 
 
 def parse_markdown(path: Path, settings: IngestSettings) -> ParsedDocument:

@@ -13,8 +13,8 @@ import shutil
 import subprocess
 from typing import Any
 
-from assistant.errors import SkipFile
-from assistant.settings import IngestSettings
+from ingest.errors import SkipFile
+from ingest.settings import IngestSettings
 
 OCR_OFF = "OCR is turned off (ingest.ocr)"
 NO_TESSERACT = "tesseract is not installed (install tesseract-ocr to read it)"

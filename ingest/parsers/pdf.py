@@ -6,10 +6,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import SkipFile
-from assistant.settings import IngestSettings
 from ingest.document import Page, ParsedDocument
+from ingest.errors import SkipFile
 from ingest.parsers.ocr import ocr_image, ocr_unavailable
+from ingest.settings import IngestSettings
 
 # A page with fewer visible characters than this and an image on it is treated as scanned.
 MIN_TEXT_CHARS = 20

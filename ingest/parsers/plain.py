@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from assistant.settings import IngestSettings
 from ingest.document import Page, ParsedDocument
 from ingest.parsers.encoding import decode_text
+from ingest.settings import IngestSettings
 
 
 def parse_text(path: Path, settings: IngestSettings) -> ParsedDocument:

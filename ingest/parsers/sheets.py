@@ -11,12 +11,12 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import SkipFile
-from assistant.settings import IngestSettings
 from ingest.document import Page, ParsedDocument
+from ingest.errors import SkipFile
 from ingest.parsers.encoding import decode_text
 from ingest.parsers.pagebuild import PageBuilder
 from ingest.parsers.zipguard import check_office_zip
+from ingest.settings import IngestSettings
 
 ColumnLabel = Callable[[int], str]
 _SNIFF_CHARS = 64 * 1024

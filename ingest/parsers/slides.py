@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import SkipFile
-from assistant.settings import IngestSettings
 from ingest.document import Page, ParsedDocument
+from ingest.errors import SkipFile
 from ingest.parsers.pagebuild import PageBuilder
 from ingest.parsers.zipguard import check_office_zip
+from ingest.settings import IngestSettings
 
 
 def parse_pptx(path: Path, settings: IngestSettings) -> ParsedDocument:

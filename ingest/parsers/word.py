@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import SkipFile
-from assistant.settings import IngestSettings
 from ingest.document import ParsedDocument
+from ingest.errors import SkipFile
 from ingest.parsers.pagebuild import HeadingPath, PageBuilder
 from ingest.parsers.zipguard import check_office_zip
+from ingest.settings import IngestSettings
 
 _HEADING_STYLE = re.compile(r"heading\s*([1-9])$", re.IGNORECASE)
 _MAX_STYLE_DEPTH = 4  # custom heading styles are based on a built-in one, a step or two up

@@ -5,7 +5,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from assistant.errors import SkipFile
+from ingest.errors import SkipFile
 
 _MB = 1024 * 1024
 # Office XML deflates about 5-20x; a member this big that deflated over 200x is a bomb.

@@ -137,8 +137,8 @@ ADMIN_ACTIONS: dict[str, Callable[[Any, Principal], object]] = {
     "upload": lambda w, p: w.jobs.start_upload(p, [], "hr"),
     "ingest roots": lambda w, p: w.jobs.roots(p),
     "list jobs": lambda w, p: w.jobs.jobs(p),
-    "ollama models": lambda w, p: w.runtime.ollama_models(p, "http://127.0.0.1:9"),
-    "change settings": lambda w, p: w.runtime.change(p, "embedded", "http://127.0.0.1:9", "x", 3),
+    "ollama models": lambda w, p: w.runtime.server_models(p, "ollama", {"hosts": "http://127.0.0.1:9"}),
+    "change settings": lambda w, p: w.runtime.change(p, "embedded", 3, {"ollama": {"hosts": "http://127.0.0.1:9"}}),
 }
 
 

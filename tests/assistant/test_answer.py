@@ -210,7 +210,7 @@ def test_an_answer_cut_by_the_length_cap_ends_at_its_last_full_sentence(
     make_services: Any, services: Any, ollama: FakeOllama
 ) -> None:
     capped = make_services(data_dir=services.settings.data_dir, generation={
-        "backend": "ollama", "ollama": {"hosts": [ollama.url]}, "embedded": {"max_tokens": 16}})
+        "backend": "ollama", "ollama": {"hosts": [ollama.url], "max_tokens": 16}})
     question = "How much are crowns covered?"
     n = _n_of(_ask(capped, question, retrieve_only=True)[0], "benefits/dental.md")
     ollama.script.reply = (f"Crowns are covered at 50 percent after the deductible [{n}]. The plan has "

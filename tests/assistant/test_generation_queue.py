@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from assistant.events import Done, Status, Token, Waiting
+from assistant.events import Done, Stage, Status, Token, Waiting
 from tests.fake_ollama import FakeOllama, FakeOllamaScript
 
 DOCS = {
@@ -58,7 +58,7 @@ class Asker:
                 self.in_line.set()
                 if self.give_up_when_waiting and self.stop.is_set():  # seen at the next place report
                     break
-            elif isinstance(event, Status) and event.stage == "generating":
+            elif isinstance(event, Status) and event.stage is Stage.GENERATING:
                 self.generating.set()
             elif isinstance(event, Token):
                 tokens += 1
@@ -75,7 +75,7 @@ class Asker:
         return done[0].answer
 
     def started_generating(self) -> float:
-        return next(t for t, e in self.events if isinstance(e, Status) and e.stage == "generating")
+        return next(t for t, e in self.events if isinstance(e, Status) and e.stage is Stage.GENERATING)
 
     def last_token(self) -> float:
         """When the model's last piece arrived (citing and attributing after it need no model)."""

@@ -21,11 +21,12 @@ def test_a_job_shown_done_lists_every_file(make_services: Any, tmp_path: Path) -
     for _ in range(30_000):  # read far more often than the page does, until the job has ended
         job = jobs.job(SYSTEM, job_id)
         time.sleep(0.005)
-        if job["state"] == "done":
+        if job.state == "done":
             seen_done += 1
-            assert job["done"] == job["total"] == 13 and len(job["files"]) == 13, job
+            assert job.done == job.total == 13 and len(job.files) == 13, job
             if seen_done > 20:
                 break
-        assert job["state"] in ("queued", "running", "done"), job
+        assert job.state in ("queued", "running", "done"), job
     assert seen_done > 20
-    assert [f["path"] for f in job["files"] if f["outcome"] == "failed"] == ["empty.txt"]
+    assert [f.path for f in job.files if f.outcome == "failed"] == ["empty.txt"]
+    assert [f.path for f in job.failures] == ["empty.txt"], "each failure listed once"

@@ -127,13 +127,12 @@ def ask(model: OpenAICompatChatModel, messages: list[ChatMessage] = QUESTION) ->
     return "".join(model.stream(messages, max_tokens=12, temperature=0.1))
 
 
-def services_on(make_services: Any, share: Path, url: str) -> Any:
-    """Services answering with the OpenAI-compatible server at ``url``, with DOCS ingested."""
+def services_on(make_services: Any, share: Path, url: str, generation: dict[str, Any] | None = None) -> Any:
+    """Services answering with the OpenAI-compatible server at ``url`` (or by ``generation``), with DOCS ingested."""
     for rel, text in DOCS.items():
         (share / rel).parent.mkdir(parents=True, exist_ok=True)
         (share / rel).write_text(text, encoding="utf-8")
-    generation = {"backend": "openai", "openai": openai_values(url), "embedded": {"max_tokens": 24}}
-    built = make_services(generation=generation)
+    built = make_services(generation=generation or {"backend": "openai", "openai": openai_values(url, max_tokens=24)})
     built.ingest.ingest(share, collection="hr")
     return built
 
@@ -365,16 +364,15 @@ def test_auto_uses_the_openai_servers_when_ollama_is_down(server: LlamaServer, t
 def test_an_admin_switches_to_the_openai_server_and_the_next_question_uses_it(
     make_services: Any, server: LlamaServer, tmp_path: Path
 ) -> None:
-    services = services_on(make_services, tmp_path / "share", server.url)
-    services.settings.generation.backend = "auto"  # as an install starts; the key stays in the settings file
-    services.settings.generation.openai.base_urls = []
+    installed = {"backend": "auto", "openai": {"api_key": API_KEY, "max_tokens": 24}}  # the key in the settings file
+    services = services_on(make_services, tmp_path / "share", server.url, installed)
     runtime = services.web.runtime
 
-    with pytest.raises(InvalidInput, match="server URL and the model"):
-        runtime.change(SYSTEM, "openai", "http://127.0.0.1:11434", "gemma3:270m", 3, server.url, "")
-    runtime.change(SYSTEM, "openai", "http://127.0.0.1:11434", "gemma3:270m", 3, server.url, MODEL)
+    with pytest.raises(InvalidInput, match="needs OpenAI-compatible model"):
+        runtime.change(SYSTEM, "openai", 3, {"openai": {"base_urls": server.url, "model": ""}})
+    runtime.change(SYSTEM, "openai", 3, {"openai": {"base_urls": server.url, "model": MODEL}})
     answer = list(services.answers.ask("Which class are flights under six hours booked in?"))[-1].answer
 
     assert answer.error is None and answer.backend.endswith("(OpenAI-compatible)")
-    assert runtime.current()["openai_url"] == server.url and runtime.current()["openai_model"] == MODEL
+    assert runtime.current().values["openai"] == {"base_urls": server.url, "model": MODEL}
     assert runtime.model_label() == answer.backend

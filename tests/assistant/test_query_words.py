@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from assistant.events import Stage, Status
 from assistant.retrieval import Retriever, question_parts
 from assistant.spelling import correct
 from storage.bm25 import tokenize
@@ -90,4 +91,4 @@ def test_a_corrected_question_is_what_the_answer_reports(services: Any) -> None:
     answer = events[-1].answer
     assert answer.question == "How much are hearin ayds reimbursd?"
     assert answer.query == "How much are hearing aids reimbursed?"
-    assert any(getattr(e, "stage", None) == "rewriting" and e.detail == answer.query for e in events)
+    assert any(isinstance(e, Status) and e.stage is Stage.REWRITING and e.detail == answer.query for e in events)

@@ -21,6 +21,7 @@ from assistant.audit import SYSTEM, Principal
 from assistant.chats import Saved
 from assistant.services import Services, build_services
 from assistant.settings import load_settings
+from assistant.stored_answer import ShownMessage
 from tests.fake_ollama import FakeOllama, FakeOllamaScript
 from tests.faults.tcp_proxy import DelayingProxy
 
@@ -63,7 +64,7 @@ def world(embedder: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
             services.close()
 
 
-def ask(world: World) -> tuple[dict[str, Any], float]:
+def ask(world: World) -> tuple[ShownMessage, float]:
     """One question through the chat service; the saved message as the page shows it, and the seconds taken."""
     started = time.monotonic()
     events = list(world.services.web.chats.ask(world.alice, None, QUESTION))
@@ -71,17 +72,17 @@ def ask(world: World) -> tuple[dict[str, Any], float]:
     return events[-1].message, time.monotonic() - started
 
 
-def assert_failed_clearly(message: dict[str, Any], *needles: str) -> None:
-    assert message["error"], message
+def assert_failed_clearly(message: ShownMessage, *needles: str) -> None:
+    assert message.error, message
     for needle in needles:
-        assert needle in message["error"], message["error"]
-    assert "leave.md" in [s["file"] for s in message["sources"]]  # the user still sees where to look
+        assert needle in message.error, message.error
+    assert "leave.md" in [s.file for s in message.sources]  # the user still sees where to look
 
 
 def assert_answered(world: World) -> None:
     message, _ = ask(world)
-    assert message["error"] is None and message["answer"], message
-    assert message["citations"] and message["citations"][0]["file"] == "leave.md"
+    assert message.error is None and message.answer, message
+    assert message.citations and message.citations[0].file == "leave.md"
 
 
 def test_ollama_stopped_fails_within_the_connect_timeout_and_recovers(

@@ -18,9 +18,9 @@ import pytest
 
 from assistant.errors import SkipFile
 from assistant.settings import IngestSettings
+from ingest.parser_process import init_parser_process
 from ingest.parsers import parse_file
 from ingest.pipeline import parser_context
-from ingest.worker import init_worker
 from tests.ingest.test_parsers import make_docx, make_pptx, make_xlsx
 
 SECONDS = 30  # every bomb here is refused in well under a second; the cap only stops a regression hanging CI
@@ -34,7 +34,7 @@ def refused(path: Path, settings: IngestSettings | None = None) -> tuple[str, fl
     started = time.monotonic()
     # Started from the pipeline's fork server, as in the app: a fork of this test process, which
     # holds models loaded by earlier tests, would begin near the cap and fail every file.
-    with ProcessPool(max_workers=1, initializer=init_worker, initargs=(settings.worker_memory_mb,),
+    with ProcessPool(max_workers=1, initializer=init_parser_process, initargs=(settings.worker_memory_mb,),
                      context=parser_context()) as pool:
         future = pool.schedule(parse_file, args=(path, settings), timeout=SECONDS)
         with pytest.raises(SkipFile) as caught:

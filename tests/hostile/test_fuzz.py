@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from assistant.citations import MARKER_RE, attribute_sentences, clean_markers, markers_in, split_sentences
 from assistant.errors import SkipFile
 from assistant.settings import IngestSettings
+from assistant.stored_answer import ShownMessage
 from ingest.document import ParsedDocument
 from ingest.parsers import SUPPORTED_SUFFIXES, parse_file
 from tests.ingest.test_parsers import make_docx, make_pdf, make_pptx, make_xlsx
@@ -186,7 +187,8 @@ def test_rendered_answers_link_only_to_their_own_passages(raw: str, count: int, 
     text, _ = clean_markers(raw, count)
     sentences = [{"text": s, "status": status, "passages": markers_in(s) or ([1] if count else [])}
                  for s, status in zip(split_sentences(text), statuses, strict=False)]
-    message = {"answer": text, "sources": [{"n": n} for n in range(1, count + 1)], "sentences": sentences}
+    message = ShownMessage.model_validate({"id": 7, "question": "q", "answer": text, "sentences": sentences,
+                                           "sources": [{"n": n, "chunk_id": n} for n in range(1, count + 1)]})
     html = answer_html(message, "7")
     for tag, attrs in tags_of(html):
         assert tag in ("a", "span", "br"), (tag, raw)

@@ -15,6 +15,7 @@ import pytest
 
 from assistant.audit import SYSTEM
 from assistant.chats import Saved
+from assistant.stored_answer import ShownMessage
 from tests.fake_ollama import FakeOllama, FakeOllamaScript
 from tests.hostile.test_fuzz import tags_of
 from tests.ui.conftest import PASSWORDS, World, build_world
@@ -53,7 +54,7 @@ def world(embedder: Any, tmp_path_factory: pytest.TempPathFactory, serve: Any) -
         built.services.close()
 
 
-def asked(world: World) -> dict[str, Any]:
+def asked(world: World) -> ShownMessage:
     alice = world.services.web.accounts.sign_in("alice", PASSWORDS["alice"])[0]
     events = list(world.services.web.chats.ask(alice, None, QUESTION))
     saved = events[-1]
@@ -65,7 +66,7 @@ def test_the_model_saw_the_injection_and_its_answer_renders_nothing_external(wor
     message = asked(world)
     prompt = world.fake.chat_requests()[-1].body["messages"][-1]["content"]
     assert "ignore previous instructions" in prompt  # the document reached the model
-    html = message_html(message, str(message["id"])) + sources_html([message])
+    html = message_html(message, str(message.id)) + sources_html([message])
     for tag, attrs in tags_of(html):
         assert tag not in ("script", "img", "iframe", "object", "embed", "link", "style", "form", "base"), tag
         for name, value in attrs.items():
@@ -73,22 +74,22 @@ def test_the_model_saw_the_injection_and_its_answer_renders_nothing_external(wor
             if name == "href":
                 assert re.fullmatch(r"#src-\w+-\d+|/view/chunk/\d+", value or ""), value
     assert "evil.example" in html  # shown as the inert text it is
-    assert "[7]" not in message["answer"]  # a marker pointing at no passage is dropped
+    assert "[7]" not in message.answer  # a marker pointing at no passage is dropped
 
 
 def test_every_citation_points_at_a_retrieved_passage_and_its_span_in_the_page(world: World) -> None:
     message = asked(world)
-    sources = {s["n"]: s for s in message["sources"]}
-    assert message["citations"], message
-    for cited in message["citations"]:
-        assert sources[cited["n"]]["chunk_id"] == cited["chunk_id"]
-        view = world.services.web.library.chunk_page(SYSTEM, cited["chunk_id"])
+    sources = {s.n: s for s in message.sources}
+    assert message.citations, message
+    for cited in message.citations:
+        assert sources[cited.n].chunk_id == cited.chunk_id
+        view = world.services.web.library.chunk_page(SYSTEM, cited.chunk_id)
         assert view.highlight is not None
         start, end = view.highlight
         assert 0 <= start < end <= len(view.text)
-        assert view.text[start:end] == cited["marked"]
-        assert cited["collection"] == "expenses"
-    assert all(s["collection"] == "expenses" for s in message["sources"])  # payroll is not alice's
+        assert view.text[start:end] == cited.marked
+        assert cited.collection == "expenses"
+    assert all(s.collection == "expenses" for s in message.sources)  # payroll is not alice's
 
 
 @pytest.mark.slow

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from assistant.errors import SkipFile
-from assistant.settings import IngestSettings
 from ingest.document import Page, ParsedDocument
+from ingest.errors import SkipFile
+from ingest.settings import IngestSettings
 
 MAGIC = b"RECIPE\n"
 

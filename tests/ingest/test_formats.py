@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from assistant.errors import SkipFile
-from assistant.settings import IngestSettings
+from ingest.errors import SkipFile
 from ingest.parsers import FORMATS, FormatRegistry, FormatSpec, parse_file, sniff
 from ingest.pipeline import IngestService
 from ingest.scanner import scan_folder
+from ingest.settings import IngestSettings
 from tests.ingest.recipe_format import is_recipe, parse_recipe
 
 RECIPE = FormatSpec("recipe", "a recipe", (".recipe",), is_recipe, parse_recipe)
@@ -50,7 +50,10 @@ def test_a_registered_format_is_ingested_and_found(make_services: Any, tmp_path:
     (share / "notes.txt").write_text("The canteen opens at noon on weekdays.\n", encoding="utf-8")
     (share / "broken.recipe").write_text("RECIPE\nEmpty\n", encoding="utf-8")
 
-    report = IngestService(services.settings, services.corpus, WITH_RECIPES).ingest(share)
+    app = services.ingest  # the app's own ingest service, built again with the recipe format added
+    ingest = IngestService(app.settings, app.corpus, app.tokenizer, app.default_collection, app.data_dir, app.jobs,
+                           formats=WITH_RECIPES)
+    report = ingest.ingest(share)
 
     assert report.added == 2
     assert report.failed == [("broken.recipe", "recipe has no steps")]

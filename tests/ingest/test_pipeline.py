@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from assistant.audit import SYSTEM
 from assistant.errors import ModelMismatchError
 from storage.models import Chunk, DocumentPage
 
@@ -166,6 +167,18 @@ def test_bad_files_are_listed_with_reasons_and_the_batch_goes_on(make_services: 
     assert "zip bomb" in reasons["bomb.docx"]
     assert reasons["broken.docx"]
     assert len(reasons) == 6
+
+
+def test_a_command_line_run_is_recorded_as_a_job_with_its_failed_files(make_services: Any, tmp_path: Path) -> None:
+    services = make_services()
+    share = _folder(tmp_path / "share")
+    (share / "empty.txt").write_bytes(b"")
+    report = services.ingest.ingest(share, "hr")
+    (job,) = services.web.jobs.jobs(SYSTEM, include_command_line=True)  # as the admin activity page lists it
+    assert (job.id, job.state, job.collection, job.started_by) == (report.job_id, "done", "hr", "")
+    assert [(f.path, f.reason) for f in job.failures] == report.failed and len(report.failed) == 1
+    assert job.summary["added"] == 3 and job.error is None
+    assert services.web.jobs.jobs(SYSTEM) == [], "the ingest page lists only the jobs queued through the app"
 
 
 def test_a_file_that_turns_corrupt_keeps_its_previous_version(make_services: Any, tmp_path: Path) -> None:

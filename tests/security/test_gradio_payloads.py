@@ -308,7 +308,7 @@ def test_gradios_own_upload_check_is_on_behind_the_guard(world: World, outside: 
     from ui.session import SessionReader
 
     web = world.services.web
-    page = ChatPage(web.chats, web.access, web.runtime, SessionReader(web.accounts)).build()
+    page = ChatPage(web.chats, web.runtime, SessionReader(web.accounts)).build()
     bare = FastAPI()  # no gate and no guard: only Gradio's own check stands
     gr.mount_gradio_app(bare, page.queue(), path="/page")
     check_gradio_paths(bare.routes)

@@ -35,11 +35,13 @@ class World:
 def build_world(root: Path, embedder: Any, fake: FakeOllama, collections: dict[str, Path],
                 granted: list[str], **overrides: Any) -> World:
     """Ingest each folder into its collection and set up the users; ``granted`` collections go to staff."""
-    settings = load_settings(
-        data_dir=root / "data",
-        generation={"backend": "ollama", "ollama": {"hosts": [fake.url], "read_timeout_s": 20}},
-        web={"cookie_secure": False, "ingest_roots": [str(root)]}, **overrides,
-    )
+    sections: dict[str, Any] = {
+        "generation": {"backend": "ollama", "ollama": {"hosts": [fake.url], "read_timeout_s": 20}},
+        "web": {"cookie_secure": False, "ingest_roots": [str(root)]},
+    }
+    for name, values in overrides.items():  # settings are immutable once built: tests set theirs here
+        sections[name] = {**sections[name], **values} if name in sections else values
+    settings = load_settings(data_dir=root / "data", **sections)
     services = build_services(settings, embedder=embedder)
     for name, folder in collections.items():
         services.ingest.ingest(folder, name)

@@ -255,25 +255,25 @@ def test_a_token_stops_working_when_it_expires(world: World) -> None:
 def test_the_command_line_manages_tokens(world: World, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    import run
+    from ui.cli import build_cli
 
     data_dir = str(world.services.settings.data_dir)
-    runner = CliRunner()
-    created = runner.invoke(run.app, ["users", "--data-dir", data_dir, "token", "create", "bob", "--name", "cron",
-                                      "--expires-days", "30"])
+    runner, cli = CliRunner(), build_cli()
+    created = runner.invoke(cli, ["users", "--data-dir", data_dir, "token", "create", "bob", "--name", "cron",
+                                  "--expires-days", "30"])
     assert created.exit_code == 0, created.output
     secret = re.search(r"enc_[A-Za-z0-9_-]+", created.output)
     assert secret is not None
     with api(world, secret.group(0)) as client:
         assert client.get("/api/status").json()["user"] == "bob"
-        listed = runner.invoke(run.app, ["users", "--data-dir", data_dir, "token", "list", "bob"])
+        listed = runner.invoke(cli, ["users", "--data-dir", data_dir, "token", "list", "bob"])
         assert "cron" in listed.output and secret.group(0) not in listed.output
         cron = next(t for t in world.services.web.tokens.tokens(_principal(world, "admin"), "bob") if t.name == "cron")
         assert cron.expires_at is not None and 29 <= (cron.expires_at - cron.created_at).days <= 30
         token_id = re.search(r"(\d+)\W+cron", listed.output)
         assert token_id is not None, listed.output
-        revoked = runner.invoke(run.app, ["users", "--data-dir", data_dir, "token", "revoke", "bob",
-                                          token_id.group(1)])
+        revoked = runner.invoke(cli, ["users", "--data-dir", data_dir, "token", "revoke", "bob",
+                                      token_id.group(1)])
         assert revoked.exit_code == 0, revoked.output
         assert client.get("/api/status").status_code == 401
 
@@ -342,7 +342,7 @@ def test_a_follow_up_carries_the_earlier_turns_that_openai_clients_send(world: W
             assert (QUESTION.rstrip("?") in prompt) is carries, "the model sees the question the follow-up leans on"
             assert "Be brief" not in prompt, "a client's system message never reaches the model"
             stored = world.services.web.chats.messages(_principal(world, "alice"), body.json()["chat_id"])
-            assert [m["question"] for m in stored] == [follow_up], "the user's own words are stored"
+            assert [m.question for m in stored] == [follow_up], "the user's own words are stored"
 
 
 def test_a_model_that_writes_nothing_usable_answers_with_quotes_from_the_documents(world: World) -> None:

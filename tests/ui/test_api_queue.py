@@ -30,8 +30,7 @@ def world(embedder: Any, tmp_path_factory: pytest.TempPathFactory, serve: Any) -
         "# Travel\n\nEmployees fly economy class on flights under six hours. Business class needs approval.\n"
     )
     with FakeOllama(FakeOllamaScript(reply=REPLY, token_delay_s=TOKEN_DELAY_S)) as fake:
-        built = build_world(root, embedder, fake, {"hr": root / "hr"}, ["hr"])
-        built.services.settings.generation.server_concurrency = 1  # before the first question picks the model
+        built = build_world(root, embedder, fake, {"hr": root / "hr"}, ["hr"], generation={"server_concurrency": 1})
         serve(built)
         built.ids["token"] = built.services.web.tokens.create(SYSTEM, "alice", "queue test")[1]
         yield built

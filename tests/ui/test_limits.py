@@ -24,8 +24,7 @@ def world(embedder: Any, tmp_path_factory: pytest.TempPathFactory, serve: Any) -
     (root / "hr").mkdir()
     (root / "hr" / "travel.md").write_text("# Travel\n\nEmployees fly economy class under six hours.\n")
     with FakeOllama(FakeOllamaScript(reply=INJECTED)) as fake:
-        built = build_world(root, embedder, fake, {"hr": root / "hr"}, ["hr"])
-        built.services.settings.web.max_request_kb = 64
+        built = build_world(root, embedder, fake, {"hr": root / "hr"}, ["hr"], web={"max_request_kb": 64})
         serve(built)
         yield built
         built.services.close()
@@ -87,4 +86,4 @@ def test_links_and_images_to_other_hosts_are_inert_on_every_surface(world: World
     inert(streamed)
     alice = world.services.web.accounts.sign_in("alice", "alice-password-1")[0]
     chat_id = world.services.web.chats.chats(alice)[0].id
-    inert(world.services.web.chats.messages(alice, chat_id)[-1]["answer"])  # what the web chat shows again
+    inert(world.services.web.chats.messages(alice, chat_id)[-1].answer)  # what the web chat shows again

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from html.parser import HTMLParser
 
 import pytest
 
-from ui.render import answer_html, job_html, page_text_html, sources_html, table_html, transcript_html
+from assistant.stored_answer import ShownMessage, ShownSource
+from storage.job_store import FileProgress, IngestJob
+from ui.render import (
+    LEGEND,
+    LiveAnswer,
+    StreamedTranscript,
+    answer_html,
+    job_html,
+    live_html,
+    page_text_html,
+    sources_html,
+    table_html,
+    transcript_html,
+)
 
 HOSTILE = [
     "<script>alert(1)</script>",
@@ -50,26 +64,31 @@ def source(text: str) -> dict[str, object]:
             "before": text, "after": text, "kind": "cited", "collection": "hr", "support": [text]}
 
 
+def shown(**fields: object) -> ShownMessage:
+    """A stored answer as the page gets it, from the JSON it is stored as."""
+    return ShownMessage.model_validate({"id": 1, "question": "q", "answer": "", **fields})
+
+
 @pytest.mark.parametrize("hostile", HOSTILE)
 def test_hostile_text_renders_as_text_everywhere(hostile: str) -> None:
-    message = {"id": 3, "question": hostile, "answer": f"Economy class [1]. {hostile}", "backend": hostile,
-               "sources": [source(hostile)], "citations": [source(hostile)], "error": hostile,
-               "sentences": [{"text": "Economy class [1].", "status": "cited", "passages": [1]},
-                             {"text": hostile, "status": "unsupported", "passages": []}]}
+    message = shown(id=3, question=hostile, answer=f"Economy class [1]. {hostile}", backend=hostile,
+                    sources=[source(hostile)], error=hostile,
+                    sentences=[{"text": "Economy class [1].", "status": "cited", "passages": [1]},
+                               {"text": hostile, "status": "unsupported", "passages": []}])
     for html in (transcript_html([message]), sources_html([message]), page_text_html(hostile * 2, (3, 9)),
                  table_html([{"a": hostile}], ["a"]),
-                 job_html({"id": 1, "collection": hostile, "source": hostile, "state": "done", "total": 1,
-                           "done": 1, "files": [{"path": hostile, "outcome": "failed", "chunks": 0}],
-                           "failures": [(hostile, hostile)], "summary": {}, "error": hostile})):
+                 job_html(IngestJob(id=1, collection=hostile, source=hostile, state="done", total=1, done=1,
+                                    files=(FileProgress(hostile, "failed", 0, hostile),),
+                                    failures=(FileProgress(hostile, "failed", 0, hostile),), error=hostile))):
         assert_inert(html)
 
 
 def test_markers_link_to_their_sources_and_sentences_show_their_support() -> None:
-    message = {"answer": "Economy class [1]. Business above six hours. Free snacks [9].",
-               "sources": [source("a"), {**source("b"), "n": 2}],
-               "sentences": [{"text": "Economy class [1].", "status": "cited", "passages": [1]},
-                             {"text": "Business above six hours.", "status": "attributed", "passages": [2]},
-                             {"text": "Free snacks [9].", "status": "unsupported", "passages": []}]}
+    message = shown(answer="Economy class [1]. Business above six hours. Free snacks [9].",
+                    sources=[source("a"), {**source("b"), "n": 2}],
+                    sentences=[{"text": "Economy class [1].", "status": "cited", "passages": [1]},
+                               {"text": "Business above six hours.", "status": "attributed", "passages": [2]},
+                               {"text": "Free snacks [9].", "status": "unsupported", "passages": []}])
     html = answer_html(message, "5")
     links = [attrs["href"] for tag, attrs in elements(html) if tag == "a"]
     assert links == ["#src-5-1", "#src-5-2"]  # [9] points at no source and stays plain text
@@ -78,9 +97,9 @@ def test_markers_link_to_their_sources_and_sentences_show_their_support() -> Non
 
 
 def test_source_cards_show_no_raw_scores() -> None:
-    cards = sources_html([{"id": 1, "question": "q", "sources": [
+    cards = sources_html([shown(sources=[
         {**source("Economy class on short flights."), "score": 0.6132},
-        {**source("Business class on long flights."), "n": 2, "score": 0.58, "rerank": 3.2107}]}])
+        {**source("Business class on long flights."), "n": 2, "score": 0.58, "rerank": 3.2107}])])
     assert "0.6132" not in cards and "0.58" not in cards and "3.21" not in cards and "score" not in cards
     assert not re.search(r"\d\.\d{2,}", cards), "no number a reader cannot interpret"
     assert "best match" in cards  # the first passage says it is the best one, in words
@@ -89,28 +108,59 @@ def test_source_cards_show_no_raw_scores() -> None:
 def test_supporting_sentences_are_quoted_under_the_answer_with_their_source() -> None:
     cited = {**source("Travel policy. Employees fly economy class under six hours."), "file": "travel.pdf",
              "support": ["Employees fly economy class under six hours."]}
-    message = {"id": 4, "question": "Which class?", "answer": "Economy class [1].", "sources": [cited],
-               "citations": [cited], "sentences": []}
+    message = shown(id=4, question="Which class?", answer="Economy class [1].", sources=[cited], sentences=[])
     html = transcript_html([message])
     quote = re.search(r'<blockquote class="support-quote">(.*?)</blockquote>', html)
     assert quote is not None, "the backing sentence is shown under the answer"
     assert "Employees fly economy class under six hours." in quote.group(1) and "travel.pdf, page 2" in quote.group(1)
     assert html.index("support-quote") > html.index('class="answer"')
     assert [a["href"] for t, a in elements(quote.group(1)) if t == "a"] == ["#src-4-1"]
-    assert "support-quote" not in transcript_html([{**message, "citations": [{**cited, "support": []}]}])
-    assert "support-quote" not in transcript_html([{**message, "quoted": "the model gave no answer"}]), \
-        "an answer made of the passages' sentences is not quoted twice"
+    assert "support-quote" not in transcript_html([message.model_copy(update={"sources": [
+        message.sources[0].model_copy(update={"support": []})]})])
+    quoted = message.model_copy(update={"quoted": "the model gave no answer"})
+    assert "support-quote" not in transcript_html([quoted]), "an answer made of the passages' sentences, quoted once"
 
 
 def test_an_answer_quoted_from_the_documents_says_so_and_links_each_quote() -> None:
     line = "\u201cEmployees fly economy class under six hours.\u201d [1]"
-    message = {"id": 3, "question": "Which class?", "answer": f"Quoted from the documents:\n{line}",
-               "sources": [{**source("travel"), "kind": "quoted", "support": []}], "citations": [],
-               "sentences": [{"text": line, "status": "quoted", "passages": [1]}],
-               "quoted": "the model gave no answer", "refused": False}
+    message = shown(id=3, question="Which class?", answer=f"Quoted from the documents:\n{line}",
+                    sources=[{**source("travel"), "kind": "quoted", "support": []}],
+                    sentences=[{"text": line, "status": "quoted", "passages": [1]}],
+                    quoted="the model gave no answer", refused=False)
     html = transcript_html([message])
     assert "could not be used (the model gave no answer)" in html and "quoted from the documents" in html
     spans = [attrs for tag, attrs in elements(html) if tag == "span" and attrs.get("title")]
     assert [(s["class"], s["title"]) for s in spans] == [("s-cited", "quoted word for word from the marked source")]
     assert [a["href"] for t, a in elements(html) if t == "a"] == ["#src-3-1"]
-    assert "could not be used" not in transcript_html([{**message, "quoted": None}])
+    assert "could not be used" not in transcript_html([message.model_copy(update={"quoted": None})])
+
+
+class Turns(list[ShownMessage]):
+    """Finished turns that count how often they are read through."""
+
+    reads = 0
+
+    def __iter__(self) -> Iterator[ShownMessage]:
+        self.reads += 1
+        return super().__iter__()
+
+    def __reversed__(self) -> Iterator[ShownMessage]:
+        self.reads += 1
+        return super().__reversed__()
+
+
+def test_a_streamed_answer_renders_the_earlier_turns_once_and_shows_them_as_a_full_render_would() -> None:
+    turns = Turns(shown(id=i, question=f"Question {i}?", answer=f"Answer {i} [1].", sources=[source(f"passage {i}")],
+                        backend="Ollama") for i in range(1, 41))
+    stream = StreamedTranscript(turns)
+    reads_at_start = turns.reads
+    live = LiveAnswer("And on longer flights?", sources=[ShownSource.model_validate(source("Business class."))])
+    for token in ["Business ", "class ", "[1]", "."] * 25:
+        live.answer += token
+        transcript, panel = stream.transcript(live), stream.sources(live)
+
+    assert turns.reads == reads_at_start, "no token reads the earlier turns again"
+    assert transcript == transcript_html(turns).replace(LEGEND, live_html(live) + LEGEND)
+    assert 'href="#src-live-1"' in transcript and transcript.index("turn-live") > transcript.index("turn-40")
+    assert panel.index("Sources for: And on longer flights?") < panel.index("Sources for: Question 40?")
+    assert panel.count("<details") == 41 and panel.count(" open>") == 1, "only the answer being written is open"

@@ -1,7 +1,7 @@
 """What runs in parser processes: parse one file and cut it into chunks.
 
 Parsers run in child processes so that one file cannot hang or crash the batch: the
-parent kills a worker that overruns the time limit, and a memory cap turns a
+parent kills a process that overruns the time limit, and a memory cap turns a
 decompression bomb into a clean failure instead of an exhausted machine.
 """
 
@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from assistant.offline import enforce_offline
-from assistant.settings import IngestSettings
 from ingest.chunker import chunk_document
+from ingest.errors import SkipFile
+from ingest.offline import enforce_offline
+from ingest.settings import IngestSettings
 from storage.documents import ChunkDraft
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ class PreparedFile:
     ocr_used: bool
 
 
-def init_worker(memory_limit_mb: int) -> None:
+def init_parser_process(memory_limit_mb: int) -> None:
     """Runs once in each parser process: offline mode and an address-space cap."""
     enforce_offline()
     if memory_limit_mb > 0:
@@ -41,7 +42,6 @@ def init_worker(memory_limit_mb: int) -> None:
 
 def prepare_file(path: Path, settings: IngestSettings, tokenizer: str, formats: FormatRegistry) -> PreparedFile:
     """Parse and chunk one file (``tokenizer`` as ``chunk_document`` takes it); raises SkipFile when unreadable."""
-    from assistant.errors import SkipFile
     from ingest.parsers import parse_file
 
     doc = parse_file(path, settings, formats)

@@ -1,4 +1,4 @@
-"""Terminal rendering for the CLI: the ingest progress bar and summaries."""
+"""Terminal rendering for the CLI: progress bars, summaries, answers and evaluation figures."""
 
 from __future__ import annotations
 
@@ -15,6 +15,27 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+
+
+class TableProgress:
+    """A progress bar per table while rows are copied (copy-database, backup, restore)."""
+
+    def __init__(self, console: Console) -> None:
+        self.bar = Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), console=console)
+        self.tasks: dict[str, TaskID] = {}
+
+    def __call__(self, table: str, done: int, total: int) -> None:
+        if table not in self.tasks:
+            self.tasks[table] = self.bar.add_task(table, total=total)
+        self.bar.update(self.tasks[table], completed=done)
+
+    def __enter__(self) -> TableProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
 
 
 class RichIngestProgress:
@@ -80,11 +101,11 @@ def print_status(console: Console, status: dict[str, Any]) -> None:
 def render_answer(console: Console, events: Any) -> Any:
     """Stream an answer's tokens, then its numbered sources (no scores: ``--json`` has them) and, under each
     cited one, the sentences that back the answer; returns the final Answer."""
-    from assistant.events import Done, Status, Token
+    from assistant.events import Done, Stage, Status, Token
 
     final = None
     for event in events:
-        if isinstance(event, Status) and event.stage in ("rewriting", "generating"):
+        if isinstance(event, Status) and event.stage in (Stage.REWRITING, Stage.GENERATING):
             console.print(f"[dim]{event.stage}: {event.detail}[/dim]", highlight=False)
         elif isinstance(event, Token):
             console.print(event.text, end="", highlight=False, markup=False)

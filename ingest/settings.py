@@ -1,0 +1,24 @@
+"""Ingest's section of the settings (``[ingest]`` in enclave.toml); ``assistant.settings.Settings`` composes it."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class IngestSettings(BaseModel):
+    """How folders are read and cut into chunks; immutable once built, like every settings section."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_file_mb: float = Field(200.0, description="Files larger than this are skipped with a reason.")
+    parse_timeout_s: float = Field(120.0, description="A file whose parser runs longer is skipped.")
+    max_unzipped_mb: float = Field(
+        500.0, description="Office files (zip containers) that expand beyond this are refused as zip bombs."
+    )
+    chunk_tokens: int = Field(200, description="Target chunk size in embedding-model tokens.")
+    chunk_overlap: int = Field(30, description="Tokens shared by neighbouring chunks.")
+    ocr: bool = Field(True, description="Run tesseract on scanned pages and images when it is installed.")
+    ocr_languages: str = Field("eng", description="Tesseract language codes, joined by '+'.")
+    save_every_s: float = Field(20.0, description="Seconds between index checkpoints during a long ingest.")
+    parse_workers: int = Field(1, description="Parser processes working ahead of the embedder.")
+    worker_memory_mb: int = Field(3072, description="Address-space cap of each parser process; 0 for none.")

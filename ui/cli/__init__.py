@@ -1,0 +1,34 @@
+"""Enclave's command line: one typer app built from a module per command group.
+
+``--data-dir``, ``--config`` and ``--json`` are taken by every command and group, before or after
+its name (``run.py --data-dir D users add ...`` and ``run.py users add ... --data-dir D`` are the
+same); the one nearest the command wins, and each group passes what it was given on in ``ctx.obj``.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from ui.cli.answers import register_answer_commands
+from ui.cli.corpus import register_corpus_commands
+from ui.cli.install import register_install_commands
+from ui.cli.options import CliOptions, shared_options
+from ui.cli.serving import register_serving_commands
+from ui.cli.users import users_app
+
+
+def build_cli() -> typer.Typer:
+    """The ``run.py`` app with every command registered."""
+    app = typer.Typer(add_completion=False, no_args_is_help=True, help="Enclave: a private document assistant.")
+
+    @app.callback()
+    @shared_options
+    def global_options(options: CliOptions) -> None:
+        """Enclave: a private document assistant."""  # the options given here reach every command (ctx.obj)
+
+    register_corpus_commands(app)  # ingest, status, reindex
+    register_answer_commands(app)  # ask, eval
+    register_serving_commands(app)  # serve, worker
+    app.add_typer(users_app(), name="users")
+    register_install_commands(app)  # copy-database, backup, restore
+    return app
