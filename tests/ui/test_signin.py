@@ -71,7 +71,7 @@ def test_one_client_is_throttled_before_it_can_lock_anyone_out(embedder: Any, tm
                 assert "from your address" in again.text, forged
             signed = owner.post("/login", data={**form, "password": PASSWORDS["admin"]})
             assert signed.status_code == 303, "the attacker's address is throttled; the admin's account is not locked"
-        actions = [e["action"] for e in world.services.web.audit.events(SYSTEM, action="account_locked")]
+        actions = [e.action for e in world.services.web.audit.events(SYSTEM, action="account_locked")]
         assert not actions
         world.services.close()
 
@@ -84,5 +84,5 @@ def test_a_name_that_is_no_account_is_never_written_to_the_audit_log(world: Worl
         assert client.post("/login", data={"username": typed, "password": "x", "next": "/"}).status_code == 401
     events = world.services.web.audit.events(SYSTEM, limit=20)
     assert typed not in str(events)
-    failed = next(e for e in events if e["action"] == "sign_in_failed")
-    assert failed["target"] == failed["user"] == "(unknown user)"
+    failed = next(e for e in events if e.action == "sign_in_failed")
+    assert failed.target == failed.user == "(unknown user)"
