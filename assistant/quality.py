@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path, PurePosixPath
 
 from assistant.audit import AuditLog, Principal, require_admin
+from assistant.audit_events import ExpectedAnswerSaved
 from assistant.errors import InvalidInput, NotFoundError
 from assistant.quality_export import QAExport, QAExporter
 from assistant.stored_answer import StoredAnswer
@@ -218,8 +219,7 @@ class QualityService:
                           source is not None, problem.origin, source.document_id if source else None,
                           source.file if source else None, source.page if source else None, actor.id)
         saved = self.store.save_expected(new)
-        self.audit.record(actor, "expected_answer_saved", str(message_id), collection=collection,
-                          answerable=new.answerable)
+        self.audit.record(actor, ExpectedAnswerSaved(message_id, collection, new.answerable))
         return next(e for e in self.store.expected(collection) if e.id == saved)
 
     def _page(self, problem: ProblemQuestion, typed: str) -> SourcePage:

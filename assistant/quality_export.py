@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from assistant.audit import AuditLog, Principal, require_admin
+from assistant.audit_events import QualitySetExported
 from assistant.errors import InvalidInput
 from storage.library import DocumentRecord, LibraryStore
 from storage.quality import ExpectedRecord, QualityStore
@@ -94,7 +95,7 @@ class QAExporter:
             for e in expected:
                 out.write(json.dumps(self._line(e, placed)) + "\n")
         summary.questions, summary.unanswerable = len(expected), sum(1 for e in expected if not e.answerable)
-        self.audit.record(actor, "quality_exported", str(folder), collection=collection, questions=len(expected))
+        self.audit.record(actor, QualitySetExported(str(folder), collection, len(expected)))
         return summary
 
     def export_zip(self, actor: Principal, collection: str | None = None) -> tuple[Path, QAExport]:

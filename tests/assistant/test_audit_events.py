@@ -44,6 +44,8 @@ ONE_OF_EACH: list[ev.AuditEvent] = [
     ev.IngestRequeued("job 7", job=7, error="lease expired"),
     ev.DocumentRemoved("policies/old.pdf", collection="hr"),
     ev.SettingsChanged("generation", {"backend": "ollama", "ollama_host": "http://10.0.0.5:11434", "top_k": 5}),
+    ev.ExpectedAnswerSaved(40, collection="hr", answerable=False),
+    ev.QualitySetExported("/srv/qa/hr", collection=None, questions=12),
 ]
 
 

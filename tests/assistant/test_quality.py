@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from assistant.audit import SYSTEM, Principal
+from assistant.audit_events import ExpectedAnswerSaved
 from assistant.chats import Saved
 from assistant.errors import InvalidInput, NotFoundError, PermissionDenied
 from assistant.evaluation import load_qa
@@ -120,6 +121,8 @@ def test_an_admins_expected_answer_is_stored_and_exported_as_a_qa_set(
     shown = {p.message_id: p.expected for p in quality.problems(SYSTEM)}
     assert shown[listed["down"].id] is not None and shown[listed["down"].id].answer.startswith("Economy")
     assert len(quality.expected(SYSTEM, "hr")) == 2, "writing again replaces the first answer"
+    logged = world["web"].audit.events(SYSTEM, 1, "expected_answer_saved")[0].event
+    assert logged == ExpectedAnswerSaved(listed["refused"].id, "hr", answerable=False)
 
     summary = quality.export(SYSTEM, tmp_path / "qa", "hr")
     items = {i.question: i for i in load_qa(tmp_path / "qa")}
