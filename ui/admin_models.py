@@ -37,7 +37,7 @@ class ModelsTab:
             self.answering = gr.HTML(js_on_load=None, elem_id="models-answering")
             self.table = gr.HTML(js_on_load=None, elem_id="models-table")
             with gr.Row():
-                self.choice = gr.Dropdown(label="Model", choices=[], elem_id="model-choice")
+                self.choice = gr.Dropdown(label="Model", choices=[], allow_custom_value=True, elem_id="model-choice")
                 self.use = gr.Button("Use this model", variant="primary", elem_id="use-model")
             self.advice = gr.HTML(js_on_load=None, elem_id="advice")
             self.use_advised = gr.Button("Use the advised model", elem_id="use-advised")
@@ -67,11 +67,7 @@ class ModelsTab:
 
     @shows_errors
     def _use_advised(self, request: gr.Request) -> tuple[str, str, Any, str]:
-        principal = self.session.principal(request)
-        last = self.web.models.last_advice(principal)
-        if last is None or last.advice.chosen is None:
-            raise gr.Error("There is no advised model yet: run `run.py advise QA_FOLDER` first.")
-        entry = self.web.models.use(principal, last.advice.chosen.model.key)
+        entry = self.web.models.use_advised(self.session.principal(request))
         gr.Info(f"{entry.name} answers the next question, in every app process.")
         return self._show(request)
 

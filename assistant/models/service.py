@@ -68,12 +68,19 @@ class ModelService:
     def use(self, actor: Principal, name: str) -> ModelEntry:
         """Answer with the catalogue model called ``name`` (or with that key) in every process (admins only)."""
         require_admin(actor)
+        entry = _find(list_models(self.live.current(), checksums=False), name)
+        self.runtime.use_model(actor, entry)
+        return entry
+
+    def use_advised(self, actor: Principal) -> ModelEntry:
+        """Answer with the model the newest advice names, in every process (admins only)."""
+        last = self.last_advice(actor)
+        if last is None or last.advice.chosen is None:
+            raise NotFoundError("there is no advised model yet: run `run.py advise QA_FOLDER` first")
+        advised = last.advice.chosen.model
         catalogue = list_models(self.live.current(), checksums=False)
-        entry = next((m for m in catalogue.models if m.key == name), None) or catalogue.find(name) or next(
-            (m for m in catalogue.models if m.name.lower() == name.lower()), None)
-        if entry is None:
-            known = ", ".join(m.name for m in catalogue.models) or "none"
-            raise NotFoundError(f"no model called {name!r} in the catalogue (models: {known})")
+        known = {m.key for m in catalogue.models}
+        entry = _find(catalogue, advised.key if advised.key in known else advised.name)
         self.runtime.use_model(actor, entry)
         return entry
 
@@ -113,6 +120,16 @@ class ModelService:
         if embedded.gguf_path:
             return _same_file(Path(entry.location), Path(embedded.gguf_path).expanduser())
         return entry.source == "packaged" and _normal(entry.package or "") == PACKAGED_DEFAULT
+
+
+def _find(catalogue: Catalogue, name: str) -> ModelEntry:
+    """The model with this key, else this name, else this name in other letter case."""
+    entry = next((m for m in catalogue.models if m.key == name), None) or catalogue.find(name) or next(
+        (m for m in catalogue.models if m.name.lower() == name.lower()), None)
+    if entry is None:
+        known = ", ".join(m.name for m in catalogue.models) or "none"
+        raise NotFoundError(f"no model called {name!r} in the catalogue (models: {known})")
+    return entry
 
 
 def _same_file(one: Path, other: Path) -> bool:
