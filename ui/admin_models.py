@@ -43,9 +43,8 @@ class ModelsTab:
             self.use_advised = gr.Button("Use the advised model", elem_id="use-advised")
 
     def wire(self, blocks: gr.Blocks) -> None:
-        """Connect the tab's events."""
+        """Connect the tab's events; the catalogue is read when the tab opens, not with every admin page."""
         outputs = [self.answering, self.table, self.choice, self.advice]
-        blocks.load(self._show, outputs=outputs)
         self.refresh.click(self._show, outputs=outputs)
         self.tab.select(self._show, outputs=outputs)
         self.use.click(self._use, inputs=[self.choice], outputs=outputs)

@@ -7,6 +7,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from assistant.advice import ADVICE, ADVICE_FOLDER, PLOT, Advice
 from assistant.answer import AnswerService
@@ -30,6 +31,14 @@ class ModelsView:
     catalogue: Catalogue
     answering_key: str | None
     answering: str
+
+    def to_json(self) -> dict[str, Any]:
+        """As `models list --json` prints it: each model with ``answering``, and who answers in words."""
+        shown = self.catalogue.to_json()
+        for entry, model in zip(self.catalogue.models, shown["models"], strict=True):
+            model["answering"] = entry.key == self.answering_key
+        answering = next((m.name for m in self.catalogue.models if m.key == self.answering_key), None)
+        return {**shown, "answering": self.answering, "answering_model": answering}
 
 
 @dataclass(frozen=True)

@@ -38,18 +38,15 @@ def models_app() -> typer.Typer:
 
     @app.command("list")
     @shared_options
-    def list_models(options: CliOptions, no_checksums: Annotated[bool, typer.Option(
+    def list_catalogue(
+        options: CliOptions,
+        no_checksums: Annotated[bool, typer.Option(
             "--no-checksums", help="Skip hashing files not hashed before (their sha256 is left empty).")] = False,
-                    ) -> None:
+    ) -> None:
         """Every model: packaged, in DATA_DIR/models, in an Ollama store, on the configured servers."""
         with open_services(options) as services:
             view = services.web.models.models(SYSTEM, checksums=not no_checksums)
-        payload = {**view.catalogue.to_json(), "answering": view.answering,
-                   "answering_model": next((m.name for m in view.catalogue.models if m.key == view.answering_key),
-                                           None)}
-        for entry, shown in zip(view.catalogue.models, payload["models"], strict=True):
-            shown["answering"] = entry.key == view.answering_key
-        emit(options, payload, lambda: _print_models(view))
+        emit(options, view.to_json(), lambda: _print_models(view))
 
     @app.command()
     @shared_options
