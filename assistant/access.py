@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from assistant import audit_events
 from assistant.audit import AuditLog, Principal, require_admin
 from assistant.errors import InvalidInput, NotFoundError, PermissionDenied
 from storage.account_store import AccountStore
@@ -66,7 +67,7 @@ class AccessService:
         require_admin(actor)
         name = _check_name("collection", name)
         self.documents.collection_id(name, create=True)
-        self.audit.record(actor, "collection_created", name)
+        self.audit.record(actor, audit_events.CollectionCreated(name))
 
     def create_group(self, actor: Principal, name: str) -> None:
         """Create a group (admins only)."""
@@ -75,13 +76,13 @@ class AccessService:
         if self.store.group_id(name) is not None:
             raise InvalidInput(f"there is already a group named {name!r}")
         self.store.group_id(name, create=True)
-        self.audit.record(actor, "group_created", name)
+        self.audit.record(actor, audit_events.GroupCreated(name))
 
     def delete_group(self, actor: Principal, name: str) -> None:
         """Delete a group, its memberships and grants (admins only)."""
         require_admin(actor)
         self.store.delete_group(self._group(name))
-        self.audit.record(actor, "group_deleted", name)
+        self.audit.record(actor, audit_events.GroupDeleted(name))
 
     def set_member(self, actor: Principal, username: str, group: str, member: bool = True) -> None:
         """Add a user to a group, or take them out (admins only)."""
@@ -90,7 +91,8 @@ class AccessService:
         if user is None:
             raise NotFoundError(f"there is no user named {username!r}")
         self.store.set_member(self._group(group), user.id, member)
-        self.audit.record(actor, "group_member_added" if member else "group_member_removed", group, user=username)
+        change = audit_events.GroupMemberAdded if member else audit_events.GroupMemberRemoved
+        self.audit.record(actor, change(group, user=username))
 
     def set_grant(self, actor: Principal, group: str, collection: str, granted: bool = True) -> None:
         """Let a group read a collection, or stop it (admins only)."""
@@ -99,7 +101,8 @@ class AccessService:
         if collection_id is None:
             raise NotFoundError(f"there is no collection named {collection!r}")
         self.store.set_grant(collection_id, self._group(group), granted)
-        self.audit.record(actor, "grant_added" if granted else "grant_revoked", collection, group=group)
+        change = audit_events.GrantAdded if granted else audit_events.GrantRevoked
+        self.audit.record(actor, change(collection, group=group))
 
     def _group(self, name: str) -> int:
         found = self.store.group_id(name)

@@ -13,6 +13,7 @@ import secrets
 import threading
 from datetime import UTC, datetime, timedelta
 
+from assistant import audit_events
 from assistant.audit import AuditLog, Principal, require_admin
 from assistant.errors import AccountLocked, InvalidInput, NotFoundError, PermissionDenied, SignInFailed
 from assistant.settings import WebSettings
@@ -69,7 +70,7 @@ class AccountService:
         check_password_rules(chosen)
         if self.store.add_user_if_absent("admin", self._hasher.hash(chosen), "admin") is None:
             return None  # another app process created the first admin a moment ago
-        self.audit.record("system", "user_created", "admin", role="admin", first_start=True)
+        self.audit.record("system", audit_events.UserCreated("admin", role="admin", first_start=True))
         return generated
 
     # sign-in and sessions
@@ -93,7 +94,7 @@ class AccountService:
             self._count_unknown(username, client, now)  # locks like a real account, so names stay secret
             raise SignInFailed("wrong user name or password")
         if _locked(user, now):
-            self.audit.record(username, "sign_in_refused", username, reason="locked", client=client)
+            self.audit.record(username, audit_events.SignInRefused(username, reason="locked", client=client))
             raise AccountLocked(LOCKED_MESSAGE)
         if not matches or not user.active:
             self._count_failure(user, client)
@@ -104,7 +105,7 @@ class AccountService:
         token = secrets.token_urlsafe(32)
         expires = now + timedelta(hours=self.settings.session_hours)
         self.store.add_session(_hash_token(token), user.id, expires, client)
-        self.audit.record(username, "sign_in", username, client=client)
+        self.audit.record(username, audit_events.SignIn(username, client=client))
         return _principal(user), token
 
     @functools.cache  # noqa: B019 - one hash per service, made on the first unknown name
@@ -125,10 +126,11 @@ class AccountService:
         if failures >= self.settings.max_failed_sign_ins:
             until = datetime.now(UTC) + timedelta(minutes=self.settings.lockout_minutes)
             self.store.update_user(user.id, failed_sign_ins=0, locked_until=until)
-            self.audit.record(user.username, "account_locked", user.username, failures=failures, client=client)
+            locked = audit_events.AccountLocked(user.username, failures=failures, client=client)
+            self.audit.record(user.username, locked)
         else:
             self.store.update_user(user.id, failed_sign_ins=failures)
-            self.audit.record(user.username, "sign_in_failed", user.username, client=client)
+            self.audit.record(user.username, audit_events.SignInFailed(user.username, client=client))
 
     def _check_client(self, client: str, now: datetime) -> None:
         """Refuse a client address with too many recent failures, before any account is looked at."""
@@ -137,7 +139,8 @@ class AccountService:
         with self._lock:
             count, until = self._client_failures.get(client, (0, now))
         if count >= self.settings.client_failed_sign_ins and until > now:
-            self.audit.record(UNKNOWN_USER, "sign_in_refused", UNKNOWN_USER, reason="client throttled", client=client)
+            refused = audit_events.SignInRefused(UNKNOWN_USER, reason="client throttled", client=client)
+            self.audit.record(UNKNOWN_USER, refused)
             raise SignInFailed(THROTTLED_MESSAGE)
 
     def _count_client(self, client: str, now: datetime) -> None:
@@ -163,7 +166,7 @@ class AccountService:
             count = 1 if count >= limit else count + 1
             self._unknown_failures[username] = (count, now + timedelta(minutes=self.settings.lockout_minutes))
         # The typed name may be a password typed into the wrong field: never stored.
-        self.audit.record(UNKNOWN_USER, "sign_in_failed", UNKNOWN_USER, client=client, unknown_user=True)
+        self.audit.record(UNKNOWN_USER, audit_events.SignInFailed(UNKNOWN_USER, client=client, unknown_user=True))
 
     def session(self, token: str | None) -> Principal | None:
         """The principal a cookie token belongs to, or None when absent, unknown or expired."""
@@ -177,7 +180,7 @@ class AccountService:
         principal = self.session(token)
         self.store.delete_sessions(token_hash=_hash_token(token))
         if principal:
-            self.audit.record(principal, "sign_out", principal.username)
+            self.audit.record(principal, audit_events.SignOut(principal.username))
 
     # administration
 
@@ -200,7 +203,7 @@ class AccountService:
             raise InvalidInput(f"there is already a user named {username!r}")
         check_password_rules(password)
         self.store.add_user(username, self._hasher.hash(password), role)
-        self.audit.record(actor, "user_created", username, role=role)
+        self.audit.record(actor, audit_events.UserCreated(username, role=role))
 
     def set_password(self, actor: Principal, username: str, password: str) -> None:
         """Change a password (admins for anyone, users for themselves); other sessions end."""
@@ -211,7 +214,7 @@ class AccountService:
         self.store.update_user(user.id, password_hash=self._hasher.hash(password), failed_sign_ins=0,
                                locked_until=None)
         self.store.delete_sessions(user_id=user.id)
-        self.audit.record(actor, "password_changed", username)
+        self.audit.record(actor, audit_events.PasswordChanged(username))
 
     def change_own_password(self, principal: Principal, current: str, new: str, repeated: str) -> None:
         """A signed-in user changes their own password, proving the current one; every session ends.
@@ -242,7 +245,7 @@ class AccountService:
         if user.role == "admin" and role != "admin" and self.store.count_users("admin") <= 1:
             raise InvalidInput("this is the last admin: make another user admin first")
         self.store.update_user(user.id, role=role)
-        self.audit.record(actor, "role_changed", username, role=role)
+        self.audit.record(actor, audit_events.RoleChanged(username, role=role))
 
     def set_active(self, actor: Principal, username: str, active: bool) -> None:
         """Disable or re-enable a user (admins only); disabling ends their sessions."""
@@ -253,7 +256,8 @@ class AccountService:
         self.store.update_user(user.id, active=active, failed_sign_ins=0, locked_until=None)
         if not active:
             self.store.delete_sessions(user_id=user.id)
-        self.audit.record(actor, "user_enabled" if active else "user_disabled", username)
+        change = audit_events.UserEnabled if active else audit_events.UserDisabled
+        self.audit.record(actor, change(username))
 
     def _user(self, username: str) -> UserRecord:
         user = self.store.user(username)

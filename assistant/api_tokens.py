@@ -13,6 +13,7 @@ import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
 
+from assistant import audit_events
 from assistant.audit import AuditLog, Principal
 from assistant.errors import InvalidInput, NotFoundError, PermissionDenied
 from storage.account_store import AccountStore, UserRecord
@@ -58,7 +59,8 @@ class ApiTokenService:
             raise InvalidInput(f"{owner} already has {MAX_ACTIVE} tokens: revoke one first")
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         record = self.store.add(user.id, name, hash_token(secret), secret[:SHOWN_PREFIX], expires)
-        self.audit.record(actor, "api_token_created", owner, token=record.id, name=name, expires_days=expires_days)
+        created = audit_events.ApiTokenCreated(owner, token=record.id, name=name, expires_days=expires_days)
+        self.audit.record(actor, created)
         return record, secret
 
     def tokens(self, actor: Principal, owner: str) -> list[TokenRecord]:
@@ -72,7 +74,7 @@ class ApiTokenService:
         if token is None or token.user_id != user.id:
             raise NotFoundError(f"{owner} has no API token {token_id}")
         self.store.revoke(token_id, datetime.now(UTC))
-        self.audit.record(actor, "api_token_revoked", owner, token=token_id, name=token.name)
+        self.audit.record(actor, audit_events.ApiTokenRevoked(owner, token=token_id, name=token.name))
 
     def principal(self, secret: str | None) -> Principal | None:
         """Who a bearer token acts for, or None when it is unknown, revoked, expired or its user is disabled."""

@@ -1,10 +1,13 @@
-"""The audit log: who signed in, ingested, changed permissions or asked what, and when."""
+"""The audit log: who signed in, ingested, changed permissions or asked what, and when.
+
+Events are the typed records of ``assistant.audit_events``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from assistant.audit_events import AuditEntry, AuditEvent
 from assistant.errors import PermissionDenied
 from storage.account_store import AccountStore
 
@@ -39,12 +42,12 @@ class AuditLog:
     def __init__(self, store: AccountStore) -> None:
         self.store = store
 
-    def record(self, actor: Principal | str, action: str, target: str = "", **detail: Any) -> None:
-        """Append one event; ``actor`` is a principal or, before sign-in, the name that was tried."""
+    def record(self, actor: Principal | str, event: AuditEvent) -> None:
+        """Append one event; ``actor`` is a principal, or "system", or before sign-in the account tried."""
         name = actor.username if isinstance(actor, Principal) else actor
-        self.store.add_event(name[:100], action, target, detail)
+        self.store.add_event(name[:100], event.action, event.target, event.detail())
 
-    def events(self, actor: Principal, limit: int = 200, action: str | None = None) -> list[dict[str, Any]]:
-        """The newest events first (admins only)."""
+    def events(self, actor: Principal, limit: int = 200, action: str | None = None) -> list[AuditEntry]:
+        """The newest events first, of one ``action`` when given (admins only)."""
         require_admin(actor)
-        return self.store.events(limit, action)
+        return [AuditEntry(**row) for row in self.store.events(limit, action)]

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
+from assistant import audit_events
 from assistant.access import AccessService, choose_among
 from assistant.answer import AnswerService
 from assistant.audit import AuditLog, Principal, require_admin
@@ -126,7 +127,7 @@ class ChatService:
         """Delete a conversation and its messages."""
         self.chat(principal, chat_id)
         self.store.delete(chat_id)
-        self.audit.record(principal, "chat_deleted", str(chat_id))
+        self.audit.record(principal, audit_events.ChatDeleted(chat_id))
 
     def ask(self, principal: Principal, chat: int | Conversation | None, question: str,
             collections: list[str] | None = None, retrieve_only: bool = False,
@@ -146,7 +147,7 @@ class ChatService:
         chosen = choose_among(known.readable, collections)
         record = self._record(principal, known, question, chosen)
         history = known.history() if known.chat is not None else checked_history(history or [])
-        self.audit.record(principal, "question_asked", str(record.id), question=question, collections=chosen)
+        self.audit.record(principal, audit_events.QuestionAsked(record.id, question=question, collections=chosen))
         sources: list[ShownSource] | None = None  # the answer's passages, as built for the page
         for event in self.answers.ask(question, history=history, collections=chosen, retrieve_only=retrieve_only):
             if isinstance(event, Sources):
@@ -165,7 +166,7 @@ class ChatService:
             raise NotFoundError("there is no such answer")
         self.chat(principal, message.chat_id)
         self.store.add_feedback(message, principal.id or 0, helpful, comment.strip()[:2000])
-        self.audit.record(principal, "feedback", str(message_id), helpful=helpful)
+        self.audit.record(principal, audit_events.Feedback(message_id, helpful=helpful))
 
     def feedback_log(self, actor: Principal, limit: int = 50) -> list[dict[str, Any]]:
         """The newest ratings with what they rate (admins only)."""

@@ -20,12 +20,11 @@ import threading
 import time
 from pathlib import Path
 
+from assistant import audit_events
 from assistant.audit import AuditLog, Principal, require_admin
 from assistant.corpus import Corpus
 from assistant.errors import EnclaveError, InvalidInput, NotFoundError, PermissionDenied
 from assistant.settings import Settings
-from ingest.parsers import SUPPORTED_SUFFIXES
-from ingest.parsers.sniff import detect_format
 from ingest.pipeline import IngestService
 from storage.job_store import ENDED, ClaimedJob, FileProgress, IngestJob, JobStore
 
@@ -139,7 +138,7 @@ class IngestJobs:
         name = _collection_name(collection)
         target = self._collection_upload_dir(name)
         stored = [self._store_upload(tmp, original, target) for tmp, original in files]
-        self.audit.record(actor, "files_uploaded", name, files=[s.name for s in stored])
+        self.audit.record(actor, audit_events.FilesUploaded(name, files=[s.name for s in stored]))
         return self._submit(actor, target, name, False)
 
     def job(self, actor: Principal, job_id: int) -> IngestJob:
@@ -200,8 +199,8 @@ class IngestJobs:
         jobs = self.settings.jobs
         for outcome in self.store.expire_leases(jobs.lease_s, jobs.max_attempts):
             log.warning("ingest job %s: %s", outcome.job_id, outcome.message)
-            action = "ingest_requeued" if outcome.requeued else "ingest_failed"
-            self.audit.record("system", action, f"job {outcome.job_id}", job=outcome.job_id, error=outcome.message)
+            kind = audit_events.IngestRequeued if outcome.requeued else audit_events.IngestFailed
+            self.audit.record("system", kind(f"job {outcome.job_id}", job=outcome.job_id, error=outcome.message))
 
     def _allowed_folder(self, folder: str) -> Path:
         if not folder.strip() or "\x00" in folder:
@@ -227,12 +226,12 @@ class IngestJobs:
             raise InvalidInput(f"{original} is {size / 2**20:.1f} MB, over the {self.settings.web.max_upload_mb:g} MB "
                                "upload limit (web.max_upload_mb)")
         name = safe_upload_name(original)
-        if Path(name).suffix not in SUPPORTED_SUFFIXES:
+        if Path(name).suffix not in self.ingest.formats.suffixes:
             raise InvalidInput(f"{original}: unsupported file type {Path(name).suffix or '(no extension)'}")
         dest = target / name
         shutil.copyfile(tmp, dest)
         try:
-            detect_format(dest)
+            self.ingest.formats.detect(dest)
         except EnclaveError as exc:
             dest.unlink()
             raise InvalidInput(f"{original}: {exc}") from exc
@@ -242,7 +241,7 @@ class IngestJobs:
         name = _collection_name(collection)
         collection_id = self.ingest.corpus.collection_id(name, create=True)
         job_id = self.store.enqueue(collection_id, str(folder), sync, actor.username)
-        self.audit.record(actor, "ingest_started", name, folder=str(folder), sync=sync, job=job_id)
+        self.audit.record(actor, audit_events.IngestStarted(name, folder=str(folder), sync=sync, job=job_id))
         if self.settings.jobs.in_process_worker:
             self.start_worker()
             self._wake.set()
@@ -262,11 +261,9 @@ class IngestJobs:
         except Exception as exc:  # noqa: BLE001 - the job's documented end state; shown to the admin
             error = str(exc) or type(exc).__name__
             self.store.fail(job.id, error)
-            self.audit.record(job.requested_by, "ingest_failed", job.collection, job=job.id, error=error)
+            self.audit.record(job.requested_by, audit_events.IngestFailed(job.collection, job=job.id, error=error))
             return
-        self.audit.record(job.requested_by, "ingest_finished", job.collection, job=job.id,
-                          **{k: v for k, v in report.as_json().items() if k != "failed"},
-                          failed=len(report.failed))
+        self.audit.record(job.requested_by, audit_events.IngestFinished.of(job.collection, job.id, report))
 
 
 def _collection_name(collection: str) -> str:

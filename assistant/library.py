@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from assistant import audit_events
 from assistant.access import AccessService
 from assistant.audit import AuditLog, Principal, require_admin
 from assistant.corpus import Corpus
@@ -131,7 +132,7 @@ class Library:
         with self._lock:
             for key in [k for k in self._images if k[0] == document_id]:
                 del self._images[key]
-        self.audit.record(actor, "document_removed", doc.path, collection=doc.collection)
+        self.audit.record(actor, audit_events.DocumentRemoved(doc.path, collection=doc.collection))
 
     @staticmethod
     def _is_pdf(doc: DocumentRecord) -> bool:

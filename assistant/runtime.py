@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from assistant import audit_events
 from assistant.answer import AnswerService
 from assistant.audit import AuditLog, Principal, require_admin
 from assistant.errors import InvalidInput
@@ -106,7 +107,8 @@ class RuntimeSettings:
             _check_required(get_backend(backend), settings, sections[backend])
         self.live.save(SavedSettings(backend=backend, top_k=top_k, sections=sections))
         detail = {f"{name}.{field}": text for name, given in sections.items() for field, text in given.items()}
-        self.audit.record(actor, "settings_changed", "generation", backend=backend, top_k=top_k, **detail)
+        changed = audit_events.SettingsChanged("generation", {"backend": backend, "top_k": top_k, **detail})
+        self.audit.record(actor, changed)
 
     def use_model(self, actor: Principal, entry: ModelEntry) -> None:
         """Answer with a catalogue model from now on (admins only), for every process, as a settings change.

@@ -10,12 +10,16 @@ from __future__ import annotations
 import resource
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ingest.chunker import chunk_document
 from ingest.errors import SkipFile
 from ingest.offline import enforce_offline
 from ingest.settings import IngestSettings
 from storage.documents import ChunkDraft
+
+if TYPE_CHECKING:
+    from ingest.parsers import FormatRegistry
 
 
 @dataclass
@@ -36,11 +40,11 @@ def init_parser_process(memory_limit_mb: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def prepare_file(path: Path, settings: IngestSettings, tokenizer: str) -> PreparedFile:
+def prepare_file(path: Path, settings: IngestSettings, tokenizer: str, formats: FormatRegistry) -> PreparedFile:
     """Parse and chunk one file (``tokenizer`` as ``chunk_document`` takes it); raises SkipFile when unreadable."""
     from ingest.parsers import parse_file
 
-    doc = parse_file(path, settings)
+    doc = parse_file(path, settings, formats)
     chunks = chunk_document(doc, tokenizer, settings.chunk_tokens, settings.chunk_overlap)
     if not chunks:
         raise SkipFile("no text found")

@@ -23,6 +23,7 @@ import numpy as np
 
 from ingest.errors import SkipFile
 from ingest.parser_process import PreparedFile, init_parser_process, prepare_file
+from ingest.parsers import FORMATS, FormatRegistry
 from ingest.scanner import FileEntry, scan_folder
 from ingest.settings import IngestSettings
 from storage.disk import is_disk_full
@@ -136,15 +137,17 @@ class IngestService(Generic[Target]):
 
     def __init__(
         self, settings: IngestSettings, corpus: Target, tokenizer: Callable[[], str], default_collection: str,
-        data_dir: Path, jobs: JobStore,
+        data_dir: Path, jobs: JobStore, formats: FormatRegistry = FORMATS,
     ) -> None:
-        """``tokenizer`` says what chunk tokens are counted with (``chunk_document``), asked once a run parses."""
+        """``tokenizer`` says what chunk tokens are counted with (``chunk_document``), asked once a run parses;
+        ``formats`` are the document formats read (``ingest.parsers.formats``)."""
         self.settings = settings
         self.corpus = corpus
         self.tokenizer = tokenizer
         self.default_collection = default_collection
         self.data_dir = data_dir
         self.jobs = jobs
+        self.formats = formats
 
     def ingest(
         self, folder: Path, collection: str | None = None, sync: bool = False,
@@ -159,7 +162,7 @@ class IngestService(Generic[Target]):
         progress = progress or _Quiet()
         self.corpus.verify_model()
         root = folder.resolve()
-        scan = scan_folder(root, self.settings)
+        scan = scan_folder(root, self.settings, self.formats)
         store = self.corpus.store
         cid = self.corpus.collection_id(collection or self.default_collection, create=True)
         report = IngestReport(failed=list(scan.failures))
@@ -297,7 +300,8 @@ class IngestService(Generic[Target]):
                 while queue and len(pending) < window:
                     entry, digest, is_update = queue.popleft()
                     future = pool.schedule(
-                        prepare_file, args=(entry.path, settings, tokenizer), timeout=settings.parse_timeout_s
+                        prepare_file, args=(entry.path, settings, tokenizer, self.formats),
+                        timeout=settings.parse_timeout_s,
                     )
                     pending.append((entry, digest, is_update, future))
                 entry, digest, is_update, future = pending.popleft()

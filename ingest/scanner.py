@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest.errors import IngestError
-from ingest.parsers import SUPPORTED_SUFFIXES
+from ingest.parsers import FORMATS, FormatRegistry
 from ingest.settings import IngestSettings
 
 # Editor swap files, Office lock files and OS litter: never documents, never failures.
@@ -40,8 +40,8 @@ def is_ignored(name: str) -> bool:
     return name.startswith(".") or any(fnmatch.fnmatch(name, p) for p in IGNORED_PATTERNS)
 
 
-def scan_folder(root: Path, settings: IngestSettings) -> ScanResult:
-    """List the files under ``root`` (only names below it count as hidden or not)."""
+def scan_folder(root: Path, settings: IngestSettings, formats: FormatRegistry = FORMATS) -> ScanResult:
+    """List the files under ``root`` in one of ``formats`` (only names below it count as hidden or not)."""
     if not root.is_dir():
         raise IngestError(f"{root} is not a folder")
     root = root.resolve()
@@ -65,7 +65,7 @@ def scan_folder(root: Path, settings: IngestSettings) -> ScanResult:
             if is_ignored(name):
                 result.ignored += 1
             else:
-                _consider(root, base / name, settings, result)
+                _consider(root, base / name, settings, formats, result)
     return result
 
 
@@ -81,9 +81,9 @@ def _symlinked_dir(root: Path, link: Path, result: ScanResult) -> None:
         result.ignored += 1  # its files are ingested under their real path
 
 
-def _consider(root: Path, path: Path, settings: IngestSettings, result: ScanResult) -> None:
+def _consider(root: Path, path: Path, settings: IngestSettings, formats: FormatRegistry, result: ScanResult) -> None:
     rel = _rel(root, path)
-    reason = _refusal(root, path, settings)
+    reason = _refusal(root, path, settings, formats)
     if reason == "":
         result.ignored += 1
         return
@@ -94,7 +94,7 @@ def _consider(root: Path, path: Path, settings: IngestSettings, result: ScanResu
     result.files.append(FileEntry(rel, path, info.st_size, info.st_mtime_ns))
 
 
-def _refusal(root: Path, path: Path, settings: IngestSettings) -> str | None:
+def _refusal(root: Path, path: Path, settings: IngestSettings, formats: FormatRegistry) -> str | None:
     """A reason to refuse the file, "" to ignore it silently, None to ingest it."""
     if path.is_symlink():
         target = path.resolve()
@@ -110,7 +110,7 @@ def _refusal(root: Path, path: Path, settings: IngestSettings) -> str | None:
     if not stat.S_ISREG(info.st_mode):
         return "not a regular file"
     suffix = path.suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
+    if suffix not in formats.suffixes:
         return f"unsupported file type {suffix or '(no extension)'}"
     if info.st_size == 0:
         return "empty file (0 bytes)"

@@ -228,7 +228,7 @@ def test_a_killed_workers_job_is_requeued_and_finished_by_another(cluster: Clust
         for i in (0, 39):
             found = app.retriever.retrieve(f"zephyr{i}", ["archive"]).passages
             assert found and found[0].chunk.file == f"record-{i:02d}.md"
-        events = [e["action"] for e in app.web.audit.events(SYSTEM, action="ingest_requeued")]
+        events = [e.action for e in app.web.audit.events(SYSTEM, action="ingest_requeued")]
         assert events == ["ingest_requeued"]
     finally:
         app.close()

@@ -48,7 +48,7 @@ class ActivityTab:
         rows = [{"id": j.id, "collection": j.collection, "root": j.source, "status": j.state, "started": j.started,
                  "finished": j.finished, "failures": len(j.failures)} for j in jobs]
         failures = [{"job": j.id, "file": f.path, "reason": f.reason} for j in jobs for f in j.failures]
-        audit = self.web.audit.events(principal, 200, action or None)
+        audit = [entry.as_row() for entry in self.web.audit.events(principal, 200, action or None)]
         feedback = self.web.chats.feedback_log(principal, 50)
         return (
             totals + table_html(status["collections"], ["name", "documents", "pages", "chunks"])

@@ -1,4 +1,4 @@
-"""Document parsers: one module per format behind ``parse_file``.
+"""Document parsers: one module per format, listed in ``formats.FORMATS``, behind ``parse_file``.
 
 ``parse_file`` checks that a file's bytes match its extension, hands it to the parser
 for that format and returns pages of text with heading sections. Anything it cannot
@@ -9,49 +9,26 @@ imported only when a file of their format is parsed.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 from ingest.document import ParsedDocument
 from ingest.errors import SkipFile
-from ingest.parsers.eml import parse_eml
-from ingest.parsers.html_doc import parse_html
-from ingest.parsers.images import parse_image
-from ingest.parsers.markdown_doc import parse_markdown
-from ingest.parsers.pdf import parse_pdf
-from ingest.parsers.plain import parse_text
-from ingest.parsers.sheets import parse_csv, parse_xlsx
-from ingest.parsers.slides import parse_pptx
-from ingest.parsers.sniff import FORMAT_BY_SUFFIX, detect_format
-from ingest.parsers.word import parse_docx
+from ingest.parsers.formats import FORMATS, FormatRegistry, FormatSpec
 from ingest.settings import IngestSettings
 
-__all__ = ["SUPPORTED_SUFFIXES", "parse_file"]
+__all__ = ["FORMATS", "SUPPORTED_SUFFIXES", "FormatRegistry", "FormatSpec", "parse_file"]
 
-Parser = Callable[[Path, IngestSettings], ParsedDocument]
-
-SUPPORTED_SUFFIXES: frozenset[str] = frozenset(FORMAT_BY_SUFFIX)
-
-_PARSERS: dict[str, Parser] = {
-    "pdf": parse_pdf,
-    "docx": parse_docx,
-    "pptx": parse_pptx,
-    "xlsx": parse_xlsx,
-    "csv": parse_csv,
-    "html": parse_html,
-    "markdown": parse_markdown,
-    "text": parse_text,
-    "eml": parse_eml,
-    "image": parse_image,
-}
+SUPPORTED_SUFFIXES: frozenset[str] = FORMATS.suffixes
+"""The suffixes of the built-in formats."""
 
 
-def parse_file(path: Path, settings: IngestSettings) -> ParsedDocument:
+def parse_file(path: Path, settings: IngestSettings, formats: FormatRegistry = FORMATS) -> ParsedDocument:
     """Read one file into pages of text.
 
     Args:
         path: The file; its suffix picks the parser, after its content is sniffed.
         settings: OCR and zip-bomb limits.
+        formats: The formats that may be read.
 
     Returns:
         The pages, title and whether OCR was used; at least one page has text.
@@ -65,7 +42,7 @@ def parse_file(path: Path, settings: IngestSettings) -> ParsedDocument:
         # Library warnings about quirks of one file (odd styles, unknown extensions) are noise here.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            document = _PARSERS[detect_format(path)](path, settings)
+            document = formats.detect(path).parse(path, settings)
     except (SkipFile, MemoryError):
         raise
     except OSError as exc:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from assistant.audit import SYSTEM, Principal
+from assistant.audit_events import SignIn
 from assistant.errors import AccountLocked, InvalidInput, PermissionDenied, SignInFailed
 from assistant.services import build_services
 from assistant.settings import load_settings
@@ -51,8 +52,9 @@ def test_sign_in_opens_a_session_and_sign_out_ends_it(web: Any) -> None:
     web.accounts.sign_out(token)
     assert web.accounts.session(token) is None
     events = web.audit.events(SYSTEM)
-    assert [e["action"] for e in events[:2]] == ["sign_out", "sign_in"]
-    assert events[1]["detail"] == {"client": "10.0.0.7"}
+    assert [e.action for e in events[:2]] == ["sign_out", "sign_in"]
+    assert events[1].detail == {"client": "10.0.0.7"}
+    assert events[1].event == SignIn("alice", client="10.0.0.7")
 
 
 def test_wrong_password_and_unknown_user_read_the_same(web: Any) -> None:
@@ -71,7 +73,7 @@ def test_repeated_failures_lock_the_account_even_for_the_right_password(web: Any
         web.accounts.sign_in("bob", PASSWORD)
     web.accounts.set_active(SYSTEM, "bob", True)  # an admin unlocks
     assert web.accounts.sign_in("bob", PASSWORD)[0].username == "bob"
-    assert "account_locked" in [e["action"] for e in web.audit.events(SYSTEM)]
+    assert "account_locked" in [e.action for e in web.audit.events(SYSTEM)]
 
 
 def test_guessing_unknown_names_locks_too_so_names_stay_secret(web: Any) -> None:

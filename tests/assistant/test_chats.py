@@ -70,7 +70,7 @@ def test_answer_streams_and_is_saved_with_citations_and_backend(world: dict[str,
     assert message.backend.startswith("Ollama gemma3:270m")
     assert next(c.id for c in web.chats.chats(alice)) == saved.chat_id
     asked = web.audit.events(SYSTEM, action="question_asked")[0]
-    assert asked["user"] == "alice" and asked["detail"]["collections"] == ["hr"]
+    assert asked.user == "alice" and asked.detail["collections"] == ["hr"]
 
 
 def test_follow_up_questions_carry_the_conversation(world: dict[str, Any]) -> None:

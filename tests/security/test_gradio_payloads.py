@@ -285,7 +285,7 @@ def test_uploads_only_reach_a_page_with_an_upload_and_only_as_bytes(world: World
     from assistant.audit import SYSTEM
 
     uploaded = world.services.web.audit.events(SYSTEM, action="files_uploaded")
-    assert uploaded and uploaded[-1]["target"] == "uploads"  # the honest upload was ingested
+    assert uploaded and uploaded[-1].target == "uploads"  # the honest upload was ingested
 
 
 def serve_app(app: Any) -> tuple[str, Any]:
@@ -348,4 +348,4 @@ def test_the_ingest_handler_takes_only_files_from_the_upload_folder(world: World
     assert target.read_text().endswith(f"{SECRET}\n"), "a forged path was deleted"
     from assistant.audit import SYSTEM
 
-    assert "forged" not in {e["target"] for e in web.audit.events(SYSTEM, action="files_uploaded")}
+    assert "forged" not in {e.target for e in web.audit.events(SYSTEM, action="files_uploaded")}

@@ -405,7 +405,7 @@ def test_users_change_their_own_password_only_by_knowing_the_current_one(world: 
     with httpx.Client(base_url=world.url, timeout=30) as fresh:
         assert fresh.post("/login", data={"username": "pat", "password": first}).status_code == 401
         assert fresh.post("/login", data={"username": "pat", "password": second}).status_code == 303
-    assert [e["user"] for e in world.services.web.audit.events(SYSTEM, action="password_changed")][-1] == "pat"
+    assert [e.user for e in world.services.web.audit.events(SYSTEM, action="password_changed")][-1] == "pat"
 
 
 def test_the_cited_page_picture_marks_the_passage_and_refuses_spans_off_the_page(world: World) -> None:

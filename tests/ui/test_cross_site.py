@@ -139,9 +139,7 @@ def test_the_app_answers_only_as_its_own_hosts_and_never_reflects_a_forwarded_on
 
 def test_a_public_url_names_the_one_host_and_its_scheme(embedder: Any, tmp_path: Path, serve: Any) -> None:
     with FakeOllama() as fake:
-        behind_proxy = build_world(tmp_path, embedder, fake, {}, [])
-        web = behind_proxy.services.settings.web
-        web.public_url = "https://enclave.example.org"
+        behind_proxy = build_world(tmp_path, embedder, fake, {}, [], web={"public_url": "https://enclave.example.org"})
         serve(behind_proxy)
         assert raw_request(behind_proxy, "enclave.example.org")[0] == 200
         assert raw_request(behind_proxy, "10.1.2.3")[0] == 421  # with a public URL, other addresses are refused

@@ -32,10 +32,9 @@ def test_brute_force_sign_in_locks_the_account_and_the_lock_expires(
     import time
 
     with FakeOllama() as fake:
-        locked = build_world(tmp_path, embedder, fake, {}, [])
-        web = locked.services.settings.web
-        web.max_failed_sign_ins, web.lockout_minutes = 3, 0.05  # three tries, then three seconds locked
-        web.client_failed_sign_ins = 3  # these clients each fail once: the account lockout is what is tested
+        # three tries, then three seconds locked; these clients each fail once: the account lockout is what is tested
+        locked = build_world(tmp_path, embedder, fake, {}, [],
+                             web={"max_failed_sign_ins": 3, "lockout_minutes": 0.05, "client_failed_sign_ins": 3})
         serve(locked)
         addresses = iter(f"127.0.0.{n}" for n in range(10, 30))
 
@@ -57,9 +56,8 @@ def test_one_client_is_throttled_before_it_can_lock_anyone_out(embedder: Any, tm
     from assistant.audit import SYSTEM
 
     with FakeOllama() as fake:
-        world = build_world(tmp_path, embedder, fake, {}, [])
-        web = world.services.settings.web
-        web.max_failed_sign_ins, web.client_failed_sign_ins = 4, 2
+        world = build_world(tmp_path, embedder, fake, {}, [],
+                            web={"max_failed_sign_ins": 4, "client_failed_sign_ins": 2})
         serve(world)
         form = {"username": "admin", "password": "wrong-password", "next": "/"}
         with from_address(world.url, "127.0.0.1") as attacker, from_address(world.url, "127.0.0.3") as owner:
@@ -73,7 +71,7 @@ def test_one_client_is_throttled_before_it_can_lock_anyone_out(embedder: Any, tm
                 assert "from your address" in again.text, forged
             signed = owner.post("/login", data={**form, "password": PASSWORDS["admin"]})
             assert signed.status_code == 303, "the attacker's address is throttled; the admin's account is not locked"
-        actions = [e["action"] for e in world.services.web.audit.events(SYSTEM, action="account_locked")]
+        actions = [e.action for e in world.services.web.audit.events(SYSTEM, action="account_locked")]
         assert not actions
         world.services.close()
 
@@ -86,5 +84,5 @@ def test_a_name_that_is_no_account_is_never_written_to_the_audit_log(world: Worl
         assert client.post("/login", data={"username": typed, "password": "x", "next": "/"}).status_code == 401
     events = world.services.web.audit.events(SYSTEM, limit=20)
     assert typed not in str(events)
-    failed = next(e for e in events if e["action"] == "sign_in_failed")
-    assert failed["target"] == failed["user"] == "(unknown user)"
+    failed = next(e for e in events if e.action == "sign_in_failed")
+    assert failed.target == failed.user == "(unknown user)"

@@ -1,0 +1,357 @@
+"""The audit log's events as typed records: one frozen dataclass per kind, listed in ``EVENT_TYPES``.
+
+An event is stored as the rows always were: its ``action`` name, a ``target`` (the field the
+class names in ``TARGET``) and its other fields as JSON details. A field left at its default is
+not stored, so rows written before these classes read back as the same events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, dataclass, fields
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Self, get_type_hints
+
+if TYPE_CHECKING:
+    from ingest.pipeline import IngestReport
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """Something an admin may later want to know happened."""
+
+    action: ClassVar[str]
+    """The stored action name, which the Activity page filters on."""
+    TARGET: ClassVar[str]
+    """The field stored as the row's target; the rest go into its details."""
+
+    @property
+    def target(self) -> str:
+        """What the event happened to, as stored."""
+        return str(getattr(self, self.TARGET))
+
+    def detail(self) -> dict[str, Any]:
+        """The JSON details stored beside the action and target."""
+        return {
+            f.name: getattr(self, f.name) for f in fields(self)
+            if f.name != self.TARGET and (f.default is MISSING or getattr(self, f.name) != f.default)
+        }
+
+    @classmethod
+    def from_stored(cls, target: str, detail: dict[str, Any]) -> Self:
+        """The event back from a stored row; raises TypeError or ValueError when the row does not fit."""
+        names = {f.name for f in fields(cls)} - {cls.TARGET}
+        cast = int if get_type_hints(cls)[cls.TARGET] is int else str
+        return cls(**{cls.TARGET: cast(target)}, **{k: v for k, v in detail.items() if k in names})
+
+
+# --- accounts and sign-in ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _AccountEvent(AuditEvent):
+    """Something that happened to one account (or to "(unknown user)" for names that are none)."""
+
+    TARGET = "username"
+    username: str
+
+
+@dataclass(frozen=True)
+class SignIn(_AccountEvent):
+    action = "sign_in"
+    client: str
+
+
+@dataclass(frozen=True)
+class SignInFailed(_AccountEvent):
+    """A wrong password, or a name that is no account (``unknown_user``; the name typed is never stored)."""
+
+    action = "sign_in_failed"
+    client: str
+    unknown_user: bool = False
+
+
+@dataclass(frozen=True)
+class SignInRefused(_AccountEvent):
+    """Refused before the password was checked: the account is locked or the client throttled."""
+
+    action = "sign_in_refused"
+    reason: str
+    client: str
+
+
+@dataclass(frozen=True)
+class AccountLocked(_AccountEvent):
+    action = "account_locked"
+    failures: int
+    client: str
+
+
+@dataclass(frozen=True)
+class SignOut(_AccountEvent):
+    action = "sign_out"
+
+
+@dataclass(frozen=True)
+class UserCreated(_AccountEvent):
+    action = "user_created"
+    role: str
+    first_start: bool = False
+
+
+@dataclass(frozen=True)
+class PasswordChanged(_AccountEvent):
+    action = "password_changed"
+
+
+@dataclass(frozen=True)
+class RoleChanged(_AccountEvent):
+    action = "role_changed"
+    role: str
+
+
+@dataclass(frozen=True)
+class UserEnabled(_AccountEvent):
+    action = "user_enabled"
+
+
+@dataclass(frozen=True)
+class UserDisabled(_AccountEvent):
+    action = "user_disabled"
+
+
+# --- collections, groups and grants -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CollectionCreated(AuditEvent):
+    action = "collection_created"
+    TARGET = "collection"
+    collection: str
+
+
+@dataclass(frozen=True)
+class _GroupEvent(AuditEvent):
+    TARGET = "group"
+    group: str
+
+
+@dataclass(frozen=True)
+class GroupCreated(_GroupEvent):
+    action = "group_created"
+
+
+@dataclass(frozen=True)
+class GroupDeleted(_GroupEvent):
+    action = "group_deleted"
+
+
+@dataclass(frozen=True)
+class GroupMemberAdded(_GroupEvent):
+    action = "group_member_added"
+    user: str
+
+
+@dataclass(frozen=True)
+class GroupMemberRemoved(_GroupEvent):
+    action = "group_member_removed"
+    user: str
+
+
+@dataclass(frozen=True)
+class _GrantEvent(AuditEvent):
+    TARGET = "collection"
+    collection: str
+    group: str
+
+
+@dataclass(frozen=True)
+class GrantAdded(_GrantEvent):
+    action = "grant_added"
+
+
+@dataclass(frozen=True)
+class GrantRevoked(_GrantEvent):
+    action = "grant_revoked"
+
+
+# --- API tokens -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _TokenEvent(AuditEvent):
+    TARGET = "owner"
+    owner: str
+    token: int
+    name: str
+
+
+@dataclass(frozen=True)
+class ApiTokenCreated(_TokenEvent):
+    action = "api_token_created"
+    expires_days: int | None
+
+
+@dataclass(frozen=True)
+class ApiTokenRevoked(_TokenEvent):
+    action = "api_token_revoked"
+
+
+# --- chats ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChatDeleted(AuditEvent):
+    action = "chat_deleted"
+    TARGET = "chat_id"
+    chat_id: int
+
+
+@dataclass(frozen=True)
+class QuestionAsked(AuditEvent):
+    action = "question_asked"
+    TARGET = "chat_id"
+    chat_id: int
+    question: str
+    collections: list[str]
+
+
+@dataclass(frozen=True)
+class Feedback(AuditEvent):
+    action = "feedback"
+    TARGET = "message_id"
+    message_id: int
+    helpful: bool
+
+
+# --- ingestion and documents ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FilesUploaded(AuditEvent):
+    action = "files_uploaded"
+    TARGET = "collection"
+    collection: str
+    files: list[str]
+
+
+@dataclass(frozen=True)
+class IngestStarted(AuditEvent):
+    action = "ingest_started"
+    TARGET = "collection"
+    collection: str
+    folder: str
+    sync: bool
+    job: int
+
+
+@dataclass(frozen=True)
+class IngestFinished(AuditEvent):
+    action = "ingest_finished"
+    TARGET = "collection"
+    collection: str
+    job: int
+    added: int
+    updated: int
+    unchanged: int
+    removed: int
+    renamed: int
+    documents: int
+    chunks: int
+    seconds: float
+    failed: int
+
+    @classmethod
+    def of(cls, collection: str, job: int, report: IngestReport) -> IngestFinished:
+        """The event for a finished run; ``failed`` counts the files, which the job itself lists."""
+        return cls(collection, job, report.added, report.updated, report.unchanged, report.removed, report.renamed,
+                   report.documents, report.chunks, round(report.seconds, 3), len(report.failed))
+
+
+@dataclass(frozen=True)
+class _JobProblem(AuditEvent):
+    TARGET = "subject"
+    subject: str
+    """The collection, or "job N" when the job's worker died and the job is all that is known."""
+    job: int
+    error: str
+
+
+@dataclass(frozen=True)
+class IngestFailed(_JobProblem):
+    """A run that stopped with an error, or whose worker died too often."""
+
+    action = "ingest_failed"
+
+
+@dataclass(frozen=True)
+class IngestRequeued(_JobProblem):
+    """A run whose worker died, queued again for another."""
+
+    action = "ingest_requeued"
+
+
+@dataclass(frozen=True)
+class DocumentRemoved(AuditEvent):
+    action = "document_removed"
+    TARGET = "path"
+    path: str
+    collection: str
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SettingsChanged(AuditEvent):
+    """Settings an admin changed; the new values are the stored details, one per setting."""
+
+    action = "settings_changed"
+    TARGET = "section"
+    section: str
+    values: dict[str, Any]
+
+    def detail(self) -> dict[str, Any]:
+        """The new values themselves, as the rows always held them."""
+        return dict(self.values)
+
+    @classmethod
+    def from_stored(cls, target: str, detail: dict[str, Any]) -> Self:
+        """The event back from a stored row."""
+        return cls(target, dict(detail))
+
+
+EVENT_TYPES: dict[str, type[AuditEvent]] = {kind.action: kind for kind in (
+    SignIn, SignInFailed, SignInRefused, AccountLocked, SignOut, UserCreated, PasswordChanged, RoleChanged,
+    UserEnabled, UserDisabled, CollectionCreated, GroupCreated, GroupDeleted, GroupMemberAdded,
+    GroupMemberRemoved, GrantAdded, GrantRevoked, ApiTokenCreated, ApiTokenRevoked, ChatDeleted, QuestionAsked,
+    Feedback, FilesUploaded, IngestStarted, IngestFinished, IngestFailed, IngestRequeued, DocumentRemoved,
+    SettingsChanged,
+)}
+"""Every kind of event, by its stored action name."""
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One row of the audit log as an admin reads it: when, who, and the event as stored."""
+
+    at: datetime
+    user: str
+    action: str
+    target: str
+    detail: dict[str, Any]
+
+    @property
+    def event(self) -> AuditEvent | None:
+        """The typed event; None for a row this version cannot read (an unknown action or other fields)."""
+        kind = EVENT_TYPES.get(self.action)
+        if kind is None:
+            return None
+        try:
+            return kind.from_stored(self.target, self.detail)
+        except (TypeError, ValueError):  # an older row: the Activity page still shows it as stored
+            return None
+
+    def as_row(self) -> dict[str, Any]:
+        """The row as the Activity page's table shows it."""
+        return {"at": self.at, "user": self.user, "action": self.action, "target": self.target,
+                "detail": self.detail}
