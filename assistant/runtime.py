@@ -123,8 +123,8 @@ class RuntimeSettings:
         saved = self.live.saved()
         sections = {**saved.sections, backend: {**saved.sections.get(backend, {}), **values}}
         self.live.save(SavedSettings(backend=backend, top_k=saved.top_k, sections=sections))
-        self.audit.record(actor, "model_chosen", entry.name, backend=backend, source=entry.source,
-                          location=entry.location, sha256=entry.sha256, **values)
+        self.audit.record(actor, audit_events.ModelChosen(entry.name, backend, entry.source, entry.location,
+                                                          entry.sha256))
 
 
 def _backend_values(entry: ModelEntry) -> tuple[str, dict[str, str]]:

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from assistant.audit import SYSTEM
+from assistant.audit_events import ModelChosen
 from assistant.services import build_services
 from assistant.settings import load_settings
 from tests.conftest import PROJECT_ROOT
@@ -74,7 +75,10 @@ def test_use_switches_the_answering_model_for_every_process_and_is_audited(tmp_p
     try:
         assert "tiny-chat.gguf" in services.web.runtime.model_label()
         event = services.web.audit.events(SYSTEM, 10, "model_chosen")[0]
-        assert event["user"] == "cli" and event["target"] == "tiny-chat.gguf"
+        assert (event.user, event.target) == ("cli", "tiny-chat.gguf")
+        chosen = event.event
+        assert isinstance(chosen, ModelChosen) and (chosen.backend, chosen.source) == ("embedded", "data-dir")
+        assert chosen.location == str(data / "models" / "tiny-chat.gguf")
     finally:
         services.close()
 

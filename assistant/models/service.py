@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from assistant import audit_events
 from assistant.advice import ADVICE, ADVICE_FOLDER, PLOT, Advice
 from assistant.answer import AnswerService
 from assistant.audit import AuditLog, Principal, require_admin
@@ -71,7 +72,7 @@ class ModelService:
         """Copy a GGUF file into DATA_DIR/models (admins only); raises NotAGGUF for any other file."""
         require_admin(actor)
         entry = add_model(file, self.live.base.data_dir)
-        self.audit.record(actor, "model_added", entry.name, sha256=entry.sha256, size_bytes=entry.size_bytes)
+        self.audit.record(actor, audit_events.ModelAdded(entry.name, entry.size_bytes, entry.sha256))
         return entry
 
     def use(self, actor: Principal, name: str) -> ModelEntry:

@@ -106,7 +106,7 @@ def test_use_this_model_switches_what_every_client_is_answered_by(world: World) 
         assert advised["success"], advised
         assert "tiny-chat.gguf" in _answering(alice)
         events = world.services.web.audit.events(SYSTEM, 20, "model_chosen")
-        assert [(e["user"], e["target"]) for e in events[:2]] == [("admin", "tiny-chat.gguf"),
+        assert [(e.user, e.target) for e in events[:2]] == [("admin", "tiny-chat.gguf"),
                                                                   ("admin", "tiny-base.gguf")]
 
 
