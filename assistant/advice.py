@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from assistant.evaluation import _pct
 from assistant.models.entry import ModelEntry
+
+ADVICE = "advice.json"
+PLOT = "advice.png"
+ADVICE_FOLDER = "advice"
+"""DATA_DIR/advice/<QA set>/ holds each QA set's advice unless `advise --out` says otherwise; the Models page
+shows the newest."""
+
+
+def advice_dir(data_dir: Path, dataset: Path) -> Path:
+    """Where `advise` writes for a QA set unless told otherwise: DATA_DIR/advice/<the QA folder's name>."""
+    return data_dir / ADVICE_FOLDER / dataset.resolve().name
+
 
 QUALITY_PARTS = ("token_f1", "containment", "citation_precision", "refusal_accuracy", "answered_rate")
 RULE = (
@@ -112,6 +124,12 @@ class ModelReport:
         out = {k: v for k, v in asdict(self).items() if k != "model"}
         return {"model": self.model.to_json(), **out, "size_bytes": self.size_bytes, "quality": self.quality}
 
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> ModelReport:
+        """The line ``to_json`` wrote (size and quality are worked out again)."""
+        names = {f.name for f in fields(cls)} - {"model"}
+        return cls(model=ModelEntry.from_json(raw["model"]), **{k: v for k, v in raw.items() if k in names})
+
 
 def choose(reports: list[ModelReport], tolerance: float) -> tuple[ModelReport | None, str]:
     """The smallest model whose quality is within ``tolerance`` of the best (see RULE), and why."""
@@ -158,6 +176,14 @@ class Advice:
             "tokens_per_s": "streamed pieces after the first per second of writing (llama.cpp streams one "
                             "token a piece)",
         }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Advice:
+        """The advice ``to_json`` wrote (advice.json)."""
+        models = [ModelReport.from_json(m) for m in raw["models"]]
+        chosen = next((r for r in models if r.model.name == raw.get("chosen")), None)
+        return cls(raw["dataset"], raw["questions"], raw["tolerance"], models, chosen, raw["reason"],
+                   plot=raw.get("plot"), notes=list(raw.get("notes") or []))
 
 
 def draw(advice: Advice, target: Path) -> Path:

@@ -14,19 +14,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from assistant.advice import Advice, ModelReport, QuestionResult, choose, draw
+from assistant.advice import ADVICE, PLOT, Advice, ModelReport, QuestionResult, advice_dir, choose, draw
 from assistant.embeddings import Embedder, build_embedder
-from assistant.errors import ConfigError, EnclaveError, GenerationError
+from assistant.errors import ConfigError, EnclaveError, GenerationError, NotFoundError
 from assistant.evaluation import QAItem, _hit, containment, load_qa, token_f1
 from assistant.events import Answer, Done, Token
-from assistant.models.catalogue import local_file
+from assistant.models.catalogue import list_models, local_file
 from assistant.models.entry import ModelEntry
 from assistant.services import Services, build_services
 from assistant.settings import GenerationSettings, Settings
 
 RESULTS = "results.jsonl"
-ADVICE = "advice.json"
-PLOT = "advice.png"
 DEFAULT_TOLERANCE = 0.03
 
 Progress = Callable[[str, int, int], None]
@@ -100,6 +98,31 @@ def advise(
         advice.notes.append("no plot: matplotlib is not installed (pip install matplotlib)")
     (out_dir / ADVICE).write_text(json.dumps(advice.to_json(), indent=1) + "\n", encoding="utf-8")
     return advice
+
+
+def advise_catalogue(
+    settings: Settings, dataset: Path, names: list[str] | None, limit: int | None, out_dir: Path | None,
+    progress: Progress | None = None, tolerance: float = DEFAULT_TOLERANCE,
+) -> Advice:
+    """``advise`` on catalogue models named by name (default: every GGUF file on this machine).
+
+    The output goes to ``out_dir``, else DATA_DIR/advice/<the QA folder's name>, where a rerun resumes.
+
+    Raises:
+        NotFoundError: a name is not in the catalogue.
+        EnclaveError: there is no model to measure, or what ``advise`` raises.
+    """
+    catalogue = list_models(settings, checksums=False)
+    found = {name: catalogue.find(name) for name in names or []}
+    missing = [name for name, model in found.items() if model is None]
+    if missing:
+        known = ", ".join(m.name for m in catalogue.models) or "none"
+        raise NotFoundError(f"not in the catalogue: {', '.join(missing)} (models: {known})")
+    models = [m for m in found.values() if m is not None] or [m for m in catalogue.models if m.is_local]
+    if not models:
+        raise EnclaveError("no GGUF model on this machine: add one with `run.py models add FILE.gguf`")
+    target = out_dir or advice_dir(settings.data_dir, dataset)
+    return advise(dataset, models, limit, target, progress, settings=settings, tolerance=tolerance)
 
 
 def _load_results(path: Path) -> dict[tuple[str, str], QuestionResult]:

@@ -345,12 +345,36 @@ class SettingsChanged(AuditEvent):
         return cls(target, dict(detail))
 
 
+@dataclass(frozen=True)
+class ModelChosen(AuditEvent):
+    """An admin switched the answering model to a catalogue model (`run.py models use`, the Models tab)."""
+
+    action = "model_chosen"
+    TARGET = "model"
+    model: str
+    backend: str
+    source: str
+    location: str
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelAdded(AuditEvent):
+    """An admin copied a GGUF model into DATA_DIR/models (`run.py models add`)."""
+
+    action = "model_added"
+    TARGET = "model"
+    model: str
+    size_bytes: int | None = None
+    sha256: str | None = None
+
+
 EVENT_TYPES: dict[str, type[AuditEvent]] = {kind.action: kind for kind in (
     SignIn, SignInFailed, SignInRefused, AccountLocked, SignOut, UserCreated, PasswordChanged, RoleChanged,
     UserEnabled, UserDisabled, CollectionCreated, GroupCreated, GroupDeleted, GroupMemberAdded,
     GroupMemberRemoved, GrantAdded, GrantRevoked, ApiTokenCreated, ApiTokenRevoked, ChatDeleted, QuestionAsked,
     Feedback, FilesUploaded, IngestStarted, IngestFinished, IngestFailed, IngestRequeued, DocumentRemoved,
-    SettingsChanged, ExpectedAnswerSaved, QualitySetExported,
+    SettingsChanged, ModelChosen, ModelAdded, ExpectedAnswerSaved, QualitySetExported,
 )}
 """Every kind of event, by its stored action name."""
 

@@ -9,11 +9,13 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.errors import EnclaveError
 from assistant.events import Answer, Done
-from assistant.services import Services
+
+if TYPE_CHECKING:  # assistant.services reads the advice (assistant.advice), which scores with this module
+    from assistant.services import Services
 
 WORD_RE = re.compile(r"\w+")
 

@@ -65,7 +65,7 @@ def apply_saved(base: Settings, saved: SavedSettings) -> Settings:
         if spec is None:
             log.warning("saved settings name backend %r, which is registered no more; ignored", name)
             continue
-        updates[name] = section_with(spec, gen.section(name), values)
+        updates[name] = section_with(spec, gen.section(name), values, read_only=True)
     if saved.backend:
         updates["backend"] = saved.backend
     try:
@@ -76,12 +76,18 @@ def apply_saved(base: Settings, saved: SavedSettings) -> Settings:
     return settings.changed("retrieval", top_k=saved.top_k) if saved.top_k else settings
 
 
-def section_with(spec: BackendSpec, section: BaseModel, values: Mapping[str, str]) -> BaseModel:
-    """A backend's settings section with the form's non-empty values in place (a list field gets one item)."""
+def section_with(
+    spec: BackendSpec, section: BaseModel, values: Mapping[str, str], read_only: bool = False,
+) -> BaseModel:
+    """A backend's settings section with the form's non-empty values in place (a list field gets one item).
+
+    Read-only fields are taken only with ``read_only``: from what the app saved itself (the model
+    ``models use`` chose), never from a form's text.
+    """
     changed: dict[str, object] = {}
     for field in spec.fields:
         text = values.get(field.name, "").strip()
-        if text and not field.read_only:
+        if text and (read_only or not field.read_only):
             changed[field.name] = [text] if isinstance(getattr(section, field.name), list) else text
     try:
         return spec.settings.model_validate({**section.model_dump(), **changed})

@@ -18,6 +18,8 @@ from assistant.errors import InvalidInput
 from assistant.live_settings import LiveSettings, SavedSettings, section_with
 from assistant.llm.backends import BACKENDS, backend_names, get_backend
 from assistant.llm.base import BackendSpec, FormField
+from assistant.models.catalogue import local_file
+from assistant.models.entry import ModelEntry
 from assistant.settings import Settings
 
 FormValues = Mapping[str, Mapping[str, str]]
@@ -91,11 +93,15 @@ class RuntimeSettings:
             raise InvalidInput(f"the answering model must be one of auto, {', '.join(backend_names())}")
         if not 1 <= top_k <= 20:
             raise InvalidInput("top-k must be between 1 and 20")
+        self.live.refresh()
+        kept = self.live.saved().sections  # read-only fields keep what `models use` chose; the form never sets them
         sections: dict[str, dict[str, str]] = {}
         for spec in BACKENDS:
             given = {f.name: values.get(spec.name, {}).get(f.name, "").strip() for f in spec.fields if not f.read_only}
             _check_urls(spec, given)
-            sections[spec.name] = given
+            chosen = {f.name: kept[spec.name][f.name] for f in spec.fields
+                      if f.read_only and kept.get(spec.name, {}).get(f.name)}
+            sections[spec.name] = {**given, **chosen}
         settings = self.live.current()
         if backend != "auto":
             _check_required(get_backend(backend), settings, sections[backend])
@@ -103,6 +109,31 @@ class RuntimeSettings:
         detail = {f"{name}.{field}": text for name, given in sections.items() for field, text in given.items()}
         changed = audit_events.SettingsChanged("generation", {"backend": backend, "top_k": top_k, **detail})
         self.audit.record(actor, changed)
+
+    def use_model(self, actor: Principal, entry: ModelEntry) -> None:
+        """Answer with a catalogue model from now on (admins only), for every process, as a settings change.
+
+        A GGUF file on this machine is run by the embedded backend (a packaged model in chunks is
+        joined first); a served model is asked on the server that listed it. The other backends'
+        saved values and top-k stay as they are.
+        """
+        require_admin(actor)
+        backend, values = _backend_values(entry)
+        self.live.refresh()
+        saved = self.live.saved()
+        sections = {**saved.sections, backend: {**saved.sections.get(backend, {}), **values}}
+        self.live.save(SavedSettings(backend=backend, top_k=saved.top_k, sections=sections))
+        self.audit.record(actor, audit_events.ModelChosen(entry.name, backend, entry.source, entry.location,
+                                                          entry.sha256))
+
+
+def _backend_values(entry: ModelEntry) -> tuple[str, dict[str, str]]:
+    """The backend that answers with ``entry``, and the values of its section that name it."""
+    if entry.source == "ollama-host":
+        return "ollama", {"hosts": entry.location, "model": entry.name}
+    if entry.source == "openai-server":
+        return "openai", {"base_urls": entry.location, "model": entry.name}
+    return "embedded", {"gguf_path": str(local_file(entry))}
 
 
 def _shown(spec: BackendSpec, section: object, field: FormField) -> str:

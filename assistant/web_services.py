@@ -14,6 +14,7 @@ from assistant.chats import ChatService
 from assistant.corpus import Corpus
 from assistant.jobs import IngestJobs
 from assistant.library import Library
+from assistant.models.service import ModelService
 from assistant.quality import QualityService
 from assistant.runtime import RuntimeSettings
 from assistant.settings import Settings
@@ -40,6 +41,7 @@ class WebServices:
     runtime: RuntimeSettings
     tokens: ApiTokenService
     catalog: Catalog
+    models: ModelService
     quality: QualityService
 
 
@@ -51,6 +53,7 @@ def build_web_services(
     library_store = LibraryStore(db)
     audit = AuditLog(account_store)
     access = AccessService(account_store, corpus.store, audit)
+    runtime = RuntimeSettings(answers.live, answers, audit)
     return WebServices(
         audit=audit,
         accounts=AccountService(account_store, settings.web, audit),
@@ -58,8 +61,9 @@ def build_web_services(
         chats=ChatService(answers, access, ChatStore(db), library_store, audit),
         library=Library(library_store, access, corpus, audit),
         jobs=IngestJobs(ingest, settings, audit, JobStore(db)),
-        runtime=RuntimeSettings(answers.live, answers, audit),
+        runtime=runtime,
         tokens=ApiTokenService(ApiTokenStore(db), account_store, audit),
         catalog=Catalog(library_store, access),
+        models=ModelService(answers.live, answers, runtime, audit),
         quality=QualityService(QualityStore(db), library_store, audit),
     )

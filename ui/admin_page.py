@@ -12,6 +12,7 @@ from ui.admin_access import AccessTab
 from ui.admin_activity import ActivityTab
 from ui.admin_documents import DocumentsTab
 from ui.admin_ingest import IngestTab
+from ui.admin_models import ModelsTab
 from ui.admin_quality import QualityTab
 from ui.admin_settings import SettingsTab
 from ui.errors import shows_errors
@@ -33,7 +34,7 @@ class AdminPage:
         web = services.web
         self.session = session
         self.tabs: list[AdminTab] = [IngestTab(web, session), DocumentsTab(web, session), AccessTab(web, session),
-                     ActivityTab(web, session), SettingsTab(web, session)]
+                     ActivityTab(web, session), SettingsTab(web, session), ModelsTab(web, session)]
         self.tabs.append(QualityTab(web, session))
 
     def build(self) -> gr.Blocks:

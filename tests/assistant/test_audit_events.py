@@ -44,6 +44,9 @@ ONE_OF_EACH: list[ev.AuditEvent] = [
     ev.IngestRequeued("job 7", job=7, error="lease expired"),
     ev.DocumentRemoved("policies/old.pdf", collection="hr"),
     ev.SettingsChanged("generation", {"backend": "ollama", "ollama_host": "http://10.0.0.5:11434", "top_k": 5}),
+    ev.ModelChosen("qwen.gguf", backend="embedded", source="data-dir", location="/srv/enclave/models/qwen.gguf",
+                   sha256="ab" * 32),
+    ev.ModelAdded("qwen.gguf", size_bytes=491_400_032, sha256="ab" * 32),
     ev.ExpectedAnswerSaved(40, collection="hr", answerable=False),
     ev.QualitySetExported("/srv/qa/hr", collection=None, questions=12),
 ]

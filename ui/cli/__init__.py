@@ -12,6 +12,7 @@ import typer
 from ui.cli.answers import register_answer_commands
 from ui.cli.corpus import register_corpus_commands
 from ui.cli.install import register_install_commands
+from ui.cli.models import register_model_commands
 from ui.cli.options import CliOptions, shared_options
 from ui.cli.quality import quality_app
 from ui.cli.serving import register_serving_commands
@@ -33,4 +34,5 @@ def build_cli() -> typer.Typer:
     app.add_typer(users_app(), name="users")
     app.add_typer(quality_app(), name="quality")  # quality export
     register_install_commands(app)  # copy-database, backup, restore
+    register_model_commands(app)  # models list/add/use, advise
     return app
