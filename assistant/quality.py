@@ -175,8 +175,16 @@ class QualityService:
         """The newest questions that were refused or marked down (of one collection, or all), with their sources."""
         require_admin(actor)
         expected = {e.message_id: e for e in self.store.expected() if e.message_id is not None}
-        return [_problem(r, expected.get(r.message_id)) for r in self.store.problems(limit)
-                if collection is None or collection in r.collections]
+        found: list[ProblemQuestion] = []
+        offset = 0
+        while len(found) < limit:  # a collection's questions may lie further back than the newest of all
+            batch = self.store.problems(limit, offset=offset)
+            found += [_problem(r, expected.get(r.message_id)) for r in batch
+                      if collection is None or collection in r.collections]
+            if len(batch) < limit:
+                break
+            offset += limit
+        return found[:limit]
 
     def expected(self, actor: Principal, collection: str | None = None) -> list[ExpectedRecord]:
         """The expected answers written so far (of one collection, or all)."""

@@ -132,12 +132,12 @@ class QualityStore:
         with self.db.session() as s:
             return [RatingRecord(i, at, bool(helpful), list(cols or [])) for i, at, helpful, cols in s.execute(query)]
 
-    def problems(self, limit: int, message_id: int | None = None) -> list[ProblemRecord]:
+    def problems(self, limit: int, message_id: int | None = None, offset: int = 0) -> list[ProblemRecord]:
         """The newest questions that were refused or rated down, newest first (or the one of ``message_id``)."""
         down = select(Feedback.message_id).where(Feedback.helpful == false())
         query = (select(StoredMessage, Chat.collections).join(Chat, Chat.id == StoredMessage.chat_id)
                  .where(or_(_refused(), StoredMessage.id.in_(down)))
-                 .order_by(StoredMessage.id.desc()).limit(limit))
+                 .order_by(StoredMessage.id.desc()).limit(limit).offset(offset))
         if message_id is not None:
             query = query.where(StoredMessage.id == message_id)
         with self.db.session() as s:

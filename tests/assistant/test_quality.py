@@ -107,6 +107,10 @@ def test_refused_and_marked_down_questions_are_listed_with_their_sources(
     assert "travel.pdf p. 1" in [s.label for s in down.sources], "its pages are offered as they were cited"
     assert listed["up"].id not in problems
     assert world["web"].quality.problems(SYSTEM, "payroll") == []
+    newer = _ask(world, NOT_THERE, "payroll")
+    assert [p.message_id for p in world["web"].quality.problems(SYSTEM, limit=1)] == [newer.id]
+    assert [p.message_id for p in world["web"].quality.problems(SYSTEM, "hr", limit=1)] == [listed["down"].id], (
+        "a collection's newest, though newer ones of other collections come first")
 
 
 def test_an_admins_expected_answer_is_stored_and_exported_as_a_qa_set(
