@@ -138,12 +138,16 @@ def main() -> None:
     for spec in args.model:
         name, path = spec.split("=", 1)
         judge = YesNoJudge(Path(path), args.threads)
-        started = time.perf_counter()
-        for row in rows:
+        started, cpu = time.perf_counter(), time.process_time()
+        for n, row in enumerate(rows, 1):
             for p in row["passages"]:
                 p.setdefault("scores", {})[name] = judge.score(row["item"].question, p["text"])
+            elapsed = time.perf_counter() - started
+            print(f"{name}: {n}/{len(rows)} questions, {elapsed:.0f} s", file=sys.stderr, flush=True)
         seconds = (time.perf_counter() - started) / max(len(rows), 1)
+        cpu_seconds = (time.process_time() - cpu) / max(len(rows), 1)  # what a shared machine's load does not change
         result["models"][name] = {"path": path, **figures(rows, name), "seconds_per_question": round(seconds, 2),
+                                  "cpu_seconds_per_question": round(cpu_seconds, 2),
                                   "load_average": load_average()}
         print(json.dumps({name: result["models"][name]}), flush=True)
         del judge
