@@ -298,6 +298,31 @@ class DocumentRemoved(AuditEvent):
     collection: str
 
 
+# --- the quality loop -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExpectedAnswerSaved(AuditEvent):
+    """An admin wrote the answer expected to a refused or marked-down question (or marked it not answerable)."""
+
+    action = "expected_answer_saved"
+    TARGET = "message_id"
+    message_id: int
+    collection: str
+    answerable: bool
+
+
+@dataclass(frozen=True)
+class QualitySetExported(AuditEvent):
+    """The expected answers written out as a QA set (``collection`` None: every collection's)."""
+
+    action = "quality_exported"
+    TARGET = "folder"
+    folder: str
+    collection: str | None
+    questions: int
+
+
 # --- settings ---------------------------------------------------------------------------------
 
 
@@ -349,7 +374,7 @@ EVENT_TYPES: dict[str, type[AuditEvent]] = {kind.action: kind for kind in (
     UserEnabled, UserDisabled, CollectionCreated, GroupCreated, GroupDeleted, GroupMemberAdded,
     GroupMemberRemoved, GrantAdded, GrantRevoked, ApiTokenCreated, ApiTokenRevoked, ChatDeleted, QuestionAsked,
     Feedback, FilesUploaded, IngestStarted, IngestFinished, IngestFailed, IngestRequeued, DocumentRemoved,
-    SettingsChanged, ModelChosen, ModelAdded,
+    SettingsChanged, ModelChosen, ModelAdded, ExpectedAnswerSaved, QualitySetExported,
 )}
 """Every kind of event, by its stored action name."""
 

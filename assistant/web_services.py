@@ -15,6 +15,7 @@ from assistant.corpus import Corpus
 from assistant.jobs import IngestJobs
 from assistant.library import Library
 from assistant.models.service import ModelService
+from assistant.quality import QualityService
 from assistant.runtime import RuntimeSettings
 from assistant.settings import Settings
 from ingest.pipeline import IngestService
@@ -24,6 +25,7 @@ from storage.chat_store import ChatStore
 from storage.db import Database
 from storage.job_store import JobStore
 from storage.library import LibraryStore
+from storage.quality import QualityStore
 
 
 @dataclass
@@ -40,6 +42,7 @@ class WebServices:
     tokens: ApiTokenService
     catalog: Catalog
     models: ModelService
+    quality: QualityService
 
 
 def build_web_services(
@@ -62,4 +65,5 @@ def build_web_services(
         tokens=ApiTokenService(ApiTokenStore(db), account_store, audit),
         catalog=Catalog(library_store, access),
         models=ModelService(answers.live, answers, runtime, audit),
+        quality=QualityService(QualityStore(db), library_store, audit),
     )

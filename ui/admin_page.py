@@ -13,6 +13,7 @@ from ui.admin_activity import ActivityTab
 from ui.admin_documents import DocumentsTab
 from ui.admin_ingest import IngestTab
 from ui.admin_models import ModelsTab
+from ui.admin_quality import QualityTab
 from ui.admin_settings import SettingsTab
 from ui.errors import shows_errors
 from ui.session import SessionReader
@@ -34,6 +35,7 @@ class AdminPage:
         self.session = session
         self.tabs: list[AdminTab] = [IngestTab(web, session), DocumentsTab(web, session), AccessTab(web, session),
                      ActivityTab(web, session), SettingsTab(web, session), ModelsTab(web, session)]
+        self.tabs.append(QualityTab(web, session))
 
     def build(self) -> gr.Blocks:
         """The page, laid out and wired."""

@@ -47,6 +47,8 @@ ONE_OF_EACH: list[ev.AuditEvent] = [
     ev.ModelChosen("qwen.gguf", backend="embedded", source="data-dir", location="/srv/enclave/models/qwen.gguf",
                    sha256="ab" * 32),
     ev.ModelAdded("qwen.gguf", size_bytes=491_400_032, sha256="ab" * 32),
+    ev.ExpectedAnswerSaved(40, collection="hr", answerable=False),
+    ev.QualitySetExported("/srv/qa/hr", collection=None, questions=12),
 ]
 
 

@@ -128,7 +128,7 @@ def test_migration_0006_keeps_every_recorded_failure_once(db_url: str) -> None:
                               "(1, 'a.pdf', 'no text'), (1, 'b.doc', 'not supported'), (2, 'c.pdf', 'encrypted')"))
             conn.execute(text("INSERT INTO ingest_job_files (job_id, path, outcome, chunks, reason) VALUES "
                               "(2, 'ok.md', 'added', 3, ''), (2, 'c.pdf', 'failed', 0, 'encrypted')"))
-        db.migrate()
+        _migrate_to(db, "0006")
         assert db.schema_version() == "0006"
         assert "ingest_failures" not in inspect(db.engine).get_table_names()
         store = JobStore(db)

@@ -30,9 +30,10 @@ def _event(config: dict[str, Any], side: str) -> dict[str, Any]:
     return next(d for d in config["dependencies"] if backend in d[side])
 
 
-def call(client: httpx.Client, fn_index: int, data: list[Any], timeout: float = 60) -> dict[str, Any]:
-    """Run one page event through Gradio's queue; its completion message."""
-    session = secrets.token_hex(8)
+def call(client: httpx.Client, fn_index: int, data: list[Any], timeout: float = 60,
+         session: str | None = None) -> dict[str, Any]:
+    """Run one page event through Gradio's queue (in ``session``, as one open page would); its completion message."""
+    session = session or secrets.token_hex(8)
     body = {"data": data, "event_data": None, "fn_index": fn_index, "trigger_id": None, "session_hash": session}
     joined = client.post(f"{PREFIX}/gradio_api/queue/join", json=body)
     assert joined.status_code == 200, joined.text

@@ -14,6 +14,7 @@ from ui.cli.corpus import register_corpus_commands
 from ui.cli.install import register_install_commands
 from ui.cli.models import register_model_commands
 from ui.cli.options import CliOptions, shared_options
+from ui.cli.quality import quality_app
 from ui.cli.serving import register_serving_commands
 from ui.cli.users import users_app
 
@@ -31,6 +32,7 @@ def build_cli() -> typer.Typer:
     register_answer_commands(app)  # ask, eval
     register_serving_commands(app)  # serve, worker
     app.add_typer(users_app(), name="users")
+    app.add_typer(quality_app(), name="quality")  # quality export
     register_install_commands(app)  # copy-database, backup, restore
     register_model_commands(app)  # models list/add/use, advise
     return app
