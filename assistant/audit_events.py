@@ -3,6 +3,9 @@
 An event is stored as the rows always were: its ``action`` name, a ``target`` (the field the
 class names in ``TARGET``) and its other fields as JSON details. A field left at its default is
 not stored, so rows written before these classes read back as the same events.
+
+A kind is declared as ``class SignIn(_AccountEvent, action="sign_in")`` with its fields: every subclass
+of ``AuditEvent`` is made a frozen dataclass, so the shape lives once here.
 """
 
 from __future__ import annotations
@@ -11,10 +14,13 @@ from dataclasses import MISSING, dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Self, get_type_hints
 
+from typing_extensions import dataclass_transform
+
 if TYPE_CHECKING:
     from ingest.pipeline import IngestReport
 
 
+@dataclass_transform(frozen_default=True)
 @dataclass(frozen=True)
 class AuditEvent:
     """Something an admin may later want to know happened."""
@@ -23,6 +29,15 @@ class AuditEvent:
     """The stored action name, which the Activity page filters on."""
     TARGET: ClassVar[str]
     """The field stored as the row's target; the rest go into its details."""
+
+    def __init_subclass__(cls, *, action: str = "", target: str = "", **kwargs: Any) -> None:
+        """Make the kind a frozen dataclass, naming its stored action and target field (or inheriting them)."""
+        super().__init_subclass__(**kwargs)
+        if action:
+            cls.action = action
+        if target:
+            cls.TARGET = target
+        dataclass(frozen=True)(cls)
 
     @property
     def target(self) -> str:
@@ -47,178 +62,122 @@ class AuditEvent:
 # --- accounts and sign-in ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _AccountEvent(AuditEvent):
+class _AccountEvent(AuditEvent, target="username"):
     """Something that happened to one account (or to "(unknown user)" for names that are none)."""
 
-    TARGET = "username"
     username: str
 
 
-@dataclass(frozen=True)
-class SignIn(_AccountEvent):
-    action = "sign_in"
+class SignIn(_AccountEvent, action="sign_in"):
     client: str
 
 
-@dataclass(frozen=True)
-class SignInFailed(_AccountEvent):
+class SignInFailed(_AccountEvent, action="sign_in_failed"):
     """A wrong password, or a name that is no account (``unknown_user``; the name typed is never stored)."""
 
-    action = "sign_in_failed"
     client: str
     unknown_user: bool = False
 
 
-@dataclass(frozen=True)
-class SignInRefused(_AccountEvent):
+class SignInRefused(_AccountEvent, action="sign_in_refused"):
     """Refused before the password was checked: the account is locked or the client throttled."""
 
-    action = "sign_in_refused"
     reason: str
     client: str
 
 
-@dataclass(frozen=True)
-class AccountLocked(_AccountEvent):
-    action = "account_locked"
+class AccountLocked(_AccountEvent, action="account_locked"):
     failures: int
     client: str
 
 
-@dataclass(frozen=True)
-class SignOut(_AccountEvent):
-    action = "sign_out"
+class SignOut(_AccountEvent, action="sign_out"): ...
 
 
-@dataclass(frozen=True)
-class UserCreated(_AccountEvent):
-    action = "user_created"
+class UserCreated(_AccountEvent, action="user_created"):
     role: str
     first_start: bool = False
 
 
-@dataclass(frozen=True)
-class PasswordChanged(_AccountEvent):
-    action = "password_changed"
+class PasswordChanged(_AccountEvent, action="password_changed"): ...
 
 
-@dataclass(frozen=True)
-class RoleChanged(_AccountEvent):
-    action = "role_changed"
+class RoleChanged(_AccountEvent, action="role_changed"):
     role: str
 
 
-@dataclass(frozen=True)
-class UserEnabled(_AccountEvent):
-    action = "user_enabled"
+class UserEnabled(_AccountEvent, action="user_enabled"): ...
 
 
-@dataclass(frozen=True)
-class UserDisabled(_AccountEvent):
-    action = "user_disabled"
+class UserDisabled(_AccountEvent, action="user_disabled"): ...
 
 
 # --- collections, groups and grants -----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class CollectionCreated(AuditEvent):
-    action = "collection_created"
-    TARGET = "collection"
+class CollectionCreated(AuditEvent, action="collection_created", target="collection"):
     collection: str
 
 
-@dataclass(frozen=True)
-class _GroupEvent(AuditEvent):
-    TARGET = "group"
+class _GroupEvent(AuditEvent, target="group"):
     group: str
 
 
-@dataclass(frozen=True)
-class GroupCreated(_GroupEvent):
-    action = "group_created"
+class GroupCreated(_GroupEvent, action="group_created"): ...
 
 
-@dataclass(frozen=True)
-class GroupDeleted(_GroupEvent):
-    action = "group_deleted"
+class GroupDeleted(_GroupEvent, action="group_deleted"): ...
 
 
-@dataclass(frozen=True)
-class GroupMemberAdded(_GroupEvent):
-    action = "group_member_added"
+class GroupMemberAdded(_GroupEvent, action="group_member_added"):
     user: str
 
 
-@dataclass(frozen=True)
-class GroupMemberRemoved(_GroupEvent):
-    action = "group_member_removed"
+class GroupMemberRemoved(_GroupEvent, action="group_member_removed"):
     user: str
 
 
-@dataclass(frozen=True)
-class _GrantEvent(AuditEvent):
-    TARGET = "collection"
+class _GrantEvent(AuditEvent, target="collection"):
     collection: str
     group: str
 
 
-@dataclass(frozen=True)
-class GrantAdded(_GrantEvent):
-    action = "grant_added"
+class GrantAdded(_GrantEvent, action="grant_added"): ...
 
 
-@dataclass(frozen=True)
-class GrantRevoked(_GrantEvent):
-    action = "grant_revoked"
+class GrantRevoked(_GrantEvent, action="grant_revoked"): ...
 
 
 # --- API tokens -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _TokenEvent(AuditEvent):
-    TARGET = "owner"
+class _TokenEvent(AuditEvent, target="owner"):
     owner: str
     token: int
     name: str
 
 
-@dataclass(frozen=True)
-class ApiTokenCreated(_TokenEvent):
-    action = "api_token_created"
+class ApiTokenCreated(_TokenEvent, action="api_token_created"):
     expires_days: int | None
 
 
-@dataclass(frozen=True)
-class ApiTokenRevoked(_TokenEvent):
-    action = "api_token_revoked"
+class ApiTokenRevoked(_TokenEvent, action="api_token_revoked"): ...
 
 
 # --- chats ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ChatDeleted(AuditEvent):
-    action = "chat_deleted"
-    TARGET = "chat_id"
+class ChatDeleted(AuditEvent, action="chat_deleted", target="chat_id"):
     chat_id: int
 
 
-@dataclass(frozen=True)
-class QuestionAsked(AuditEvent):
-    action = "question_asked"
-    TARGET = "chat_id"
+class QuestionAsked(AuditEvent, action="question_asked", target="chat_id"):
     chat_id: int
     question: str
     collections: list[str]
 
 
-@dataclass(frozen=True)
-class Feedback(AuditEvent):
-    action = "feedback"
-    TARGET = "message_id"
+class Feedback(AuditEvent, action="feedback", target="message_id"):
     message_id: int
     helpful: bool
 
@@ -226,28 +185,19 @@ class Feedback(AuditEvent):
 # --- ingestion and documents ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class FilesUploaded(AuditEvent):
-    action = "files_uploaded"
-    TARGET = "collection"
+class FilesUploaded(AuditEvent, action="files_uploaded", target="collection"):
     collection: str
     files: list[str]
 
 
-@dataclass(frozen=True)
-class IngestStarted(AuditEvent):
-    action = "ingest_started"
-    TARGET = "collection"
+class IngestStarted(AuditEvent, action="ingest_started", target="collection"):
     collection: str
     folder: str
     sync: bool
     job: int
 
 
-@dataclass(frozen=True)
-class IngestFinished(AuditEvent):
-    action = "ingest_finished"
-    TARGET = "collection"
+class IngestFinished(AuditEvent, action="ingest_finished", target="collection"):
     collection: str
     job: int
     added: int
@@ -267,33 +217,24 @@ class IngestFinished(AuditEvent):
                    report.documents, report.chunks, round(report.seconds, 3), len(report.failed))
 
 
-@dataclass(frozen=True)
-class _JobProblem(AuditEvent):
-    TARGET = "subject"
+class _JobProblem(AuditEvent, target="subject"):
     subject: str
     """The collection, or "job N" when the job's worker died and the job is all that is known."""
     job: int
     error: str
 
 
-@dataclass(frozen=True)
-class IngestFailed(_JobProblem):
+class IngestFailed(_JobProblem, action="ingest_failed"):
     """A run that stopped with an error, or whose worker died too often."""
 
-    action = "ingest_failed"
 
 
-@dataclass(frozen=True)
-class IngestRequeued(_JobProblem):
+class IngestRequeued(_JobProblem, action="ingest_requeued"):
     """A run whose worker died, queued again for another."""
 
-    action = "ingest_requeued"
 
 
-@dataclass(frozen=True)
-class DocumentRemoved(AuditEvent):
-    action = "document_removed"
-    TARGET = "path"
+class DocumentRemoved(AuditEvent, action="document_removed", target="path"):
     path: str
     collection: str
 
@@ -301,23 +242,17 @@ class DocumentRemoved(AuditEvent):
 # --- the quality loop -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ExpectedAnswerSaved(AuditEvent):
+class ExpectedAnswerSaved(AuditEvent, action="expected_answer_saved", target="message_id"):
     """An admin wrote the answer expected to a refused or marked-down question (or marked it not answerable)."""
 
-    action = "expected_answer_saved"
-    TARGET = "message_id"
     message_id: int
     collection: str
     answerable: bool
 
 
-@dataclass(frozen=True)
-class QualitySetExported(AuditEvent):
+class QualitySetExported(AuditEvent, action="quality_exported", target="folder"):
     """The expected answers written out as a QA set (``collection`` None: every collection's)."""
 
-    action = "quality_exported"
-    TARGET = "folder"
     folder: str
     collection: str | None
     questions: int
@@ -326,12 +261,9 @@ class QualitySetExported(AuditEvent):
 # --- settings ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SettingsChanged(AuditEvent):
+class SettingsChanged(AuditEvent, action="settings_changed", target="section"):
     """Settings an admin changed; the new values are the stored details, one per setting."""
 
-    action = "settings_changed"
-    TARGET = "section"
     section: str
     values: dict[str, Any]
 
@@ -345,12 +277,9 @@ class SettingsChanged(AuditEvent):
         return cls(target, dict(detail))
 
 
-@dataclass(frozen=True)
-class ModelChosen(AuditEvent):
+class ModelChosen(AuditEvent, action="model_chosen", target="model"):
     """An admin switched the answering model to a catalogue model (`run.py models use`, the Models tab)."""
 
-    action = "model_chosen"
-    TARGET = "model"
     model: str
     backend: str
     source: str
@@ -358,12 +287,9 @@ class ModelChosen(AuditEvent):
     sha256: str | None = None
 
 
-@dataclass(frozen=True)
-class ModelAdded(AuditEvent):
+class ModelAdded(AuditEvent, action="model_added", target="model"):
     """An admin copied a GGUF model into DATA_DIR/models (`run.py models add`)."""
 
-    action = "model_added"
-    TARGET = "model"
     model: str
     size_bytes: int | None = None
     sha256: str | None = None

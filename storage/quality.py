@@ -75,23 +75,6 @@ class ProblemRecord:
 
 
 @dataclass(frozen=True)
-class ExpectedRecord:
-    """An admin's expected answer, with the collection it belongs to and the document it cites."""
-
-    id: int
-    collection: str
-    message_id: int | None
-    question: str
-    answer: str | None
-    answerable: bool
-    origin: str
-    document_id: int | None
-    file: str | None
-    page: int | None
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
 class NewExpected:
     """What an admin writes for a question; ``document_id``/``file`` None with ``answerable`` False."""
 
@@ -105,6 +88,14 @@ class NewExpected:
     file: str | None
     page: int | None
     author_id: int | None
+
+
+@dataclass(frozen=True)
+class ExpectedRecord(NewExpected):
+    """An admin's expected answer as stored, with the collection it belongs to and the document it cites."""
+
+    id: int
+    updated_at: datetime
 
 
 def _refused() -> Any:
@@ -177,5 +168,6 @@ class QualityStore:
         if collection is not None:
             query = query.where(Collection.name == collection)
         with self.db.session() as s:
-            return [ExpectedRecord(e.id, name, e.message_id, e.question, e.answer, e.answerable, e.origin,
-                                   e.document_id, e.file, e.page, e.updated_at) for e, name in s.execute(query)]
+            return [ExpectedRecord(name, e.message_id, e.question, e.answer, e.answerable, e.origin, e.document_id,
+                                   e.file, e.page, e.author_id, id=e.id, updated_at=e.updated_at)
+                    for e, name in s.execute(query)]

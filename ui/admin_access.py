@@ -7,18 +7,13 @@ from typing import Any
 
 import gradio as gr
 
-from assistant.web_services import WebServices
+from ui.admin_tab import AdminTab
 from ui.errors import shows_errors
 from ui.render import table_html
-from ui.session import SessionReader
 
 
-class AccessTab:
+class AccessTab(AdminTab):
     """Manage who may read what; every change is checked by the services and written to the audit log."""
-
-    def __init__(self, web: WebServices, session: SessionReader) -> None:
-        self.web = web
-        self.session = session
 
     def build(self) -> None:
         """Lay out the tab."""

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import gradio as gr
 
-from assistant.web_services import WebServices
+from ui.admin_tab import AdminTab
 from ui.errors import shows_errors
 from ui.render import table_html, text_html
-from ui.session import SessionReader
 
 
-class ActivityTab:
+class ActivityTab(AdminTab):
     """What is in the corpus and what happened, read-only."""
-
-    def __init__(self, web: WebServices, session: SessionReader) -> None:
-        self.web = web
-        self.session = session
 
     def build(self) -> None:
         """Lay out the tab."""

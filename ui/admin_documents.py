@@ -6,18 +6,13 @@ from typing import Any
 
 import gradio as gr
 
-from assistant.web_services import WebServices
+from ui.admin_tab import AdminTab
 from ui.errors import shows_errors
 from ui.render import table_html
-from ui.session import SessionReader
 
 
-class DocumentsTab:
+class DocumentsTab(AdminTab):
     """List, remove and sync documents."""
-
-    def __init__(self, web: WebServices, session: SessionReader) -> None:
-        self.web = web
-        self.session = session
 
     def build(self) -> None:
         """Lay out the tab."""

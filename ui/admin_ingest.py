@@ -7,19 +7,14 @@ from typing import Any
 
 import gradio as gr
 
-from assistant.web_services import WebServices
+from ui.admin_tab import AdminTab
 from ui.errors import shows_errors
 from ui.payloads import uploaded_file
 from ui.render import job_html, text_html
-from ui.session import SessionReader
 
 
-class IngestTab:
+class IngestTab(AdminTab):
     """Start ingest jobs and watch them; jobs run in the background while everyone keeps chatting."""
-
-    def __init__(self, web: WebServices, session: SessionReader) -> None:
-        self.web = web
-        self.session = session
 
     def build(self) -> None:
         """Lay out the tab (inside the admin page's Tabs)."""

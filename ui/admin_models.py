@@ -9,11 +9,10 @@ from typing import Any
 import gradio as gr
 
 from assistant.models.service import LastAdvice, ModelsView
-from assistant.web_services import WebServices
+from ui.admin_tab import AdminTab
 from ui.errors import shows_errors
 from ui.model_table import ADVICE_COLUMNS, MODEL_COLUMNS, advice_rows, model_row
 from ui.render import table_html, text_html
-from ui.session import SessionReader
 
 ADDING = (
     "To add a model, copy its `.gguf` file onto the server (on an air-gapped machine: from removable media) and "
@@ -22,12 +21,8 @@ ADDING = (
 )
 
 
-class ModelsTab:
+class ModelsTab(AdminTab):
     """The catalogue with "use this model", and the last advice with "use the advised model"."""
-
-    def __init__(self, web: WebServices, session: SessionReader) -> None:
-        self.web = web
-        self.session = session
 
     def build(self) -> None:
         """Lay out the tab."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from html import escape
-from typing import Protocol
 
 import gradio as gr
 
@@ -15,16 +14,9 @@ from ui.admin_ingest import IngestTab
 from ui.admin_models import ModelsTab
 from ui.admin_quality import QualityTab
 from ui.admin_settings import SettingsTab
+from ui.admin_tab import AdminTab
 from ui.errors import shows_errors
 from ui.session import SessionReader
-
-
-class AdminTab(Protocol):
-    """One tab of the admin page: laid out inside the page's Tabs, then wired."""
-
-    def build(self) -> None: ...
-
-    def wire(self, blocks: gr.Blocks) -> None: ...
 
 
 class AdminPage:

@@ -7,10 +7,9 @@ from typing import Any
 import gradio as gr
 
 from assistant.quality import CollectionFigures, ProblemQuestion
-from assistant.web_services import WebServices
+from ui.admin_tab import AdminTab
 from ui.errors import shows_errors
 from ui.render import table_html, text_html
-from ui.session import SessionReader
 
 DAYS = 30
 
@@ -34,12 +33,8 @@ def _problem_row(p: ProblemQuestion) -> dict[str, Any]:
             "sources": [s.label for s in p.sources], "expected answer": expected}
 
 
-class QualityTab:
+class QualityTab(AdminTab):
     """Questions per day, refusals and ratings per collection; write expected answers; export them as a QA set."""
-
-    def __init__(self, web: WebServices, session: SessionReader) -> None:
-        self.web = web
-        self.session = session
 
     def build(self) -> None:
         """Lay out the tab."""

@@ -8,6 +8,7 @@ import gradio as gr
 
 from assistant.llm.base import BackendSpec, FormField
 from assistant.web_services import WebServices
+from ui.admin_tab import AdminTab
 from ui.errors import shows_errors
 from ui.session import SessionReader
 
@@ -16,12 +17,11 @@ def _elem_id(spec: BackendSpec, field: FormField) -> str:
     return f"{spec.name}-{field.name}".replace("_", "-")
 
 
-class SettingsTab:
+class SettingsTab(AdminTab):
     """Change generation settings while the server runs; every app process uses them for its next question."""
 
     def __init__(self, web: WebServices, session: SessionReader) -> None:
-        self.web = web
-        self.session = session
+        super().__init__(web, session)
         self.specs = web.runtime.backends
         self.fields: list[tuple[BackendSpec, FormField, Any]] = []  # every backend's field and its component
         self.listings: list[tuple[BackendSpec, gr.Button]] = []

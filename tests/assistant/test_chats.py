@@ -14,10 +14,9 @@ from assistant.audit import SYSTEM, Principal
 from assistant.chats import Saved, SourcesReady
 from assistant.errors import InvalidInput, NotFoundError, PermissionDenied
 from assistant.events import Token
-from assistant.services import build_services
-from assistant.settings import load_settings
 from assistant.stored_answer import StoredAnswer
 from tests.fake_ollama import FakeOllama, FakeOllamaScript
+from tests.worlds import services_answered_by
 from ui.render import transcript_html
 
 PASSWORD = "correct horse battery"
@@ -33,11 +32,7 @@ def world(embedder: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
         (root / name).mkdir()
         (root / name / f"{name}.md").write_text(text, encoding="utf-8")
     with FakeOllama(FakeOllamaScript(reply="Employees fly economy class on short flights [1].")) as fake:
-        settings = load_settings(data_dir=root / "data", generation={"backend": "ollama", "ollama": {
-            "hosts": [fake.url], "read_timeout_s": 10}})
-        services = build_services(settings, embedder=embedder)
-        for name in ("hr", "payroll"):
-            services.ingest.ingest(root / name, name)
+        services = services_answered_by(fake, root, embedder, ("hr", "payroll"))
         web = services.web
         for name in ("alice", "bob"):
             web.accounts.create_user(SYSTEM, name, PASSWORD)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from assistant.models.prompting import context_budget, prompt_format
 from assistant.settings import Settings, load_settings
 from tests.fake_ollama import FakeOllama, FakeOllamaScript, closed_port_url
 from tests.gguf_files import write_gguf
+from tests.json_http import JsonHandler, serving
 
 NO_SERVERS: dict[str, Any] = {"generation": {"ollama": {"hosts": []}}}
 
@@ -168,41 +167,25 @@ def test_models_an_ollama_host_lists_come_with_their_details(isolated_paths: Pat
     assert [p for p in catalogue.problems if down in p and "cannot be reached" in p]
 
 
-class _OpenAIModels(BaseHTTPRequestHandler):
+class _OpenAIModels(JsonHandler):
     """``GET /v1/models`` as llama.cpp's server answers it, behind a bearer key."""
 
     def do_GET(self) -> None:
         if self.headers.get("Authorization") != "Bearer sesame":
-            self._send(401, {"error": {"message": "Invalid API Key"}})
+            self.send_json(401, {"error": {"message": "Invalid API Key"}})
         elif self.path == "/v1/models":
-            self._send(200, {"object": "list", "data": [{
+            self.send_json(200, {"object": "list", "data": [{
                 "id": "qwen2.5-0.5b-instruct", "object": "model", "owned_by": "llamacpp",
                 "meta": {"n_ctx_train": 32768, "n_params": 494032768, "size": 491400032},
             }]})
         else:
-            self._send(404, {"error": "not found"})
-
-    def _send(self, status: int, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Stay quiet."""
+            self.send_json(404, {"error": "not found"})
 
 
 @pytest.fixture
 def openai_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _OpenAIModels)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with serving(_OpenAIModels) as url:
+        yield f"{url}/v1"
 
 
 def test_an_openai_compatible_servers_models_are_in_the_catalogue(isolated_paths: Path, openai_server: str) -> None:

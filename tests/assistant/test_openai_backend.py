@@ -6,16 +6,13 @@ a server that answers 503 and a server that accepts connections but never replie
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +28,7 @@ from assistant.llm.factory import build_chat_model
 from assistant.llm.openai_compat import OpenAICompatChatModel
 from assistant.settings import GenerationSettings, OllamaSettings, OpenAICompatSettings, load_settings
 from tests.fake_ollama import closed_port_url
+from tests.json_http import JsonHandler, serving
 
 MODEL = "gemma-3-270m"
 API_KEY = f"sk-test-{secrets.token_hex(12)}"
@@ -266,7 +264,7 @@ def test_silent_server_fails_within_the_read_timeout(make_chat: Any) -> None:
 # Several servers in turn
 
 
-class _Overloaded(BaseHTTPRequestHandler):
+class _Overloaded(JsonHandler):
     """Answers every request with 503 and an OpenAI-style error body, as an overloaded vLLM does."""
 
     def do_GET(self) -> None:
@@ -277,26 +275,13 @@ class _Overloaded(BaseHTTPRequestHandler):
         self._fail()
 
     def _fail(self) -> None:
-        body = json.dumps({"error": {"message": "model overloaded, retry later", "type": "server_error"}}).encode()
-        self.send_response(503)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Stay quiet."""
+        self.send_json(503, {"error": {"message": "model overloaded, retry later", "type": "server_error"}})
 
 
 @pytest.fixture
 def overloaded() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Overloaded)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
+    with serving(_Overloaded) as url:
+        yield f"{url}/v1"
 
 
 def test_a_dead_server_is_skipped_and_answers_come_from_the_live_one(make_chat: Any, server: LlamaServer) -> None:

@@ -16,26 +16,13 @@ from assistant.chats import Saved
 from assistant.errors import InvalidInput, NotFoundError, PermissionDenied
 from assistant.evaluation import load_qa
 from assistant.quality import ALL, CollectionFigures
-from assistant.services import build_services
-from assistant.settings import load_settings
 from assistant.stored_answer import ShownMessage
 from tests.fake_ollama import FakeOllama, FakeOllamaScript
+from tests.worlds import make_pdf, services_answered_by
 
 PASSWORD = "correct horse battery"
 FLIGHTS = "Which class do employees fly on flights under six hours?"
 NOT_THERE = "Who is the CEO of Contoso Electronics?"
-
-
-def make_pdf(path: Path, pages: list[str]) -> None:
-    """A small text PDF, one paragraph per page."""
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    pdf.set_font("helvetica", size=12)
-    for text in pages:
-        pdf.add_page()
-        pdf.multi_cell(0, 8, text)
-    pdf.output(str(path))
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +37,7 @@ def world(embedder: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
     (root / "payroll" / "salaries.md").write_text(
         "# Salaries\n\nThe salary bands for engineers range from level one to level seven.\n")
     with FakeOllama(FakeOllamaScript(reply="Employees fly economy class on short flights [1].")) as fake:
-        settings = load_settings(data_dir=root / "data", generation={"backend": "ollama", "ollama": {
-            "hosts": [fake.url], "read_timeout_s": 10}})
-        services = build_services(settings, embedder=embedder)
-        for name in ("hr", "payroll"):
-            services.ingest.ingest(root / name, name)
+        services = services_answered_by(fake, root, embedder, ("hr", "payroll"))
         web = services.web
         web.accounts.create_user(SYSTEM, "alice", PASSWORD)
         web.access.create_group(SYSTEM, "staff")

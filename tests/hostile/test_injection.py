@@ -94,14 +94,9 @@ def test_every_citation_points_at_a_retrieved_passage_and_its_span_in_the_page(w
 
 @pytest.mark.slow
 def test_in_the_browser_no_request_leaves_loopback(world: World) -> None:
-    from tests.ui.test_browser import ARGS, CHROMIUM, ask, foreign_requests, sign_in
+    from tests.ui.test_browser import ask, chromium, foreign_requests, sign_in
 
-    if not CHROMIUM.is_file():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium() as browser:
         context: Any = browser.new_context()
         context.requests = []
         context.on("request", lambda request: context.requests.append(request.url))
@@ -114,7 +109,6 @@ def test_in_the_browser_no_request_leaves_loopback(world: World) -> None:
         rendered = page.inner_text("#transcript")
         hrefs = page.eval_on_selector_all("#transcript a, #sources a", "els => els.map(e => e.href)")
         requests, foreign = list(context.requests), foreign_requests(context, world)
-        browser.close()
     # The injected link shows as inert text: defanged in the answer ("evil[.]example"), as written in a passage.
     assert ("evil.example" in rendered or "evil[.]example" in rendered) and requests
     assert all(h.startswith(world.url + "/") for h in hrefs), hrefs

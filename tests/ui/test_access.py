@@ -15,20 +15,9 @@ from starlette.routing import Mount
 
 from tests.fake_ollama import FakeOllama, FakeOllamaScript
 from tests.ui.conftest import PASSWORDS, World, build_world
+from tests.worlds import make_pdf
 
 PARAM_RE = re.compile(r"\{(\w+)(:\w+)?\}")
-
-
-def make_pdf(path: Path, pages: list[str]) -> None:
-    """A small text PDF, one paragraph per page."""
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    pdf.set_font("helvetica", size=12)
-    for text in pages:
-        pdf.add_page()
-        pdf.multi_cell(0, 8, text)
-    pdf.output(str(path))
 
 
 def hr_and_payroll_shares(root: Path) -> dict[str, Path]:

@@ -20,7 +20,7 @@ from tests.fake_ollama import FakeOllama, FakeOllamaScript
 from tests.ui.conftest import PASSWORDS, World, build_world
 from tests.ui.settings_form import call, components_by_elem_id, page_config
 from tests.ui.test_api import signed_in
-from tests.ui.test_browser import ARGS, CHROMIUM, SHOTS, sign_in
+from tests.ui.test_browser import SHOTS, chromium, sign_in
 
 NOT_THERE = "Who is the CEO of Contoso Electronics?"
 FLIGHTS = "Which class do employees fly on flights under six hours?"
@@ -114,30 +114,22 @@ def test_the_exported_qa_set_runs_through_eval(world: World, tmp_path: Path) -> 
 @pytest.mark.slow
 def test_an_admin_writes_the_expected_answer_in_a_browser(world: World) -> None:
     """On the tab as a person uses it: choose the listed question, its page is offered, write, save, see it."""
-    if not CHROMIUM.is_file():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            page = sign_in(browser.new_context(viewport={"width": 1440, "height": 960}), world, "admin", "/admin/")
-            page.get_by_role("tab", name="Quality").click()
-            page.wait_for_selector(f"#quality-problems td:has-text('{NOT_THERE}')", timeout=30_000)
-            page.click("#quality-question input")
-            page.get_by_role("option", name=f"{world.ids[FLIGHTS]}: {FLIGHTS}").click()
-            page.wait_for_function("document.querySelector('#quality-page input').value === 'travel.md'",
-                                   timeout=30_000)
-            page.fill("#quality-answer textarea", "Economy class, on flights under six hours.")
-            page.click("#quality-save")
-            page.wait_for_selector("#quality-problems td:has-text('Economy class, on flights under six hours.')",
-                                   timeout=30_000)
-            assert page.input_value("#quality-question input").startswith(f"{world.ids[FLIGHTS]}: "), "still chosen"
-            page.click("#quality-export")
-            link = page.wait_for_selector("#quality-download a[download='enclave-qa.zip']", timeout=30_000)
-            zipped = page.request.get(link.get_attribute("href"))
-            assert zipped.ok and zipped.body().startswith(b"PK"), "the QA set downloads as a zip"
-            SHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SHOTS / "admin-quality.png"), full_page=True)
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = sign_in(browser.new_context(viewport={"width": 1440, "height": 960}), world, "admin", "/admin/")
+        page.get_by_role("tab", name="Quality").click()
+        page.wait_for_selector(f"#quality-problems td:has-text('{NOT_THERE}')", timeout=30_000)
+        page.click("#quality-question input")
+        page.get_by_role("option", name=f"{world.ids[FLIGHTS]}: {FLIGHTS}").click()
+        page.wait_for_function("document.querySelector('#quality-page input').value === 'travel.md'",
+                               timeout=30_000)
+        page.fill("#quality-answer textarea", "Economy class, on flights under six hours.")
+        page.click("#quality-save")
+        page.wait_for_selector("#quality-problems td:has-text('Economy class, on flights under six hours.')",
+                               timeout=30_000)
+        assert page.input_value("#quality-question input").startswith(f"{world.ids[FLIGHTS]}: "), "still chosen"
+        page.click("#quality-export")
+        link = page.wait_for_selector("#quality-download a[download='enclave-qa.zip']", timeout=30_000)
+        zipped = page.request.get(link.get_attribute("href"))
+        assert zipped.ok and zipped.body().startswith(b"PK"), "the QA set downloads as a zip"
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "admin-quality.png"), full_page=True)

@@ -13,7 +13,7 @@ from ui.cli.answers import register_answer_commands
 from ui.cli.corpus import register_corpus_commands
 from ui.cli.install import register_install_commands
 from ui.cli.models import register_model_commands
-from ui.cli.options import CliOptions, shared_options
+from ui.cli.options import command_group
 from ui.cli.quality import quality_app
 from ui.cli.serving import register_serving_commands
 from ui.cli.users import users_app
@@ -21,13 +21,7 @@ from ui.cli.users import users_app
 
 def build_cli() -> typer.Typer:
     """The ``run.py`` app with every command registered."""
-    app = typer.Typer(add_completion=False, no_args_is_help=True, help="Enclave: a private document assistant.")
-
-    @app.callback()
-    @shared_options
-    def global_options(options: CliOptions) -> None:
-        """Enclave: a private document assistant."""  # the options given here reach every command (ctx.obj)
-
+    app = command_group("Enclave: a private document assistant.", add_completion=False)
     register_corpus_commands(app)  # ingest, status, reindex
     register_answer_commands(app)  # ask, eval
     register_serving_commands(app)  # serve, worker

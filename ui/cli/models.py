@@ -13,7 +13,17 @@ from assistant.advisor import DEFAULT_TOLERANCE, advise_catalogue
 from assistant.audit import SYSTEM
 from assistant.models.service import ModelsView
 from ui.advice_terminal import AdviceProgress, print_advice
-from ui.cli.options import CliOptions, emit, enclave_errors, err, open_services, out, settings_or_exit, shared_options
+from ui.cli.options import (
+    CliOptions,
+    command_group,
+    emit,
+    enclave_errors,
+    err,
+    open_services,
+    out,
+    settings_or_exit,
+    shared_options,
+)
 from ui.model_table import MODEL_COLUMNS, count, kind, model_row
 
 
@@ -29,12 +39,7 @@ def _print_models(view: ModelsView) -> None:
 
 def models_app() -> typer.Typer:
     """The ``models`` command group, acting through the same service as the admin Models page."""
-    app = typer.Typer(no_args_is_help=True, help="The models the install can answer with.")
-
-    @app.callback()
-    @shared_options
-    def group_options(options: CliOptions) -> None:
-        """The models the install can answer with."""
+    app = command_group("The models the install can answer with.")
 
     @app.command("list")
     @shared_options

@@ -75,6 +75,22 @@ def shared_options(command: Callable[..., None]) -> Callable[..., None]:
     return with_options
 
 
+def command_group(help: str, **typer_settings: Any) -> typer.Typer:
+    """A typer app for a group of commands that takes the shared options before its commands' names too.
+
+    Its callback hands what was given there on to the commands (``ctx.obj``); ``help`` is the group's
+    ``--help`` text, and ``typer_settings`` go to ``typer.Typer`` as they are.
+    """
+    app = typer.Typer(no_args_is_help=True, help=help, **typer_settings)
+
+    @app.callback()
+    @shared_options
+    def group_options(options: CliOptions) -> None:
+        """The options given before a command's name, in force for it unless given again after it."""
+
+    return app
+
+
 def refuse_json(options: CliOptions, command: str, why: str) -> None:
     """Refuse ``--json`` for a command that prints no JSON, so that no script reads its text as JSON."""
     if options.as_json:

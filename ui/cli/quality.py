@@ -8,17 +8,12 @@ from typing import Annotated
 import typer
 
 from assistant.audit import SYSTEM
-from ui.cli.options import CliOptions, emit, err, open_services, out, shared_options
+from ui.cli.options import CliOptions, command_group, emit, err, open_services, out, shared_options
 
 
 def quality_app() -> typer.Typer:
     """The ``quality`` command group."""
-    app = typer.Typer(no_args_is_help=True, help="The install's own questions and the answers admins expect.")
-
-    @app.callback()
-    @shared_options
-    def group_options(options: CliOptions) -> None:
-        """The install's own questions and the answers admins expect."""
+    app = command_group("The install's own questions and the answers admins expect.")
 
     @app.command()
     @shared_options

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from assistant.audit import SYSTEM
-from ui.cli.options import CliOptions, emit, open_services, out, shared_options
+from ui.cli.options import CliOptions, command_group, emit, open_services, out, shared_options
 
 
 def _stamp(when: datetime | None) -> str | None:
@@ -22,12 +22,7 @@ def _minute(when: datetime | None, absent: str) -> str:
 
 def tokens_app() -> typer.Typer:
     """The ``token`` command group, acting through the same service as the web page."""
-    app = typer.Typer(no_args_is_help=True, help="API tokens of a user (shown once when created).")
-
-    @app.callback()
-    @shared_options
-    def group_options(options: CliOptions) -> None:
-        """API tokens of a user (shown once when created)."""
+    app = command_group("API tokens of a user (shown once when created).")
 
     @app.command()
     @shared_options

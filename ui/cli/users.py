@@ -2,39 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from assistant.audit import SYSTEM
-from ui.cli.options import CliOptions, emit, open_services, out, shared_options
+from assistant.web_services import WebServices
+from ui.cli.options import CliOptions, command_group, emit, open_services, out, shared_options
 from ui.cli.tokens import tokens_app
 
 Password = Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
                                        help="Prompted for when not given.")]
 
 
-def _done(options: CliOptions, payload: dict[str, Any], message: str) -> None:
-    """Report a change: ``payload`` with ``--json``, else ``message``."""
+def _change(options: CliOptions, change: Callable[[WebServices], object], payload: dict[str, Any],
+            message: str) -> None:
+    """Make one change as the system admin, then report it: ``payload`` with ``--json``, else ``message``."""
+    with open_services(options) as services:
+        change(services.web)
     emit(options, payload, lambda: out.print(message, highlight=False))
 
 
 def _set_grant(options: CliOptions, group: str, collection: str, may_read: bool) -> None:
-    with open_services(options) as services:
-        services.web.access.set_grant(SYSTEM, group, collection, may_read)
-    _done(options, {"group": group, "collection": collection, "may_read": may_read},
-          f"{group} may {'' if may_read else 'no longer '}read {collection}")
+    _change(options, lambda web: web.access.set_grant(SYSTEM, group, collection, may_read),
+            {"group": group, "collection": collection, "may_read": may_read},
+            f"{group} may {'' if may_read else 'no longer '}read {collection}")
 
 
 def users_app() -> typer.Typer:
     """The ``users`` command group, acting through the same services as the web app."""
-    app = typer.Typer(no_args_is_help=True, help="Users, groups and which groups may read which collections.")
-
-    @app.callback()
-    @shared_options
-    def group_options(options: CliOptions) -> None:
-        """Users, groups and which groups may read which collections."""  # options given here reach subcommands
+    app = command_group("Users, groups and which groups may read which collections.")
 
     @app.command("list")
     @shared_options
@@ -54,37 +53,35 @@ def users_app() -> typer.Typer:
             role: Annotated[str, typer.Option(help="admin or user")] = "user",
             group: Annotated[list[str] | None, typer.Option(help="Add to this group (repeatable).")] = None) -> None:
         """Add a user."""
-        with open_services(options) as services:
-            services.web.accounts.create_user(SYSTEM, username, password, role)
+        def create_user(web: WebServices) -> None:
+            web.accounts.create_user(SYSTEM, username, password, role)
             for name in group or []:
-                services.web.access.set_member(SYSTEM, username, name, True)
-        _done(options, {"username": username, "role": role, "groups": group or []}, f"added {username} ({role})")
+                web.access.set_member(SYSTEM, username, name, True)
+
+        _change(options, create_user, {"username": username, "role": role, "groups": group or []},
+                f"added {username} ({role})")
 
     @app.command("set-password")
     @shared_options
     def set_password(options: CliOptions, username: str, password: Password) -> None:
         """Set a user's password (their sessions end)."""
-        with open_services(options) as services:
-            services.web.accounts.set_password(SYSTEM, username, password)
-        _done(options, {"username": username, "password_changed": True}, f"password of {username} changed")
+        _change(options, lambda web: web.accounts.set_password(SYSTEM, username, password),
+                {"username": username, "password_changed": True}, f"password of {username} changed")
 
     @app.command("set-role")
     @shared_options
     def set_role(options: CliOptions, username: str, role: str) -> None:
         """Make a user admin or user."""
-        with open_services(options) as services:
-            services.web.accounts.set_role(SYSTEM, username, role)
-        _done(options, {"username": username, "role": role}, f"{username} is now {role}")
+        _change(options, lambda web: web.accounts.set_role(SYSTEM, username, role),
+                {"username": username, "role": role}, f"{username} is now {role}")
 
     @app.command("set-active")
     @shared_options
     def set_active(options: CliOptions, username: str,
                    active: Annotated[bool, typer.Option("--active/--disabled")] = True) -> None:
         """Enable (and unlock) or disable a user."""
-        with open_services(options) as services:
-            services.web.accounts.set_active(SYSTEM, username, active)
-        _done(options, {"username": username, "active": active},
-              f"{username} is now {'enabled' if active else 'disabled'}")
+        _change(options, lambda web: web.accounts.set_active(SYSTEM, username, active),
+                {"username": username, "active": active}, f"{username} is now {'enabled' if active else 'disabled'}")
 
     _group_commands(app)
     app.add_typer(tokens_app(), name="token")
@@ -97,19 +94,19 @@ def _group_commands(app: typer.Typer) -> None:
     def add_to_group(options: CliOptions, username: str, group: str,
                      create: Annotated[bool, typer.Option(help="Create the group if needed.")] = True) -> None:
         """Add a user to a group."""
-        with open_services(options) as services:
-            if create and group not in [g["name"] for g in services.web.access.groups(SYSTEM)]:
-                services.web.access.create_group(SYSTEM, group)
-            services.web.access.set_member(SYSTEM, username, group, True)
-        _done(options, {"username": username, "group": group, "member": True}, f"{username} is in {group}")
+        def join(web: WebServices) -> None:
+            if create and group not in [g["name"] for g in web.access.groups(SYSTEM)]:
+                web.access.create_group(SYSTEM, group)
+            web.access.set_member(SYSTEM, username, group, True)
+
+        _change(options, join, {"username": username, "group": group, "member": True}, f"{username} is in {group}")
 
     @app.command("remove-from-group")
     @shared_options
     def remove_from_group(options: CliOptions, username: str, group: str) -> None:
         """Take a user out of a group."""
-        with open_services(options) as services:
-            services.web.access.set_member(SYSTEM, username, group, False)
-        _done(options, {"username": username, "group": group, "member": False}, f"{username} left {group}")
+        _change(options, lambda web: web.access.set_member(SYSTEM, username, group, False),
+                {"username": username, "group": group, "member": False}, f"{username} left {group}")
 
     @app.command()
     @shared_options
