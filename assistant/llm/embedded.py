@@ -115,6 +115,8 @@ class Speaking:
     template: str | None
     stop_ids: frozenset[int]
     """End of sequence, of turn, of message: generation ends on any of them."""
+    formatter: Any = None
+    """llama-cpp-python's renderer of the model's own Jinja chat template; None for a base model."""
 
     @property
     def fold_system(self) -> bool:
@@ -123,14 +125,9 @@ class Speaking:
 
     def tokens(self, llama: Llama, prompt: Prompt) -> list[int]:
         """The prompt as tokens: chat turns through the model's own template, or a base model's text."""
-        if prompt.messages is None:
+        if prompt.messages is None or self.formatter is None:
             return llama.tokenize((prompt.text or "").encode("utf-8"), add_bos=True, special=False)
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-        bos, eos = (llama._model.token_get_text(t) if t != -1 else "" for t in (llama.token_bos(), llama.token_eos()))
-        rendered = Jinja2ChatFormatter(self.template or "", eos_token=eos, bos_token=bos)(
-            messages=prompt.messages  # type: ignore[arg-type]  # plain dicts are what it reads
-        )
+        rendered = self.formatter(messages=prompt.messages)
         # The template writes the begin-of-text token itself where the model wants one.
         return llama.tokenize(rendered.prompt.encode("utf-8"), add_bos=False, special=True)
 
@@ -151,7 +148,18 @@ def read_speaking(path: Path, llama: Llama) -> Speaking:
         context_length=int(context) if context.isdigit() else None, has_chat_template=template is not None,
     )
     stop_ids = {int(meta[key]) for key in EOG_KEYS if meta.get(key, "").isdigit()} | {llama.token_eos()}
-    return Speaking(entry, template, frozenset(stop_ids - {-1}))
+    return Speaking(entry, template, frozenset(stop_ids - {-1}), _formatter(llama, template))
+
+
+def _formatter(llama: Llama, template: str | None) -> Any:
+    """The renderer of ``template`` with the model's own begin and end tokens, or None without a template."""
+    if template is None:
+        return None
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    bos, eos = (llama.detokenize([t], special=True).decode("utf-8", "replace") if t != -1 else ""
+                for t in (llama.token_bos(), llama.token_eos()))
+    return Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
 
 
 def _generation_error(error: Exception) -> GenerationError:
