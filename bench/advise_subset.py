@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
-from assistant.advisor import advise
-from assistant.models.catalogue import add_model, list_models
-from assistant.settings import load_settings
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[0] = str(ROOT)  # the project root, not bench/, so `ingest` is the project's package
 
-DATASET = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "contoso-hr"
+from assistant.advisor import advise  # noqa: E402
+from assistant.models.catalogue import add_model, list_models  # noqa: E402
+from assistant.settings import load_settings  # noqa: E402
+
+DATASET = ROOT / ".." / "shared" / "datasets" / "contoso-hr"
 
 
 def subset(answerable: int, unanswerable: int, where: Path) -> Path:

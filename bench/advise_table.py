@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from assistant.advice import Advice, ModelReport, QuestionResult, choose, draw
-from assistant.advisor import DEFAULT_TOLERANCE, RESULTS
-from assistant.models.catalogue import list_models
-from assistant.settings import load_settings
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[0] = str(ROOT)  # the project root, not bench/, so `ingest` is the project's package
+
+from assistant.advice import Advice, ModelReport, QuestionResult, choose, draw  # noqa: E402
+from assistant.advisor import DEFAULT_TOLERANCE, RESULTS  # noqa: E402
+from assistant.models.catalogue import list_models  # noqa: E402
+from assistant.settings import load_settings  # noqa: E402
 
 
 def figure(value: float | None, digits: int = 2) -> str:
