@@ -25,7 +25,7 @@ from assistant.followup import standalone_question
 from assistant.generation_queue import GenerationQueue
 from assistant.links import LinkGuard, defang_links, own_hosts
 from assistant.live_settings import LiveSettings
-from assistant.llm.base import ChatMessage, ChatModel
+from assistant.llm.base import ChatMessage, ChatModel, SizedChatModel
 from assistant.llm.factory import AnsweringModel, ChosenModel
 from assistant.model_output import complete_sentences, repetition
 from assistant.retrieval import Passage, Retriever, knows_term
@@ -187,9 +187,14 @@ class AnswerService:
         """Stream the model's answer into ``stream``, stopping it when it starts repeating itself."""
         model = chosen.model
         yield Status(Stage.GENERATING, model.name)
-        messages = build_messages(answer.query, answer.retrieved, self.settings.answer.passage_tokens * 4)
+        passages, passage_tokens, max_tokens = answer.retrieved, self.settings.answer.passage_tokens, chosen.max_tokens
+        if isinstance(model, SizedChatModel):  # the model's context decides; the settings still cap
+            budget = model.context_budget(max_passages=len(passages), passage_tokens=passage_tokens)
+            passages, passage_tokens = passages[: budget.passages], budget.passage_tokens
+            max_tokens = min(max_tokens, budget.answer_tokens)
+        messages = build_messages(answer.query, passages, passage_tokens * 4)
         links = LinkGuard(self.own_hosts)  # a document's injected links and images reach nobody's screen live
-        max_tokens, temperature = chosen.max_tokens, chosen.settings.temperature
+        temperature = chosen.settings.temperature
         pieces = model.stream(messages, max_tokens=max_tokens, temperature=temperature)
         try:
             for piece in pieces:

@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from assistant.models.prompting import ContextBudget
 
 ChatMessage = dict[str, str]
 """One chat turn: ``{"role": "system" | "user" | "assistant", "content": text}``."""
@@ -39,6 +42,15 @@ class ChatModel(Protocol):
 
     def close(self) -> None:
         """Release what the model holds (memory, connections): the settings changed and it answers no more."""
+        ...
+
+
+@runtime_checkable
+class SizedChatModel(Protocol):
+    """A chat model that knows its context window, so the answer length and passages can follow it."""
+
+    def context_budget(self, *, max_passages: int, passage_tokens: int) -> ContextBudget:
+        """Answer tokens, passages and tokens per passage that fit the model's context."""
         ...
 
 

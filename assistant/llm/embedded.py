@@ -6,12 +6,15 @@ import os
 import tempfile
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import ConfigError, GenerationError
 from assistant.llm.base import BackendSpec, ChatMessage, FormField
 from assistant.llm.ollama_store import model_blob
+from assistant.models.entry import ModelEntry
+from assistant.models.prompting import ContextBudget, Prompt, build_prompt, context_budget
 from assistant.settings import EmbeddedModelSettings
 
 if TYPE_CHECKING:
@@ -101,18 +104,62 @@ def _load(path: Path, settings: EmbeddedModelSettings) -> Llama:
         ) from error
 
 
-def _pick_chat_format(llama: Llama) -> bool:
-    """Choose the prompt format; return whether system text must be folded into the first user turn."""
-    template = llama.metadata.get("tokenizer.chat_template")
-    if template is not None:
-        # Gemma 2 style templates raise on a system turn; Gemma 3's folds it in by itself.
-        return "System role not supported" in template
-    if llama.metadata.get("general.architecture", "").startswith("gemma"):
-        # The packaged GGUF carries no template; llama-cpp-python would fall back to Llama 2's.
-        # Its own "gemma" format silently drops system messages, hence the folding.
-        llama.chat_format = "gemma"
-        return True
-    return False
+EOG_KEYS = ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id")
+
+
+@dataclass(frozen=True)
+class Speaking:
+    """How the loaded model is prompted, read once from its GGUF metadata: its entry, template and stop tokens."""
+
+    entry: ModelEntry
+    template: str | None
+    stop_ids: frozenset[int]
+    """End of sequence, of turn, of message: generation ends on any of them."""
+    formatter: Any = None
+    """llama-cpp-python's renderer of the model's own Jinja chat template; None for a base model."""
+
+    @property
+    def fold_system(self) -> bool:
+        """Whether system text must go into the first user turn: Gemma 2 style templates raise on a system turn."""
+        return self.template is not None and "System role not supported" in self.template
+
+    def tokens(self, llama: Llama, prompt: Prompt) -> list[int]:
+        """The prompt as tokens: chat turns through the model's own template, or a base model's text."""
+        if prompt.messages is None or self.formatter is None:
+            return llama.tokenize((prompt.text or "").encode("utf-8"), add_bos=True, special=False)
+        rendered = self.formatter(messages=prompt.messages)
+        # The template writes the begin-of-text token itself where the model wants one.
+        return llama.tokenize(rendered.prompt.encode("utf-8"), add_bos=False, special=True)
+
+    def stopping(self) -> Any:
+        """A llama.cpp stopping criterion that ends the answer on the model's end-of-turn tokens."""
+        from llama_cpp import StoppingCriteriaList
+
+        return StoppingCriteriaList([lambda tokens, logits: int(tokens[-1]) in self.stop_ids])
+
+
+def read_speaking(path: Path, llama: Llama) -> Speaking:
+    """What the loaded model's metadata says about prompting it: chat template, context length, stop tokens."""
+    meta = llama.metadata
+    template = meta.get("tokenizer.chat_template") or None
+    context = meta.get(f"{meta.get('general.architecture', '')}.context_length", "")
+    entry = ModelEntry(
+        name=path.name, source="data-dir", location=str(path), family=meta.get("general.architecture"),
+        context_length=int(context) if context.isdigit() else None, has_chat_template=template is not None,
+    )
+    stop_ids = {int(meta[key]) for key in EOG_KEYS if meta.get(key, "").isdigit()} | {llama.token_eos()}
+    return Speaking(entry, template, frozenset(stop_ids - {-1}), _formatter(llama, template))
+
+
+def _formatter(llama: Llama, template: str | None) -> Any:
+    """The renderer of ``template`` with the model's own begin and end tokens, or None without a template."""
+    if template is None:
+        return None
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    bos, eos = (llama.detokenize([t], special=True).decode("utf-8", "replace") if t != -1 else ""
+                for t in (llama.token_bos(), llama.token_eos()))
+    return Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
 
 
 def _generation_error(error: Exception) -> GenerationError:
@@ -135,7 +182,7 @@ class EmbeddedChatModel:
         self._load_lock = threading.Lock()
         self._generate_lock = threading.Lock()
         self._llama: Llama | None = None
-        self._fold_system = False
+        self._speaking: Speaking | None = None
 
     @staticmethod
     def _configured_gguf(settings: EmbeddedModelSettings) -> Path | None:
@@ -167,24 +214,43 @@ class EmbeddedChatModel:
     def stream(self, messages: list[ChatMessage], *, max_tokens: int, temperature: float) -> Iterator[str]:
         """Yield the answer in pieces; holds the model until the stream is exhausted or closed.
 
-        Calls with the same leading text (the system prompt) reuse llama.cpp's cache for it.
+        An instruction-tuned model gets the turns through its own chat template, a base model a plain
+        document to continue (``build_prompt``); either stops on the model's end-of-turn tokens.
+        Calls with the same leading text reuse llama.cpp's cache for it.
         """
-        llama = self._model()
-        turns = fold_system_into_first_user(messages) if self._fold_system else messages
+        llama, speaking = self._model(), self._speaking
+        assert speaking is not None  # set with the model
+        turns = fold_system_into_first_user(messages) if speaking.fold_system else messages
+        prompt = build_prompt(speaking.entry, turns)
         with self._generate_lock:
             try:
-                chunks: Any = llama.create_chat_completion(
-                    messages=turns,  # type: ignore[arg-type]  # plain dicts are what it reads
+                chunks: Any = llama.create_completion(
+                    prompt=speaking.tokens(llama, prompt),
                     max_tokens=max_tokens,
                     temperature=temperature,
+                    repeat_penalty=1.1,  # what llama.cpp's chat completion uses
+                    stop=list(prompt.stop),
+                    stopping_criteria=speaking.stopping(),
                     stream=True,
                 )
                 for chunk in chunks:
-                    piece = chunk["choices"][0]["delta"].get("content")
+                    piece = chunk["choices"][0]["text"]
                     if piece:
                         yield piece
             except (ValueError, RuntimeError) as error:
                 raise _generation_error(error) from error
+
+    def context_budget(self, *, max_passages: int, passage_tokens: int) -> ContextBudget:
+        """Answer tokens, passages and their length that fit this model's context (loads the model if needed).
+
+        The window is the model's trained context, capped at ``n_ctx``.
+        """
+        self._model()
+        assert self._speaking is not None  # set with the model
+        return context_budget(
+            self._speaking.entry, max_context=self._settings.n_ctx, max_passages=max_passages,
+            passage_tokens=passage_tokens,
+        )
 
     def close(self) -> None:
         """Free the model's memory; the next call loads it again."""
@@ -203,7 +269,7 @@ class EmbeddedChatModel:
             if self._llama is None:
                 path = self._gguf if self._gguf is not None else packaged_gguf(self._models_dir)
                 llama = _load(path, self._settings)
-                self._fold_system = _pick_chat_format(llama)
+                self._speaking = read_speaking(path, llama)
                 self._llama = llama
             return self._llama
 

@@ -9,8 +9,17 @@ from typing import Any, Literal
 from assistant.models.entry import ModelEntry
 
 INSTRUCT_NAME = re.compile(r"(?i)(?:\binstruct|\bchat\b|[-_.]it\b|[-_.]it[-_.])")
-BASE_STOPS = ("\nQuestion:", "\n\n\n")
-"""Where a base model's continuation ends: it would go on to write the next question itself."""
+BASE_STOPS = ("\nQuestion:", "\n\n")
+"""Where a base model's continuation ends: it would go on to write the next passage or question itself."""
+BASE_ANSWER_CUE = "Answer (cite passages as [n]):"
+"""Where a base model's prompt ends: the document it continues has the answer, cited, next."""
+BASE_EXAMPLE = (
+    "[1] The office opens at 9 am on weekdays.\n\n[2] Staff park for free in the north car park.\n\n"
+    "Using only the passages above, answer the question in one or two sentences and cite the passage number "
+    "in brackets, like [1].\n\nQuestion: Where can staff park?\n"
+    f"{BASE_ANSWER_CUE} Staff park for free in the north car park [2].\n\n"
+)
+"""One worked question before the real one: without it the packaged Gemma base wrote more passages, not an answer."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,36 @@ def prompt_format(entry: ModelEntry) -> PromptFormat:
     if entry.has_chat_template is None:
         return PromptFormat("chat", "the server applies the model's template (it does not say which)")
     return PromptFormat("base", "the file has no chat template: a base (pretrained) model", BASE_STOPS)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What a model is given: chat turns for its own template, or (a base model) one text it continues."""
+
+    messages: list[dict[str, str]] | None
+    text: str | None
+    stop: tuple[str, ...] = ()
+
+
+def build_prompt(entry: ModelEntry, messages: list[dict[str, str]]) -> Prompt:
+    """The prompt for ``entry``: the chat turns as they are, or for a base model a plain document to continue.
+
+    A base model reads the turns as a document ("[1] passage ... Question: ...") followed by
+    ``BASE_ANSWER_CUE``, and stops where it would write the next question.
+    """
+    style = prompt_format(entry)
+    if style.style == "chat":
+        return Prompt(messages, None, style.stop)
+    return Prompt(None, completion_text(messages), style.stop)
+
+
+def completion_text(messages: list[dict[str, str]]) -> str:
+    """Chat turns written out as one document, after a worked example, that ends where the answer starts."""
+    parts = [BASE_EXAMPLE.rstrip()]
+    for message in messages:
+        content = message["content"].strip()
+        parts.append(f"Answer: {content}" if message["role"] == "assistant" else content)
+    return "\n\n".join(parts) + f"\n{BASE_ANSWER_CUE}"
 
 
 @dataclass(frozen=True)
