@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from assistant.audit_events import EVENT_TYPES
 from ui.admin_tab import AdminTab
 from ui.errors import shows_errors
 from ui.render import table_html, text_html
@@ -18,9 +19,7 @@ class ActivityTab(AdminTab):
             self.refresh = gr.Button("Refresh", size="sm", elem_id="activity-refresh")
             self.status = gr.HTML(js_on_load=None, elem_id="corpus-status")
             self.action = gr.Dropdown(label="Audit events", allow_custom_value=True, value="", elem_id="audit-action",
-                                      choices=["", "sign_in", "sign_in_failed", "account_locked", "question_asked",
-                                               "ingest_started", "ingest_finished", "grant_added", "grant_revoked",
-                                               "user_created", "role_changed", "settings_changed", "feedback"])
+                                      choices=["", *sorted(EVENT_TYPES)])  # every kind the app records
             self.audit = gr.HTML(js_on_load=None, elem_id="audit-log")
             self.feedback = gr.HTML(js_on_load=None, elem_id="feedback-log")
 

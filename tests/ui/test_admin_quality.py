@@ -80,6 +80,13 @@ def test_admins_see_what_the_documents_miss_and_write_the_expected_answer(world:
         assert download["path"].endswith("enclave-qa.zip")
 
 
+def test_the_audit_filter_offers_every_kind_of_event_including_the_quality_and_model_ones(world: World) -> None:
+    with signed_in(world, "admin") as admin:
+        audit_filter = components_by_elem_id(page_config(admin))["audit-action"]
+    offered = {choice[0] if isinstance(choice, list) else choice for choice in audit_filter["props"]["choices"]}
+    assert {"expected_answer_saved", "quality_exported", "model_chosen", "model_added", "sign_in"} <= offered
+
+
 def test_a_plain_user_is_refused_the_quality_tab(world: World) -> None:
     with signed_in(world, "admin") as admin:
         event = _event(page_config(admin), "quality-refresh", "click")
