@@ -70,11 +70,6 @@ def choose_chat_model(settings: GenerationSettings, models_dir: Path) -> ChosenM
     raise BackendUnavailable("no backend 'auto' tries can answer: " + "; ".join(tried))
 
 
-def build_chat_model(settings: GenerationSettings, models_dir: Path) -> ChatModel:
-    """The chat model ``choose_chat_model`` picks; its ``name`` tells the user which one answers."""
-    return choose_chat_model(settings, models_dir).model
-
-
 def _try(spec: BackendSpec, settings: GenerationSettings, models_dir: Path) -> tuple[ChatModel | None, list[str]]:
     """The backend's model when it can answer, else None and why not (its connections closed)."""
     section = settings.section(spec.name)

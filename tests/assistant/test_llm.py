@@ -12,7 +12,7 @@ import pytest
 from assistant.errors import BackendUnavailable, ConfigError, GenerationError
 from assistant.llm.base import ChatMessage, ChatModel
 from assistant.llm.embedded import EmbeddedChatModel, packaged_gguf
-from assistant.llm.factory import build_chat_model
+from assistant.llm.factory import choose_chat_model
 from assistant.llm.ollama import OllamaChatModel
 from assistant.settings import EmbeddedModelSettings, GenerationSettings, OllamaSettings
 from tests.fake_ollama import FakeOllama, FakeOllamaScript, closed_port_url
@@ -200,7 +200,7 @@ def test_check_accepts_a_model_named_without_its_tag(make_ollama: MakeOllama) ->
 def test_auto_picks_ollama_when_the_host_has_the_model(server: FakeOllama, tmp_path: Path) -> None:
     settings = generation_settings("auto", ollama_settings(server.url))
 
-    model = build_chat_model(settings, tmp_path)
+    model = choose_chat_model(settings, tmp_path).model
 
     assert isinstance(model, OllamaChatModel)
     assert model.name == f"Ollama {MODEL} at {server.url}"
@@ -210,7 +210,7 @@ def test_auto_picks_ollama_when_the_host_has_the_model(server: FakeOllama, tmp_p
 def test_auto_picks_the_embedded_model_when_ollama_is_down(tmp_path: Path) -> None:
     settings = generation_settings("auto", ollama_settings(closed_port_url()))
 
-    model = build_chat_model(settings, tmp_path)
+    model = choose_chat_model(settings, tmp_path).model
 
     assert model.name == "Embedded Gemma 3 270M (llama.cpp)"
     assert list(tmp_path.iterdir()) == []  # nothing is assembled or loaded before first use
@@ -220,19 +220,19 @@ def test_backend_ollama_refuses_to_start_when_no_host_answers(tmp_path: Path) ->
     settings = generation_settings("ollama", ollama_settings(closed_port_url()))
 
     with pytest.raises(BackendUnavailable, match="ollama serve"):
-        build_chat_model(settings, tmp_path)
+        choose_chat_model(settings, tmp_path)
 
 
 def test_backend_openai_without_servers_names_the_setting(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"generation\.openai\.base_urls"):
-        build_chat_model(generation_settings("openai"), tmp_path)
+        choose_chat_model(generation_settings("openai"), tmp_path)
 
 
 def test_backend_openai_without_a_model_names_the_setting(tmp_path: Path) -> None:
     settings = GenerationSettings(backend="openai", openai={"base_urls": [closed_port_url() + "/v1"]})  # type: ignore[arg-type,call-arg]
 
     with pytest.raises(ConfigError, match=r"generation\.openai\.model"):
-        build_chat_model(settings, tmp_path)
+        choose_chat_model(settings, tmp_path)
 
 
 # Several Ollama hosts in turn

@@ -24,7 +24,7 @@ from assistant.errors import BackendUnavailable, GenerationError, InvalidInput
 from assistant.events import Done, Sources, Token
 from assistant.llm.base import ChatMessage
 from assistant.llm.embedded import packaged_gguf
-from assistant.llm.factory import build_chat_model
+from assistant.llm.factory import choose_chat_model
 from assistant.llm.openai_compat import OpenAICompatChatModel
 from assistant.settings import GenerationSettings, OllamaSettings, OpenAICompatSettings, load_settings
 from tests.fake_ollama import closed_port_url
@@ -319,7 +319,7 @@ def test_all_servers_down_lists_each_and_how_to_fix_it(make_chat: Any) -> None:
 def test_backend_openai_is_built_when_a_server_answers(server: LlamaServer, tmp_path: Path) -> None:
     settings = GenerationSettings(backend="openai", openai=openai_settings(server.url))  # type: ignore[call-arg]
 
-    model = build_chat_model(settings, tmp_path)
+    model = choose_chat_model(settings, tmp_path).model
 
     assert isinstance(model, OpenAICompatChatModel)
     model.close()
@@ -329,14 +329,14 @@ def test_backend_openai_refuses_to_start_when_no_server_answers(tmp_path: Path) 
     settings = GenerationSettings(backend="openai", openai=openai_settings(closed_port_url() + "/v1"))  # type: ignore[call-arg]
 
     with pytest.raises(BackendUnavailable, match="not reachable"):
-        build_chat_model(settings, tmp_path)
+        choose_chat_model(settings, tmp_path)
 
 
 def test_auto_uses_the_openai_servers_when_ollama_is_down(server: LlamaServer, tmp_path: Path) -> None:
     ollama = OllamaSettings(hosts=[closed_port_url()], connect_timeout_s=1.0)  # type: ignore[call-arg]
     settings = GenerationSettings(backend="auto", ollama=ollama, openai=openai_settings(server.url))  # type: ignore[call-arg]
 
-    model = build_chat_model(settings, tmp_path)
+    model = choose_chat_model(settings, tmp_path).model
 
     assert isinstance(model, OpenAICompatChatModel)
     assert list(tmp_path.iterdir()) == []  # the embedded model was not touched
