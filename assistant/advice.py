@@ -50,6 +50,8 @@ class QuestionResult:
     writing_ms: float | None = None
     """From the first streamed token to the last."""
     peak_memory_mb: float | None = None
+    first_useful_ms: float | None = None
+    """Until the first useful text: the documents' quoted evidence, or the answer's first token."""
 
     def to_json(self) -> dict[str, Any]:
         """The results.jsonl line."""
@@ -82,6 +84,9 @@ class ModelReport:
     tokens_per_s: float | None
     peak_memory_mb: float | None
     """Resident memory the process gained while the model loaded and answered (Linux VmHWM, reset first)."""
+    first_useful_p50_ms: float | None = None
+    first_useful_p95_ms: float | None = None
+    """Until the first useful text (the quoted evidence or the answer), over the questions not refused early."""
 
     @property
     def size_bytes(self) -> int | None:
@@ -103,6 +108,7 @@ class ModelReport:
         scored = [r for r in answerable if r.token_f1 is not None]
         cited = sum(r.citations for r in scored)
         first = [r.first_token_ms for r in results if r.first_token_ms is not None]
+        useful = [r.first_useful_ms for r in results if r.first_useful_ms is not None]
         writing_s = sum((r.writing_ms or 0) for r in results if r.tokens > 1) / 1000
         tokens = sum(r.tokens - 1 for r in results if r.tokens > 1)
         memory = [r.peak_memory_mb for r in results if r.peak_memory_mb is not None]
@@ -117,6 +123,7 @@ class ModelReport:
             first_token_p50_ms=_pct(first, 0.5), first_token_p95_ms=_pct(first, 0.95),
             tokens_per_s=round(tokens / writing_s, 2) if writing_s > 0 else None,
             peak_memory_mb=round(max(memory), 1) if memory else None,
+            first_useful_p50_ms=_pct(useful, 0.5), first_useful_p95_ms=_pct(useful, 0.95),
         )
 
     def to_json(self) -> dict[str, Any]:

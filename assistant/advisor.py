@@ -202,6 +202,7 @@ def _ask(services: Services, model: ModelEntry, item: QAItem) -> QuestionResult:
             answer = event.answer
             result.refused, result.error = answer.refused, answer.error
             result.first_token_ms = answer.timings.get("first_token_ms")
+            result.first_useful_ms = answer.timings.get("first_useful_ms")
     result.tokens, result.writing_ms = tokens, (last - first) * 1000 if tokens > 1 else None
     if answer is not None and item.answerable and item.answer and not result.refused:
         result.token_f1 = token_f1(answer.text, item.answer)

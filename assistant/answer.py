@@ -19,7 +19,7 @@ from assistant.answerability import judge
 from assistant.citations import MARKER_RE, attribute_sentences, clean_markers, grounding
 from assistant.corpus import Corpus
 from assistant.errors import GenerationError
-from assistant.events import Answer, Citation, Done, Event, Sources, Stage, Status, Token, waiting
+from assistant.events import Answer, Citation, Done, Event, Evidence, Sources, Stage, Status, Token, waiting
 from assistant.evidence import quote_evidence, quoted_answer
 from assistant.followup import standalone_question
 from assistant.generation_queue import GenerationQueue
@@ -146,6 +146,8 @@ class AnswerService:
         if not retrieve_only:
             yield from self._answer(answer, retrieval.indexes, started)
         answer.timings["total_ms"] = (time.perf_counter() - started) * 1000
+        shown = [answer.timings.get(k) for k in ("evidence_ms", "first_token_ms")]
+        answer.timings["first_useful_ms"] = min((t for t in shown if t is not None), default=None)
         yield Done(answer)
 
     def _answer(self, answer: Answer, indexes: list[CollectionIndex], started: float) -> Iterator[Event]:
@@ -156,6 +158,11 @@ class AnswerService:
             answer.text, answer.refused, answer.refusal_reason = REFUSAL_TEXT, True, verdict.reason
             answer.backend = "none (decided before generation)"
             return
+        # The first useful text: the passages' own best sentences, before the model (often seconds away) writes.
+        answer.evidence = quote_evidence(answer.query, answer.retrieved)
+        if answer.evidence:
+            answer.timings["evidence_ms"] = (time.perf_counter() - started) * 1000
+            yield Evidence(answer.evidence)
         stream = Stream([])
         try:
             chosen = self._chosen()
@@ -253,7 +260,7 @@ class AnswerService:
     def _quote(self, answer: Answer, why: str, refuse: bool = False) -> bool:
         """Answer with the passages' sentences that share most words with the question, cited; False when
         none does (then, with ``refuse``, the answer is a refusal for ``why``)."""
-        quotes = quote_evidence(answer.query, answer.retrieved)
+        quotes = answer.evidence
         if not quotes:
             if refuse:
                 answer.text, answer.refused, answer.refusal_reason = REFUSAL_TEXT, True, why

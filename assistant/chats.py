@@ -16,7 +16,7 @@ from assistant.access import AccessService, choose_among
 from assistant.answer import AnswerService
 from assistant.audit import AuditLog, Principal, require_admin
 from assistant.errors import InvalidInput, NotFoundError
-from assistant.events import Answer, Done, Sources, Status, Token
+from assistant.events import Answer, Done, Evidence, Sources, Status, Token
 from assistant.excerpts import context_after, context_before
 from assistant.llm.base import ChatMessage
 from assistant.retrieval import Passage
@@ -66,7 +66,7 @@ class Saved:
     conversation: Conversation
 
 
-ChatEvent = Status | Token | SourcesReady | Saved
+ChatEvent = Status | Evidence | Token | SourcesReady | Saved
 
 
 def checked_history(history: list[ChatMessage]) -> list[ChatMessage]:

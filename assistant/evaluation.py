@@ -96,6 +96,7 @@ class Record:
     retrieve_ms: float
     answer: Answer | None = None
     first_token_ms: float | None = None
+    first_useful_ms: float | None = None
 
 
 @dataclass
@@ -123,6 +124,7 @@ class Evaluation:
                 if isinstance(event, Done):
                     record.answer = event.answer
                     record.first_token_ms = event.answer.timings.get("first_token_ms")
+                    record.first_useful_ms = event.answer.timings.get("first_useful_ms")
         return record
 
     def report(self) -> dict[str, Any]:
@@ -163,6 +165,8 @@ class Scorecard:
             "retrieve_p95": _pct([r.retrieve_ms for r in records], 0.95),
             "first_token_p50": _pct([r.first_token_ms for r in records if r.first_token_ms], 0.5),
             "first_token_p95": _pct([r.first_token_ms for r in records if r.first_token_ms], 0.95),
+            "first_useful_p50": _pct([r.first_useful_ms for r in records if r.first_useful_ms], 0.5),
+            "first_useful_p95": _pct([r.first_useful_ms for r in records if r.first_useful_ms], 0.95),
         }
         return report
 

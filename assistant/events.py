@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from assistant.citations import SentenceSupport
+from assistant.evidence import Quote
 from assistant.excerpts import supporting_sentences
 from assistant.retrieval import Passage
 
@@ -51,6 +52,17 @@ class Sources:
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """The passages' sentences that answer the question best, sent before the model writes.
+
+    They are the first useful text an employee sees: the model's answer follows them, and
+    when it cannot be used the answer quotes them.
+    """
+
+    quotes: list[Quote]
+
+
+@dataclass(frozen=True)
 class Token:
     """A piece of the answer text as the model writes it."""
 
@@ -87,6 +99,8 @@ class Answer:
     error: str | None = None
     quoted: str | None = None
     """Why the answer quotes the passages instead of the model (it wrote nothing usable); None otherwise."""
+    evidence: list[Quote] = field(default_factory=list)
+    """The passages' best sentences, sent before the model's answer (``Evidence``)."""
 
     def support(self, citation: Citation) -> list[str]:
         """The sentences of a cited passage that back this answer, to check it without opening the document."""
@@ -100,6 +114,7 @@ class Answer:
             "question": self.question, "query": self.query, "answer": self.text, "refused": self.refused,
             "refusal_reason": self.refusal_reason, "backend": self.backend, "error": self.error,
             "quoted": self.quoted,
+            "evidence": [{"text": q.text, "n": q.n} for q in self.evidence],
             "citations": [{**c.as_json(), "support": self.support(c)} for c in self.citations],
             "sentences": [{"text": s.text, "status": s.status, "passages": s.passages} for s in self.sentences],
             "retrieved": [p.as_json(i + 1) for i, p in enumerate(self.retrieved)],
@@ -118,4 +133,4 @@ class Done:
     answer: Answer
 
 
-Event = Status | Sources | Token | Done
+Event = Status | Sources | Evidence | Token | Done

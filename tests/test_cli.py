@@ -126,6 +126,11 @@ def test_ask_shows_the_sentences_that_back_the_answer_and_no_scores(qa_set: Path
     assert printed.returncode == 0, printed.stderr[-2000:]
     assert "Parking permits are issued by the facilities desk on Mondays." in printed.stdout
     assert "score" not in printed.stdout and f"{citation['score']:.3f}" not in printed.stdout
+    # The documents' best sentence is printed before the model's answer, and is in --json.
+    evidence = answer["evidence"][0]
+    assert "facilities desk" in evidence["text"] and answer["retrieved"][evidence["n"] - 1]["file"] == "parking.txt"
+    assert printed.stdout.index(evidence["text"]) < printed.stdout.index("Permits are issued by the facilities")
+    assert answer["timings"]["first_useful_ms"] <= answer["timings"]["first_token_ms"]
 
 
 def _command_paths(command: object, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

@@ -40,15 +40,17 @@ def print_advice(console: Console, advice: Advice) -> None:
     """Every model's figures, then the advice, its reason and where the plot is."""
     table = Table(title=f"{advice.dataset}: {advice.questions} questions")
     for column in ("model", "size MiB", "quality", "F1", "contain.", "cit. prec.", "refusal acc.", "false ref.",
-                   "1st token p50 s", "p95 s", "tokens/s", "peak MiB"):
+                   "1st useful p50 s", "1st token p50 s", "p95 s", "tokens/s", "peak MiB"):
         table.add_column(column, justify="left" if column == "model" else "right")
     for r in advice.models:
         ms = [None if v is None else v / 1000 for v in (r.first_token_p50_ms, r.first_token_p95_ms)]
+        useful = None if r.first_useful_p50_ms is None else r.first_useful_p50_ms / 1000
         table.add_row(
             r.model.name + (" *" if r is advice.chosen else ""),
             _figure(r.size_bytes / 2**20 if r.size_bytes else None, 0), _figure(r.quality, 3),
             _figure(r.token_f1), _figure(r.containment), _figure(r.citation_precision),
-            _figure(r.refusal_accuracy), _figure(r.false_refusal_rate), _figure(ms[0]), _figure(ms[1]),
+            _figure(r.refusal_accuracy), _figure(r.false_refusal_rate), _figure(useful), _figure(ms[0]),
+            _figure(ms[1]),
             _figure(r.tokens_per_s, 1), _figure(r.peak_memory_mb, 0),
         )
     console.print(table)

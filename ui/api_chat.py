@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from assistant.audit import Principal
 from assistant.chats import ChatEvent, ChatService, Saved
 from assistant.errors import EnclaveError, InvalidInput, NotFoundError
-from assistant.events import Token, Waiting
+from assistant.events import Evidence, Token, Waiting
 from assistant.llm.base import ChatMessage
 from assistant.runtime import RuntimeSettings
 from assistant.stored_answer import ShownSource
@@ -38,6 +38,7 @@ from ui.api_models import (
     ModelCard,
     ModelList,
     Passage,
+    Quote,
 )
 from ui.streaming import ClosingStreamingResponse
 
@@ -86,12 +87,17 @@ def passage(item: ShownSource) -> Passage:
     })
 
 
-def enclave_fields(saved: Saved) -> Enclave:
-    """Citations, sources and the refusal verdict of a stored answer."""
+def quotes(evidence: Evidence | None) -> list[Quote]:
+    """The evidence sent before the answer, as the API shows it."""
+    return [Quote(text=q.text, n=q.n) for q in evidence.quotes] if evidence else []
+
+
+def enclave_fields(saved: Saved, evidence: Evidence | None = None) -> Enclave:
+    """Citations, sources, evidence and the refusal verdict of a stored answer."""
     message = saved.message
     return Enclave(citations=[passage(c) for c in message.citations], sources=[passage(s) for s in message.sources],
                    refused=message.refused, refusal_reason=message.refusal_reason, quoted=message.quoted,
-                   chat_id=saved.chat_id, message_id=message.id, backend=message.backend)
+                   chat_id=saved.chat_id, message_id=message.id, backend=message.backend, evidence=quotes(evidence))
 
 
 def _chunk(ident: str, created: int, delta: dict[str, Any], finish: str | None = None,
@@ -109,10 +115,13 @@ def stream(events: Iterator[ChatEvent]) -> Iterator[str]:
     """Server-sent events: a role chunk, a chunk per token, a last chunk with the citations, ``[DONE]``."""
     ident, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
     yield _chunk(ident, created, {"role": "assistant", "content": ""})
-    streamed = ""
+    streamed, evidence = "", None
     try:
         for event in events:
-            if isinstance(event, Token):
+            if isinstance(event, Evidence):  # an empty delta with the documents' best sentences, before the answer
+                evidence = event
+                yield _chunk(ident, created, {}, None, {"evidence": [q.model_dump() for q in quotes(event)]})
+            elif isinstance(event, Token):
                 streamed += event.text
                 yield _chunk(ident, created, {"content": event.text})
             elif isinstance(event, Waiting):  # an empty delta, which OpenAI clients pass over, with the place in line
@@ -127,7 +136,7 @@ def stream(events: Iterator[ChatEvent]) -> Iterator[str]:
                     yield _chunk(ident, created, {"content": answer})
                 elif event.message.quoted:  # what streamed was the model's, and could not be used
                     yield _chunk(ident, created, {"content": f"\n\n{answer}"})
-                yield _chunk(ident, created, {}, "stop", enclave_fields(event).model_dump(mode="json"))
+                yield _chunk(ident, created, {}, "stop", enclave_fields(event, evidence).model_dump(mode="json"))
     except EnclaveError as exc:  # headers are sent: the error travels as an event, as OpenAI's does
         yield _error_event(str(exc), "server_error")
     yield "data: [DONE]\n\n"
@@ -135,7 +144,13 @@ def stream(events: Iterator[ChatEvent]) -> Iterator[str]:
 
 def complete(events: Iterator[ChatEvent]) -> Response:
     """The whole answer in one body."""
-    saved = next((e for e in events if isinstance(e, Saved)), None)
+    evidence, saved = None, None
+    for event in events:
+        if isinstance(event, Evidence):
+            evidence = event
+        elif isinstance(event, Saved):
+            saved = event
+            break
     if saved is None:
         return error_response(500, "the answer was not finished")
     if saved.message.error and not saved.message.quoted:
@@ -143,7 +158,7 @@ def complete(events: Iterator[ChatEvent]) -> Response:
     completion = ChatCompletion(
         id=f"chatcmpl-{saved.chat_id}-{saved.message.id}", created=int(time.time()),
         choices=[Choice(message=AssistantMessage(content=saved.message.answer))],
-        **dict(enclave_fields(saved)),
+        **dict(enclave_fields(saved, evidence)),
     )
     return JSONResponse(completion.model_dump(mode="json"), headers={"cache-control": "no-store"})
 

@@ -87,6 +87,13 @@ class Passage(BaseModel):
     url: str | None = Field(None, description="The cited page in the web app's viewer.")
 
 
+class Quote(BaseModel):
+    """A sentence of a retrieved passage that answers the question, quoted as it stands."""
+
+    text: str
+    n: int = Field(description="The passage it is from, numbered as the sources and the [n] markers are.")
+
+
 class Enclave(BaseModel):
     """What Enclave adds to an answer (top level of a response, and of the last streamed chunk)."""
 
@@ -99,6 +106,9 @@ class Enclave(BaseModel):
     chat_id: int | None = None
     message_id: int | None = None
     backend: str | None = Field(None, description="The model that wrote the answer.")
+    evidence: list[Quote] = Field(default_factory=list, description="The passages' sentences that best answer the "
+                                  "question, found before the model writes (streamed first, in an `evidence` "
+                                  "chunk); empty when the question was refused from the evidence.")
 
 
 class AssistantMessage(BaseModel):

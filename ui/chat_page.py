@@ -10,7 +10,7 @@ import gradio as gr
 
 from assistant.audit import Principal
 from assistant.chats import ChatEvent, ChatService, Conversation, Saved, SourcesReady
-from assistant.events import Stage, Status, Token, Waiting
+from assistant.events import Evidence, Stage, Status, Token, Waiting
 from assistant.runtime import RuntimeSettings
 from ui.errors import shows_errors
 from ui.render import LiveAnswer, StreamedTranscript, sources_html, transcript_html
@@ -34,6 +34,8 @@ def follow(live: LiveAnswer, event: ChatEvent) -> None:
     """Update the answer being written with one streamed event."""
     if isinstance(event, SourcesReady):
         live.sources = event.sources
+    elif isinstance(event, Evidence):
+        live.evidence = event.quotes
     elif isinstance(event, Token):
         live.answer += event.text
     elif isinstance(event, Waiting):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
+from assistant.evidence import Quote
 from assistant.jobs import IngestJob
 from assistant.stored_answer import MarkedSentence, ShownMessage, ShownSource
 
@@ -100,7 +101,23 @@ def live_html(live: LiveAnswer) -> str:
     """The answer being written: its text so far, with markers linking to the passages already found."""
     answer = _markers(text_html(live.answer), "live", {s.n for s in live.sources})  # sentences are checked later
     status = escape(live.status or "Answering…")  # e.g. "waiting: 3 ahead of you"
-    return _turn_html(live.question, answer, "", _searched_html(live.searched), status, "live")
+    return _turn_html(live.question, answer, evidence_html(live), _searched_html(live.searched), status, "live")
+
+
+def evidence_html(live: LiveAnswer) -> str:
+    """While the model writes, the passages' sentences that best answer the question, quoted and cited."""
+    if not live.evidence:
+        return ""
+    known = {s.n: s for s in live.sources}
+    quotes = []
+    for quote in live.evidence:
+        source = known.get(quote.n)
+        where = (escape(source.file) + (f", page {source.page}" if source.page else "")) if source else ""
+        quotes.append(f'<blockquote class="support-quote"><a class="cite" href="#src-live-{quote.n}" '
+                      f'data-n="{quote.n}">[{quote.n}]</a> {text_html(quote.text)} <span class="where">{where}</span>'
+                      "</blockquote>")
+    return ('<div class="support evidence"><div class="support-title">From the documents, while the answer is '
+            f'written</div>{"".join(quotes)}</div>')
 
 
 def _turn_html(question: str, answer: str, support: str, notes: str, meta: str, anchor: str) -> str:
@@ -193,6 +210,7 @@ class LiveAnswer:
     sources: list[ShownSource] = field(default_factory=list)
     searched: str | None = None
     status: str | None = None  # where the question is, e.g. in line for the model; None: it is being answered
+    evidence: list[Quote] = field(default_factory=list)  # the passages' best sentences, shown before the answer
 
 
 class StreamedTranscript:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from assistant.events import Answer, Done, Sources, Token
+from assistant.events import Answer, Done, Evidence, Sources, Token
 from assistant.evidence import QUOTED_HEADING
 from tests.fake_ollama import FakeOllama, closed_port_url
 
@@ -234,3 +234,25 @@ def test_a_model_failing_mid_answer_gives_the_quoted_evidence(services: Any, oll
     assert not answer.refused and answer.quoted == "the model failed"
     _assert_quoted_from(answer, "benefits/dental.md")
     assert answer.as_json()["quoted"] == "the model failed"
+
+
+def test_the_documents_best_sentences_come_before_a_slow_model_writes(services: Any, ollama: FakeOllama) -> None:
+    ollama.script.initial_delay_s = 1.5  # a model still reading the passages
+    ollama.script.reply = "Two cleanings a year are covered."
+    answer, events = _ask(services, "How many dental cleanings per year?")
+    kinds = [type(e).__name__ for e in events if isinstance(e, (Sources, Evidence, Token))]
+    assert kinds[:3] == ["Sources", "Evidence", "Token"]
+    [evidence] = [e for e in events if isinstance(e, Evidence)]
+    best = evidence.quotes[0]
+    assert "two cleanings per year" in best.text and answer.retrieved[best.n - 1].chunk.file == "benefits/dental.md"
+    timings = answer.timings
+    assert timings["evidence_ms"] is not None and timings["first_token_ms"] is not None
+    assert timings["first_useful_ms"] == timings["evidence_ms"] <= timings["first_token_ms"] - 1000
+    shown = answer.as_json()["evidence"]
+    assert shown[0] == {"text": best.text, "n": best.n} and not answer.quoted
+
+
+def test_a_question_refused_from_the_evidence_shows_no_evidence(services: Any, ollama: FakeOllama) -> None:
+    answer, events = _ask(services, "What is the quarterly revenue target for the Singapore office?")
+    assert answer.refused and not any(isinstance(e, Evidence) for e in events)
+    assert answer.as_json()["evidence"] == [] and answer.timings["first_useful_ms"] is None

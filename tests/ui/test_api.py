@@ -104,6 +104,13 @@ def test_streaming_yields_chunks_then_citations_then_done(world: World) -> None:
     assert [c["collection"] for c in (last.model_extra or {})["citations"]] == ["hr"]
     assert [c["support"] for c in (last.model_extra or {})["citations"]] == [
         ["Employees fly economy class under six hours."]]
+    # The documents' best sentence comes before the model's first token, and again with the citations.
+    first_evidence = next(i for i, c in enumerate(chunks) if (c.model_extra or {}).get("evidence"))
+    first_text = next(i for i, c in enumerate(chunks) if c.choices[0].delta.content)
+    assert first_evidence < first_text
+    [quote] = [q for q in (chunks[first_evidence].model_extra or {})["evidence"] if "economy" in q["text"]]
+    sources = {s["n"]: s for s in (last.model_extra or {})["sources"]}
+    assert sources[quote["n"]]["file"] == "travel.pdf" and quote in (last.model_extra or {})["evidence"]
     with api(world, token) as http:
         raw = http.post("/v1/chat/completions", json={"model": "enclave", "stream": True,
                                                      "messages": [{"role": "user", "content": QUESTION}]})

@@ -101,12 +101,16 @@ def print_status(console: Console, status: dict[str, Any]) -> None:
 def render_answer(console: Console, events: Any) -> Any:
     """Stream an answer's tokens, then its numbered sources (no scores: ``--json`` has them) and, under each
     cited one, the sentences that back the answer; returns the final Answer."""
-    from assistant.events import Done, Stage, Status, Token
+    from assistant.events import Done, Evidence, Stage, Status, Token
 
     final = None
     for event in events:
         if isinstance(event, Status) and event.stage in (Stage.REWRITING, Stage.GENERATING):
             console.print(f"[dim]{event.stage}: {event.detail}[/dim]", highlight=False)
+        elif isinstance(event, Evidence):  # the documents' own sentences first: the model may take seconds
+            console.print("[dim]From the documents:[/dim]", highlight=False)
+            for quote in event.quotes:
+                console.print(f"  {quote.line}", highlight=False, markup=False)
         elif isinstance(event, Token):
             console.print(event.text, end="", highlight=False, markup=False)
         elif isinstance(event, Done):
@@ -117,7 +121,10 @@ def render_answer(console: Console, events: Any) -> Any:
         console.print(f"{final.text} [dim]({final.refusal_reason})[/dim]", highlight=False)
     elif final.quoted:  # what streamed was the model's, and could not be used
         console.print(f"\n[dim]The model's answer could not be used ({final.quoted}).[/dim]", highlight=False)
-        console.print(final.text, highlight=False, markup=False)
+        if final.evidence:
+            console.print("[dim]The answer is the quotes from the documents above.[/dim]", highlight=False)
+        else:
+            console.print(final.text, highlight=False, markup=False)
     if final.error:
         console.print(f"\n[red]{final.error}[/red]", highlight=False)
     console.print()
