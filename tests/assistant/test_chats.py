@@ -12,7 +12,7 @@ from sqlalchemy import Engine, event
 
 from assistant.audit import SYSTEM, Principal
 from assistant.chats import Saved, SourcesReady
-from assistant.errors import InvalidInput, NotFoundError, PermissionDenied
+from assistant.errors import NotFoundError, PermissionDenied
 from assistant.events import Token
 from assistant.stored_answer import StoredAnswer
 from tests.fake_ollama import FakeOllama, FakeOllamaScript
