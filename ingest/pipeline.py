@@ -284,7 +284,7 @@ class IngestService(Generic[Target]):
         """A new file whose content the collection already holds, from any folder, is not ingested twice."""
         held = self.corpus.store.paths_by_content(cid, (digest for _, digest, is_update in plan.parse if not is_update))
         here: dict[str, str] = {}
-        kept = []
+        kept: list[tuple[FileEntry, str, bool]] = []
         for entry, digest, is_update in plan.parse:
             if is_update:
                 kept.append((entry, digest, is_update))
