@@ -125,6 +125,19 @@ def test_a_file_the_ingest_cannot_read_is_listed_and_not_kept(make_services: Any
     assert documents(services) == ["minutes.md", "parking.md"]
 
 
+@pytest.mark.slow
+def test_a_removed_upload_stays_removed_when_more_files_are_uploaded(make_services: Any, tmp_path: Path) -> None:
+    services = make_services()
+    (tmp_path / "a").write_text(PARKING)
+    (tmp_path / "b").write_text(BADGES)
+    upload(services, [(tmp_path / "a", "parking.md")])
+    [parking] = services.web.library.documents(SYSTEM, "facilities")
+    services.web.library.remove(SYSTEM, parking.id)
+    upload(services, [(tmp_path / "b", "badges.txt")])
+    assert documents(services) == ["badges.txt"] and folder_files(services) == ["facilities/badges.txt"]
+    assert upload(services, [(tmp_path / "a", "parking.md")]).stored == ["parking.md"], "and may be uploaded again"
+
+
 def test_a_batch_that_fails_part_way_keeps_none_of_its_files(make_services: Any, tmp_path: Path) -> None:
     services = make_services()
     (tmp_path / "good").write_text(PARKING)
