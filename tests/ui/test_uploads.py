@@ -153,3 +153,40 @@ def test_the_accepted_formats_come_from_the_format_registry(make_services: Any) 
 
     formats = dict(make_services().web.jobs.accepted_formats())
     assert formats["pdf"] == (".pdf",) and set().union(*formats.values()) == FORMATS.suffixes
+
+
+@pytest.mark.slow
+def test_the_admin_page_lists_every_refused_file_and_shows_the_uploaded_names(
+    empty_world: Any, batch: list[tuple[Path, str]]
+) -> None:
+    from tests.ui.test_browser import chromium, foreign_requests, shot, sign_in
+
+    with chromium() as browser:
+        context = browser.new_context(viewport={"width": 1440, "height": 1100})
+        context.requests = []
+        context.on("request", lambda request: context.requests.append(request.url))
+        page = sign_in(context, empty_world, "admin", "/admin/")
+        page.wait_for_function("document.querySelector('#upload-formats')?.innerText.includes('.docx')",
+                               timeout=30_000)
+        page.fill("#ingest-collection input", "facilities")
+        page.keyboard.press("Enter")
+        page.set_input_files("#ingest-upload input[type=file]",
+                             [{"name": name, "mimeType": "application/octet-stream", "buffer": path.read_bytes()}
+                              for path, name in batch])
+        page.wait_for_function("document.querySelectorAll('#ingest-upload .file-preview tr, "
+                               "#ingest-upload tbody tr').length >= 6", timeout=30_000)
+        page.click("#upload-start")
+        page.wait_for_selector("#upload-result .refused", timeout=60_000)
+        refused = page.inner_text("#upload-result .refused")
+        assert all(f"{name}: {reason}" in refused for name, reason in REFUSED.items()), refused
+        page.wait_for_selector("#ingest-progress .job[data-state=done]", timeout=120_000)
+        progress = page.inner_text("#ingest-progress")
+        assert all(name in progress for name in GOOD) and "3/3 files" in progress, progress
+        shot(page, "admin-upload")
+        page.reload()  # the collection chooser lists collections as the page loads
+        page.get_by_role("tab", name="Documents").click()
+        page.wait_for_selector("#docs-table td", timeout=30_000)
+        table = page.inner_text("#docs-table")
+        assert all(name in table for name in GOOD), table
+        assert foreign_requests(context, empty_world) == []
+        context.close()
