@@ -245,17 +245,6 @@ class IngestJobs:
         """The document formats uploads and folders may hold: (name, file suffixes)."""
         return [(spec.name, spec.suffixes) for spec in self.ingest.formats.specs]
 
-    def _drop_failed_uploads(self, root: Path, failed: list[tuple[str, str]]) -> None:
-        """An uploaded file that could not be ingested is not kept (its reason is on the job): nothing lingers
-        to be re-tried by every later upload, and the file uploaded again once fixed is not a duplicate."""
-        root = root.resolve()
-        if not root.is_relative_to(self.upload_dir.resolve()):
-            return
-        for rel, _ in failed:
-            path = (root / rel).resolve()
-            if path.is_relative_to(root) and path.is_file():
-                path.unlink()
-
     def _run(self, job: ClaimedJob) -> None:
         """Run one claimed job; any failure is recorded on the job, where the admin page shows it."""
         progress = _Progress(self.store, job.id)
@@ -263,8 +252,11 @@ class IngestJobs:
             with _Lease(self.store, job.id, self.worker_name, progress, self.settings.jobs.lease_s / 4):
                 # Serving processes only remove from the database: the version written next drops those too.
                 self.ingest.corpus.live.reconcile(job.collection_id)
-                report = self.ingest.ingest(Path(job.root), job.collection, job.sync, progress, job_id=job.id)
-            self._drop_failed_uploads(Path(job.root), report.failed)
+                # An upload that cannot be ingested is not kept: later uploads neither retry it nor call
+                # its fixed copy a duplicate (the reason is on the job).
+                uploaded = Path(job.root).resolve().is_relative_to(self.upload_dir.resolve())
+                report = self.ingest.ingest(Path(job.root), job.collection, job.sync, progress, job_id=job.id,
+                                            remove_failed=uploaded)
         except KeyboardInterrupt:
             self.store.requeue(job.id)  # the worker is stopping: the next one finishes the job
             raise

@@ -121,6 +121,13 @@ def _failures(report: IngestReport, own_job: bool) -> list[FileProgress]:
     return [FileProgress(path, "failed", 0, reason) for path, reason in report.failed] if own_job else []
 
 
+def _remove_files(root: Path, failed: list[tuple[str, str]]) -> None:
+    for rel, _ in failed:
+        path = (root / rel).resolve()
+        if path.is_relative_to(root) and path.is_file():
+            path.unlink(missing_ok=True)
+
+
 def parser_context() -> Any:
     """How parser processes start: forked from a small fork server, never from this process.
 
@@ -152,12 +159,13 @@ class IngestService(Generic[Target]):
 
     def ingest(
         self, folder: Path, collection: str | None = None, sync: bool = False,
-        progress: IngestProgress | None = None, job_id: int | None = None,
+        progress: IngestProgress | None = None, job_id: int | None = None, remove_failed: bool = False,
     ) -> IngestReport:
         """Ingest new and changed files under ``folder``; with ``sync``, drop files that are gone.
 
         ``job_id`` is a job a worker claimed from the queue (its ``progress`` records every file); without
-        one the run records its own job, and its failed files when it ends.
+        one the run records its own job, and its failed files when it ends. ``remove_failed`` deletes the
+        files that could not be ingested before the job is marked done (an upload folder's own copies).
         """
         started = time.perf_counter()
         progress = progress or _Quiet()
@@ -186,6 +194,8 @@ class IngestService(Generic[Target]):
                     "again to add the rest."
                 ) from exc
             raise
+        if remove_failed:
+            _remove_files(root, report.failed)
         report.seconds = time.perf_counter() - started
         totals = {c["name"]: c for c in store.status()}[collection or self.default_collection]
         report.documents, report.chunks = totals["documents"], totals["chunks"]
