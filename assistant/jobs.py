@@ -4,8 +4,8 @@ Any app process queues a job; one worker claims it (a thread of the app, or ``ru
 beside several app processes) and writes per-file progress and failure reasons to the database
 as it goes, so every app process shows the same progress. A worker renews a lease while it runs;
 a job whose worker died is queued again (or failed) once the lease expires. Folders must lie
-under ``web.ingest_roots``; uploads are checked (size, and content against the extension) and
-stored under generated names.
+under ``web.ingest_roots``; uploads are checked one by one (``ingest.uploads``: type, size, content
+against the extension, content already in the collection) and kept under their own names.
 """
 
 from __future__ import annotations
@@ -14,18 +14,19 @@ import logging
 import os
 import re
 import secrets
-import shutil
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from assistant import audit_events
 from assistant.audit import AuditLog, Principal, require_admin
 from assistant.corpus import Corpus
-from assistant.errors import EnclaveError, InvalidInput, NotFoundError, PermissionDenied
+from assistant.errors import InvalidInput, NotFoundError, PermissionDenied
 from assistant.settings import Settings
 from ingest.pipeline import IngestService
+from ingest.uploads import Upload, UploadFolder
 from storage.job_store import ENDED, ClaimedJob, FileProgress, IngestJob, JobStore
 
 SAFE_NAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -92,13 +93,15 @@ class _Lease:
             self.progress.flush()
 
 
-def safe_upload_name(name: str) -> str:
-    """A generated file name keeping a readable, harmless form of the uploaded name."""
-    base = Path(name.replace("\\", "/").replace("\x00", "")).name
-    stem, suffix = Path(base).stem, Path(base).suffix.lower()
-    cleaned = SAFE_NAME_RE.sub("_", stem).strip("._")[:80] or "upload"
-    suffix = "." + SAFE_NAME_RE.sub("_", suffix[1:])[:16] if suffix else ""  # e.g. ".:" or a 300-character one
-    return f"{secrets.token_hex(6)}-{cleaned}{suffix}"
+@dataclass(frozen=True)
+class UploadResult:
+    """What an upload did: the job ingesting the kept files (None when none was kept), and every refused file."""
+
+    job_id: int | None
+    stored: list[str]
+    """The names the kept files are ingested and shown under (the uploaded names, made safe)."""
+    refused: list[tuple[str, str]]
+    """(uploaded name, reason) for each file not kept: unsupported, mislabelled, too large, already there."""
 
 
 class IngestJobs:
@@ -130,16 +133,25 @@ class IngestJobs:
         path = self._allowed_folder(folder)
         return self._submit(actor, path, collection, sync)
 
-    def start_upload(self, actor: Principal, files: list[tuple[Path, str]], collection: str) -> int:
-        """Check and store uploaded files (temporary path, original name), then queue their ingestion."""
+    def start_upload(self, actor: Principal, files: list[tuple[Path, str]], collection: str) -> UploadResult:
+        """Keep the good uploaded files (temporary path, original name) and queue their ingestion; list the rest."""
         require_admin(actor)
         if not files:
             raise InvalidInput("choose at least one file to upload")
         name = _collection_name(collection)
-        target = self._collection_upload_dir(name)
-        stored = [self._store_upload(tmp, original, target) for tmp, original in files]
-        self.audit.record(actor, audit_events.FilesUploaded(name, files=[s.name for s in stored]))
-        return self._submit(actor, target, name, False)
+        folder = UploadFolder(self._collection_upload_dir(name), self.ingest.formats,
+                              int(self.settings.web.max_upload_mb * 2**20), "web.max_upload_mb")
+        batch = self.ingest.upload([Upload(tmp, original) for tmp, original in files], name, folder)
+        stored = [s.name for s in batch.stored]
+        if not stored:
+            return UploadResult(None, [], batch.refused)
+        try:
+            self.audit.record(actor, audit_events.FilesUploaded(name, files=stored))
+            job_id = self._submit(actor, folder.folder, name, False)
+        except BaseException:
+            batch.discard()  # a batch is kept whole with its job, or not at all
+            raise
+        return UploadResult(job_id, stored, batch.refused)
 
     def job(self, actor: Principal, job_id: int) -> IngestJob:
         """A job's progress, as written by whichever worker runs it (admins only)."""
@@ -219,24 +231,6 @@ class IngestJobs:
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
-    def _store_upload(self, tmp: Path, original: str, target: Path) -> Path:
-        limit = self.settings.web.max_upload_mb * 2**20
-        size = tmp.stat().st_size
-        if size > limit:
-            raise InvalidInput(f"{original} is {size / 2**20:.1f} MB, over the {self.settings.web.max_upload_mb:g} MB "
-                               "upload limit (web.max_upload_mb)")
-        name = safe_upload_name(original)
-        if Path(name).suffix not in self.ingest.formats.suffixes:
-            raise InvalidInput(f"{original}: unsupported file type {Path(name).suffix or '(no extension)'}")
-        dest = target / name
-        shutil.copyfile(tmp, dest)
-        try:
-            self.ingest.formats.detect(dest)
-        except EnclaveError as exc:
-            dest.unlink()
-            raise InvalidInput(f"{original}: {exc}") from exc
-        return dest
-
     def _submit(self, actor: Principal, folder: Path, collection: str, sync: bool) -> int:
         name = _collection_name(collection)
         collection_id = self.ingest.corpus.collection_id(name, create=True)
@@ -247,6 +241,10 @@ class IngestJobs:
             self._wake.set()
         return job_id
 
+    def accepted_formats(self) -> list[tuple[str, tuple[str, ...]]]:
+        """The document formats uploads and folders may hold: (name, file suffixes)."""
+        return [(spec.name, spec.suffixes) for spec in self.ingest.formats.specs]
+
     def _run(self, job: ClaimedJob) -> None:
         """Run one claimed job; any failure is recorded on the job, where the admin page shows it."""
         progress = _Progress(self.store, job.id)
@@ -254,7 +252,11 @@ class IngestJobs:
             with _Lease(self.store, job.id, self.worker_name, progress, self.settings.jobs.lease_s / 4):
                 # Serving processes only remove from the database: the version written next drops those too.
                 self.ingest.corpus.live.reconcile(job.collection_id)
-                report = self.ingest.ingest(Path(job.root), job.collection, job.sync, progress, job_id=job.id)
+                # An upload that cannot be ingested is not kept: later uploads neither retry it nor call
+                # its fixed copy a duplicate (the reason is on the job).
+                uploaded = Path(job.root).resolve().is_relative_to(self.upload_dir.resolve())
+                report = self.ingest.ingest(Path(job.root), job.collection, job.sync, progress, job_id=job.id,
+                                            remove_failed=uploaded)
         except KeyboardInterrupt:
             self.store.requeue(job.id)  # the worker is stopping: the next one finishes the job
             raise

@@ -40,8 +40,11 @@ class PageView:
 class Library:
     """Read access to ingested documents, and their removal by admins."""
 
-    def __init__(self, store: LibraryStore, access: AccessService, corpus: Corpus, audit: AuditLog) -> None:
+    def __init__(self, store: LibraryStore, access: AccessService, corpus: Corpus, audit: AuditLog,
+                 upload_dir: Path) -> None:
+        """``upload_dir`` holds uploaded files (``IngestJobs.upload_dir``): a removed upload's file goes too."""
         self.store = store
+        self.upload_dir = upload_dir
         self.access = access
         self.corpus = corpus
         self.audit = audit
@@ -132,7 +135,15 @@ class Library:
         with self._lock:
             for key in [k for k in self._images if k[0] == document_id]:
                 del self._images[key]
+        self._drop_upload(doc)
         self.audit.record(actor, audit_events.DocumentRemoved(doc.path, collection=doc.collection))
+
+    def _drop_upload(self, doc: DocumentRecord) -> None:
+        """An uploaded document's file goes with it, or the collection's next upload job would ingest it again."""
+        root = Path(doc.root).resolve()
+        path = (root / doc.path).resolve()
+        if root.is_relative_to(self.upload_dir.resolve()) and path.is_relative_to(root):
+            path.unlink(missing_ok=True)
 
     @staticmethod
     def _is_pdf(doc: DocumentRecord) -> bool:

@@ -54,13 +54,14 @@ def build_web_services(
     audit = AuditLog(account_store)
     access = AccessService(account_store, corpus.store, audit)
     runtime = RuntimeSettings(answers.live, answers, audit)
+    jobs = IngestJobs(ingest, settings, audit, JobStore(db))
     return WebServices(
         audit=audit,
         accounts=AccountService(account_store, settings.web, audit),
         access=access,
         chats=ChatService(answers, access, ChatStore(db), library_store, audit),
-        library=Library(library_store, access, corpus, audit),
-        jobs=IngestJobs(ingest, settings, audit, JobStore(db)),
+        library=Library(library_store, access, corpus, audit, jobs.upload_dir),
+        jobs=jobs,
         runtime=runtime,
         tokens=ApiTokenService(ApiTokenStore(db), account_store, audit),
         catalog=Catalog(library_store, access),

@@ -26,6 +26,7 @@ from ingest.parser_process import PreparedFile, init_parser_process, prepare_fil
 from ingest.parsers import FORMATS, FormatRegistry
 from ingest.scanner import FileEntry, scan_folder
 from ingest.settings import IngestSettings
+from ingest.uploads import Upload, UploadBatch, UploadFolder
 from storage.disk import is_disk_full
 from storage.documents import DocumentStore, KnownDocument, NewDocument, searchable_text
 from storage.errors import DiskFullError
@@ -120,6 +121,13 @@ def _failures(report: IngestReport, own_job: bool) -> list[FileProgress]:
     return [FileProgress(path, "failed", 0, reason) for path, reason in report.failed] if own_job else []
 
 
+def _remove_files(root: Path, failed: list[tuple[str, str]]) -> None:
+    for rel, _ in failed:
+        path = (root / rel).resolve()
+        if path.is_relative_to(root) and path.is_file():
+            path.unlink(missing_ok=True)
+
+
 def parser_context() -> Any:
     """How parser processes start: forked from a small fork server, never from this process.
 
@@ -151,12 +159,13 @@ class IngestService(Generic[Target]):
 
     def ingest(
         self, folder: Path, collection: str | None = None, sync: bool = False,
-        progress: IngestProgress | None = None, job_id: int | None = None,
+        progress: IngestProgress | None = None, job_id: int | None = None, remove_failed: bool = False,
     ) -> IngestReport:
         """Ingest new and changed files under ``folder``; with ``sync``, drop files that are gone.
 
         ``job_id`` is a job a worker claimed from the queue (its ``progress`` records every file); without
-        one the run records its own job, and its failed files when it ends.
+        one the run records its own job, and its failed files when it ends. ``remove_failed`` deletes the
+        files that could not be ingested before the job is marked done (an upload folder's own copies).
         """
         started = time.perf_counter()
         progress = progress or _Quiet()
@@ -185,11 +194,32 @@ class IngestService(Generic[Target]):
                     "again to add the rest."
                 ) from exc
             raise
+        if remove_failed:
+            _remove_files(root, report.failed)
         report.seconds = time.perf_counter() - started
         totals = {c["name"]: c for c in store.status()}[collection or self.default_collection]
         report.documents, report.chunks = totals["documents"], totals["chunks"]
         self.jobs.finish(report.job_id, "done", report.as_json(), _failures(report, own_job))
         return report
+
+    def upload(self, uploads: list[Upload], collection: str, folder: UploadFolder) -> UploadBatch:
+        """Keep the good files of a batch in ``folder``, each content once per collection (ingest.uploads)."""
+        return folder.add(uploads, lambda hashes: self._known_content(collection, folder.folder, set(hashes)))
+
+    def _known_content(self, collection: str, folder: Path, hashes: set[str]) -> dict[str, str]:
+        """Which ``hashes`` the collection holds, or has waiting in ``folder`` (an upload whose job is queued)."""
+        store = self.corpus.store
+        cid = store.collection_id(collection)
+        found = store.paths_by_content(cid, hashes) if cid is not None else {}
+        root = folder.resolve()
+        known = store.known_documents(cid, str(root)) if cid is not None else {}
+        for entry in scan_folder(root, self.settings, self.formats).files:
+            old = known.get(entry.rel)
+            if old is None or (old.size, old.mtime_ns) != (entry.size, entry.mtime_ns):
+                digest = sha256_file(entry.path)
+                if digest in hashes:
+                    found.setdefault(digest, entry.rel)
+        return found
 
     def _fail_job(self, job_id: int, report: IngestReport, status: str, exc: BaseException, own_job: bool) -> None:
         """Record the failed run; on a full disk even that write may fail, and the disk error is what to report."""
@@ -207,6 +237,7 @@ class IngestService(Generic[Target]):
         store = self.corpus.store
         known = store.known_documents(cid, str(root))
         plan = self._plan(files, known, report, progress)
+        self._drop_duplicates(cid, plan, report, progress)
         index = self.corpus.index(cid) if (plan.parse or plan.gone or plan.renames) else None
         for doc_id, entry in plan.renames:
             store.rename(doc_id, entry.rel, entry.mtime_ns)
@@ -258,6 +289,25 @@ class IngestService(Generic[Target]):
         renamed_ids = {doc_id for doc_id, _ in plan.renames}
         plan.gone = [k for p, k in known.items() if p not in seen and k.id not in renamed_ids]
         return plan
+
+    def _drop_duplicates(self, cid: int, plan: _Plan, report: IngestReport, progress: IngestProgress) -> None:
+        """A new file whose content the collection already holds, from any folder, is not ingested twice."""
+        held = self.corpus.store.paths_by_content(cid, (digest for _, digest, is_update in plan.parse if not is_update))
+        here: dict[str, str] = {}
+        kept: list[tuple[FileEntry, str, bool]] = []
+        for entry, digest, is_update in plan.parse:
+            if is_update:
+                kept.append((entry, digest, is_update))
+                continue
+            reason = (f"same content as {held[digest]}, already in the collection" if digest in held
+                      else f"same content as {here[digest]}, ingested in this run" if digest in here else "")
+            if reason:
+                report.failed.append((entry.rel, reason))
+                progress.file_done(entry.rel, "failed", 0, reason)
+            else:
+                here[digest] = entry.rel
+                kept.append((entry, digest, is_update))
+        plan.parse = kept
 
     def _parse_and_embed(
         self, cid: int, root: Path, todo: list[tuple[FileEntry, str, bool]], report: IngestReport,

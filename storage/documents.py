@@ -116,6 +116,18 @@ class DocumentStore:
         with self.db.session() as s:
             return {row.path: KnownDocument(*row) for row in s.execute(query)}
 
+    def paths_by_content(self, collection_id: int, hashes: Iterable[str]) -> dict[str, str]:
+        """Which of ``hashes`` a collection already holds: content hash -> the path of one document with it."""
+        wanted = sorted(set(hashes))
+        found: dict[str, str] = {}
+        with self.db.session() as s:
+            for start in range(0, len(wanted), 500):  # bounded IN lists
+                query = select(Document.content_hash, Document.path).where(
+                    Document.collection_id == collection_id, Document.content_hash.in_(wanted[start : start + 500]))
+                for digest, path in s.execute(query):
+                    found.setdefault(digest, path)
+        return found
+
     def touch(self, document_id: int, mtime_ns: int) -> None:
         """Record a new modification time for a file whose content did not change."""
         with self.db.session() as s:

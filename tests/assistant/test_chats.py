@@ -12,7 +12,7 @@ from sqlalchemy import Engine, event
 
 from assistant.audit import SYSTEM, Principal
 from assistant.chats import Saved, SourcesReady
-from assistant.errors import InvalidInput, NotFoundError, PermissionDenied
+from assistant.errors import NotFoundError, PermissionDenied
 from assistant.events import Token
 from assistant.stored_answer import StoredAnswer
 from tests.fake_ollama import FakeOllama, FakeOllamaScript
@@ -166,27 +166,27 @@ def test_ingest_jobs_only_read_allowed_folders(world: dict[str, Any], tmp_path: 
         web.jobs.start_folder(SYSTEM, str(world["services"].settings.data_dir / "uploads" / ".." / ".."), "hr")
 
 
-def test_uploads_are_checked_by_content_and_size_and_stored_under_generated_names(
+def test_uploads_are_checked_by_content_and_size_and_stored_under_their_own_names(
     world: dict[str, Any], tmp_path: Path
 ) -> None:
     web = world["web"]
     fake_pdf = tmp_path / "report.pdf"
     fake_pdf.write_bytes(b"MZ\x90\x00 not a pdf at all")
-    with pytest.raises(InvalidInput, match=r"report\.pdf: content is an EXE executable, not a PDF"):
-        web.jobs.start_upload(SYSTEM, [(fake_pdf, "report.pdf")], "uploads")
     big = tmp_path / "big.txt"
     big.write_bytes(b"a" * (int(world["services"].settings.web.max_upload_mb * 2**20) + 1))
-    with pytest.raises(InvalidInput, match="upload limit"):
-        web.jobs.start_upload(SYSTEM, [(big, "big.txt")], "uploads")
+    refused = web.jobs.start_upload(SYSTEM, [(fake_pdf, "report.pdf"), (big, "big.txt")], "uploads")
+    reasons = dict(refused.refused)
+    assert refused.job_id is None and reasons["report.pdf"] == "content is an EXE executable, not a PDF"
+    assert reasons["big.txt"].endswith("upload limit (web.max_upload_mb)")
     note = tmp_path / "note.md"
     note.write_text("# Canteen\n\nThe canteen opens at half past eleven on weekdays.\n")
-    job = web.jobs.start_upload(SYSTEM, [(note, "../../etc/evil\x00name.md")], "uploads")
-    web.jobs.wait(job, timeout=60)
+    result = web.jobs.start_upload(SYSTEM, [(note, "../../etc/evil\x00name.md")], "uploads")
+    assert result.job_id is not None
+    web.jobs.wait(result.job_id, timeout=60)
 
-    shown = web.jobs.job(SYSTEM, job)
+    shown = web.jobs.job(SYSTEM, result.job_id)
     assert shown.state == "done" and shown.summary["added"] == 1
-    stored = [d.path for d in web.library.documents(SYSTEM, "uploads")]
-    assert len(stored) == 1 and stored[0].endswith("-evilname.md") and "/" not in stored[0]
+    assert [d.path for d in web.library.documents(SYSTEM, "uploads")] == ["evilname.md"]
     assert not list((world["services"].settings.data_dir / "uploads" / "uploads").glob("*report*"))
 
 

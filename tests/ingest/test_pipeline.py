@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -185,7 +184,7 @@ def test_a_file_that_turns_corrupt_keeps_its_previous_version(make_services: Any
     services = make_services()
     share = _folder(tmp_path / "share")
     (share / "policy.docx").write_bytes(b"")
-    shutil.copy(share / "handbook.md", share / "copy.md")
+    (share / "copy.md").write_text(HANDBOOK + "\nRevised in May.\n", encoding="utf-8")  # not a duplicate
     services.ingest.ingest(share)
     (share / "copy.md").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(4000))
     report = services.ingest.ingest(share)
@@ -215,6 +214,25 @@ def test_collections_are_separate(make_services: Any, tmp_path: Path) -> None:
     retriever = Retriever(services.corpus, services.settings.retrieval)
     hits = retriever.retrieve("when do deploys happen", ["hr"], top_k=5).passages
     assert hits and all(p.chunk.collection == "hr" for p in hits)
+
+
+def test_the_same_content_is_ingested_once_per_collection(make_services: Any, tmp_path: Path) -> None:
+    services = make_services()
+    services.ingest.ingest(_folder(tmp_path / "hr"), collection="hr")
+    other = _folder(tmp_path / "copy-of-hr")
+    (other / "parking (copy).txt").write_text(PARKING, encoding="utf-8")
+    (other / "new.md").write_text("# New\n\nThe canteen opens at half past eleven.\n", encoding="utf-8")
+    report = services.ingest.ingest(other, collection="hr")
+    assert report.added == 1 and dict(report.failed) == {
+        "handbook.md": "same content as handbook.md, already in the collection",
+        "benefits/dental.txt": "same content as benefits/dental.txt, already in the collection",
+        "parking.txt": "same content as parking.txt, already in the collection",
+        "parking (copy).txt": "same content as parking.txt, already in the collection",
+    }
+    assert {c["name"]: c["documents"] for c in services.corpus.status()["collections"]} == {"hr": 4}
+    services.ingest.ingest(other, collection="eng")  # another collection has its own copy, once
+    assert {c["name"]: c["documents"] for c in services.corpus.status()["collections"]} == {"eng": 4, "hr": 4}
+    _consistent(services, "eng")
 
 
 def test_opening_an_index_built_with_another_model_is_refused(make_services: Any, tmp_path: Path) -> None:
