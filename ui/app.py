@@ -11,7 +11,7 @@ from typing import Any
 
 import gradio as gr
 from fastapi import FastAPI, Request
-from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from assistant.errors import AccessError, EnclaveError, InvalidInput, NotFoundError, SignInFailed
 from assistant.offline import assert_offline, enforce_offline
@@ -21,10 +21,12 @@ from ui.api import install_api
 from ui.api_errors import error_response
 from ui.body_limit import BodyLimit
 from ui.chat_page import ChatPage
+from ui.errors import log_expected
 from ui.gate import AuthGate, is_api_path
 from ui.origin import SameOrigin
 from ui.password_page import password_router
 from ui.payloads import guard_gradio_payloads
+from ui.plain_page import error_page
 from ui.session import SessionReader
 from ui.signin import signin_router
 from ui.streaming import worker_threads
@@ -32,6 +34,7 @@ from ui.tokens_page import tokens_router
 from ui.viewer import viewer_router
 
 STATIC = Path(__file__).resolve().parent / "static"
+FAVICON = STATIC / "favicon.ico"
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica", "Arial", "sans-serif"]
 MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
 
@@ -71,13 +74,18 @@ def build_app(services: Services) -> FastAPI:
 
     @app.exception_handler(EnclaveError)
     async def enclave_error(request: Request, exc: EnclaveError) -> Response:
+        log_expected(exc, f"{request.method} {request.url.path}")
         if is_api_path(request.url.path):
             return error_response(_status(exc), str(exc))
-        return PlainTextResponse(str(exc), status_code=_status(exc), headers={"cache-control": "no-store"})
+        return error_page(_status(exc), str(exc))
 
     @app.get("/")
     def home() -> RedirectResponse:
         return RedirectResponse("/chat/", status_code=303)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:  # browsers ask for it on every page, the sign-in page too (ui.gate lets it by)
+        return FileResponse(FAVICON, media_type="image/x-icon", headers={"cache-control": "public, max-age=86400"})
 
     app.include_router(signin_router(web.accounts, services.settings.web))
     app.include_router(viewer_router(web.library))

@@ -18,6 +18,7 @@ import anyio
 from assistant.accounts import AccountService
 from assistant.api_tokens import ApiTokenService
 from assistant.audit import Principal
+from ui.plain_page import error_page_html
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -26,9 +27,10 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 COOKIE = "enclave_session"
-PUBLIC_PATHS = frozenset({"/login"})
+PUBLIC_PATHS = frozenset({"/login", "/favicon.ico"})
 ADMIN_PREFIX = "/admin"
 API_PREFIXES = ("/v1", "/api")
+REFUSALS = {401: "Sign in first.", 403: "This page is for administrators only. Ask one if you need it."}
 GRADIO_FILE_RE = re.compile(r"/gradio_api/file[=/]")
 CSP = "; ".join([
     "default-src 'self'",
@@ -162,8 +164,8 @@ async def _refuse(scope: Scope, send: Send, status: int) -> None:
         await send({"type": "http.response.start", "status": 303, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
         return
-    body = b"sign in first" if status == 401 else b"not allowed"
-    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
+    body = error_page_html(status, REFUSALS[status]).encode()
+    headers = [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(body)).encode()),
                (b"cache-control", b"no-store")]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
