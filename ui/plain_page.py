@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 0; color: #1f2937; background: #f4f5f7; }
 main { max-width: 52rem; margin: 2rem auto; background: #fff; padding: 1.5rem 2rem; border-radius: 10px;
-       box-shadow: 0 2px 12px rgba(0,0,0,.08); overflow-wrap: anywhere; }
+       box-shadow: 0 2px 12px rgba(0,0,0,.08); overflow-wrap: break-word; }
 h1 { font-size: 1.35rem; margin-top: 0; } table { border-collapse: collapse; width: 100%; margin: 1rem 0; }
 th, td { text-align: left; padding: .4rem .5rem; border-bottom: 1px solid #e5e7eb; font-size: .9rem; }
 .table-scroll { overflow-x: auto; }
