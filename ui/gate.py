@@ -74,6 +74,11 @@ def is_api_path(path: str) -> bool:
     return any(path == prefix or path.startswith(prefix + "/") for prefix in API_PREFIXES)
 
 
+def wants_page(method: str, headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether a request is a browser opening a page (not a script's or a page's own fetch)."""
+    return method == "GET" and any(name == b"accept" and b"text/html" in value for name, value in headers)
+
+
 def bearer_token(headers: list[tuple[bytes, bytes]]) -> str | None:
     """The token of an ``Authorization: Bearer ...`` header, "" for another scheme, None when absent."""
     for name, value in headers:
@@ -155,10 +160,7 @@ async def _refuse(scope: Scope, send: Send, status: int) -> None:
     if is_api_path(scope["path"]):
         await _refuse_api(scope, send, status)
         return
-    wants_page = scope.get("method") == "GET" and any(
-        name == b"accept" and b"text/html" in value for name, value in scope.get("headers", [])
-    )
-    if status == 401 and wants_page:
+    if status == 401 and wants_page(scope.get("method", ""), scope.get("headers", [])):
         target = quote(scope["path"], safe="/")
         headers = [(b"location", f"/login?next={target}".encode()), (b"content-length", b"0")]
         await send({"type": "http.response.start", "status": 303, "headers": headers})

@@ -48,6 +48,8 @@ def test_unknown_addresses_get_the_apps_404_page_and_api_routes_keep_json(world:
         assert_error_page(alice.get("/no-such-page", headers=HTML), 404)
         assert_error_page(alice.get(f"/view/doc/{world.ids['hr']}/page/99", headers=HTML), 404)
         assert_error_page(alice.get("/view/doc/not-a-number/page/0", headers=HTML), 422)
+        assert_error_page(alice.get("/chat/no-such-page", headers=HTML), 404)  # under Gradio's mount too
+        assert alice.get("/chat/gradio_api/no-such-route").json()["detail"], "Gradio's page fetches JSON as before"
         for path in ("/api/no-such-route", "/v1/no-such-route", f"/api/documents/{2**31 - 2}"):
             response = alice.get(path, headers=HTML)
             assert response.status_code == 404
