@@ -13,6 +13,7 @@ import gradio as gr
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse, RedirectResponse, Response
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Mount
 
@@ -69,15 +70,15 @@ def _status(exc: EnclaveError) -> int:
 
 def _pages_for_browsers(app: FastAPI, path: str) -> None:
     """A browser opening an unknown address under a Gradio mount gets the app's 404 page, not Gradio's JSON."""
-    mounted = next(route.app for route in app.routes if isinstance(route, Mount) and route.path == path)
-
     async def not_found(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         if exc.status_code == 404 and wants_page(request.method, request.scope.get("headers", [])):
             return error_page(404, PAGE_MESSAGES[404])
         return await http_exception_handler(request, exc)  # Gradio's own page asks with fetch: JSON as before
 
-    mounted.add_exception_handler(HTTPException, not_found)
+    for route in app.routes:
+        if isinstance(route, Mount) and route.path == path and isinstance(route.app, Starlette):
+            route.app.add_exception_handler(HTTPException, not_found)
 
 
 def build_app(services: Services) -> FastAPI:
