@@ -1,8 +1,8 @@
 """The UI's one translation of Enclave errors: the message, shown to the user as a Gradio error.
 
-Errors a user causes or can fix (every ``EnclaveError``, a form that does not validate) are
-expected: the log gets one line for them. Tracebacks are for real bugs, which reach neither
-branch and are logged by Gradio or uvicorn in full.
+Errors a user causes or can fix (every ``EnclaveError``, and the ``gr.Error`` a handler raises
+itself: "choose a question first") are expected: the log gets one line for them, and Gradio is
+told not to print a traceback. Other exceptions are bugs; Gradio and uvicorn log those in full.
 """
 
 from __future__ import annotations
