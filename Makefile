@@ -6,7 +6,7 @@ LLAMA_VERSION := 0.3.36
 LLAMA_WHEEL := llama_cpp_python-$(LLAMA_VERSION)-*.whl
 WHEELS ?= $(HOME)/.cache/enclave/wheels-portable
 
-.PHONY: install run test lint bench
+.PHONY: install run test lint bench screenshots
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -34,3 +34,8 @@ lint: install
 	$(VENV)/bin/ruff check assistant ingest storage ui tests bench run.py
 	$(VENV)/bin/mypy assistant ingest storage ui run.py
 	$(VENV)/bin/lint-imports --no-cache
+
+# The screenshots in docs/web-app.md: the browser tests, saving theirs into docs/screenshots (tests alone use a tmp folder).
+screenshots: install
+	ENCLAVE_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(VENV)/bin/python -m pytest tests/ui/test_browser.py \
+		tests/ui/test_admin_quality.py tests/ui/test_pages.py

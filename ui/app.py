@@ -11,20 +11,26 @@ from typing import Any
 
 import gradio as gr
 from fastapi import FastAPI, Request
-from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.routing import Mount
 
 from assistant.errors import AccessError, EnclaveError, InvalidInput, NotFoundError, SignInFailed
 from assistant.offline import assert_offline, enforce_offline
 from assistant.services import Services
 from ui.admin_page import AdminPage
 from ui.api import install_api
-from ui.api_errors import error_response
+from ui.api_errors import PAGE_MESSAGES, error_response
 from ui.body_limit import BodyLimit
 from ui.chat_page import ChatPage
-from ui.gate import AuthGate, is_api_path
+from ui.errors import log_expected
+from ui.gate import AuthGate, is_api_path, wants_page
 from ui.origin import SameOrigin
 from ui.password_page import password_router
 from ui.payloads import guard_gradio_payloads
+from ui.plain_page import error_page
 from ui.session import SessionReader
 from ui.signin import signin_router
 from ui.streaming import worker_threads
@@ -32,6 +38,7 @@ from ui.tokens_page import tokens_router
 from ui.viewer import viewer_router
 
 STATIC = Path(__file__).resolve().parent / "static"
+FAVICON = STATIC / "favicon.ico"
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica", "Arial", "sans-serif"]
 MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
 
@@ -61,6 +68,19 @@ def _status(exc: EnclaveError) -> int:
     return 500
 
 
+def _pages_for_browsers(app: FastAPI, path: str) -> None:
+    """A browser opening an unknown address under a Gradio mount gets the app's 404 page, not Gradio's JSON."""
+    async def not_found(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 404 and wants_page(request.method, request.scope.get("headers", [])):
+            return error_page(404, PAGE_MESSAGES[404])
+        return await http_exception_handler(request, exc)  # Gradio's own page asks with fetch: JSON as before
+
+    for route in app.routes:
+        if isinstance(route, Mount) and route.path == path and isinstance(route.app, Starlette):
+            route.app.add_exception_handler(HTTPException, not_found)
+
+
 def build_app(services: Services) -> FastAPI:
     """The whole web app for one set of services."""
     enforce_offline()
@@ -71,13 +91,18 @@ def build_app(services: Services) -> FastAPI:
 
     @app.exception_handler(EnclaveError)
     async def enclave_error(request: Request, exc: EnclaveError) -> Response:
+        log_expected(exc, f"{request.method} {request.url.path}")
         if is_api_path(request.url.path):
             return error_response(_status(exc), str(exc))
-        return PlainTextResponse(str(exc), status_code=_status(exc), headers={"cache-control": "no-store"})
+        return error_page(_status(exc), str(exc))
 
     @app.get("/")
     def home() -> RedirectResponse:
         return RedirectResponse("/chat/", status_code=303)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:  # browsers ask for it on every page, the sign-in page too (ui.gate lets it by)
+        return FileResponse(FAVICON, media_type="image/x-icon", headers={"cache-control": "public, max-age=86400"})
 
     app.include_router(signin_router(web.accounts, services.settings.web))
     app.include_router(viewer_router(web.library))
@@ -91,6 +116,8 @@ def build_app(services: Services) -> FastAPI:
     options = _mount_options(services)
     gr.mount_gradio_app(app, chat.queue(default_concurrency_limit=8), path="/chat", **options)
     gr.mount_gradio_app(app, admin.queue(default_concurrency_limit=4), path="/admin", **options)
+    for path in ("/chat", "/admin"):
+        _pages_for_browsers(app, path)
     guard_gradio_payloads(app)  # inside the gate and the body limit: bodies are read once signed in, bounded
     app.add_middleware(BodyLimit, limit=services.settings.web.max_request_kb * 1024)
     app.add_middleware(AuthGate, accounts=web.accounts, tokens=web.tokens)

@@ -18,6 +18,7 @@ import anyio
 from assistant.accounts import AccountService
 from assistant.api_tokens import ApiTokenService
 from assistant.audit import Principal
+from ui.plain_page import error_page_html
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -26,9 +27,10 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 COOKIE = "enclave_session"
-PUBLIC_PATHS = frozenset({"/login"})
+PUBLIC_PATHS = frozenset({"/login", "/favicon.ico"})
 ADMIN_PREFIX = "/admin"
 API_PREFIXES = ("/v1", "/api")
+REFUSALS = {401: "Sign in first.", 403: "This page is for administrators only. Ask one if you need it."}
 GRADIO_FILE_RE = re.compile(r"/gradio_api/file[=/]")
 CSP = "; ".join([
     "default-src 'self'",
@@ -70,6 +72,11 @@ def session_token(headers: list[tuple[bytes, bytes]]) -> str | None:
 def is_api_path(path: str) -> bool:
     """Whether a path belongs to the HTTP API, where bearer tokens work and errors are JSON."""
     return any(path == prefix or path.startswith(prefix + "/") for prefix in API_PREFIXES)
+
+
+def wants_page(method: str, headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether a request is a browser opening a page (not a script's or a page's own fetch)."""
+    return method == "GET" and any(name == b"accept" and b"text/html" in value for name, value in headers)
 
 
 def bearer_token(headers: list[tuple[bytes, bytes]]) -> str | None:
@@ -153,17 +160,14 @@ async def _refuse(scope: Scope, send: Send, status: int) -> None:
     if is_api_path(scope["path"]):
         await _refuse_api(scope, send, status)
         return
-    wants_page = scope.get("method") == "GET" and any(
-        name == b"accept" and b"text/html" in value for name, value in scope.get("headers", [])
-    )
-    if status == 401 and wants_page:
+    if status == 401 and wants_page(scope.get("method", ""), scope.get("headers", [])):
         target = quote(scope["path"], safe="/")
         headers = [(b"location", f"/login?next={target}".encode()), (b"content-length", b"0")]
         await send({"type": "http.response.start", "status": 303, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
         return
-    body = b"sign in first" if status == 401 else b"not allowed"
-    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
+    body = error_page_html(status, REFUSALS[status]).encode()
+    headers = [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(body)).encode()),
                (b"cache-control", b"no-store")]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

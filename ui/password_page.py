@@ -17,7 +17,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from assistant.accounts import MIN_PASSWORD, AccountService
 from assistant.audit import Principal
 from assistant.errors import AccountLocked, InvalidInput, SignInFailed
-from ui.tokens_page import NO_STORE, STYLE
+from ui.plain_page import head
+from ui.tokens_page import NO_STORE
 
 PATH = "/account/password"
 FIELD = Annotated[str, Form(max_length=1000)]
@@ -37,9 +38,7 @@ def password_html(principal: Principal, error: str = "") -> str:
         )
     )
     return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Password · Enclave</title>'
-        f'<link rel="icon" href="data:,"><style>{STYLE} input[type=password] {{ padding: .45rem; '
-        "border: 1px solid #d1d5db; border-radius: 6px; width: 18rem; }</style></head><body><main>"
+        f'<!doctype html><html lang="en">{head("Password")}<body><main>'
         f'<p><a href="/chat/">← Back to chat</a></p><h1>Password of {escape(principal.username)}</h1>'
         "<p>After the change you sign in again, here and on every other device.</p>"
         f'{shown}<form method="post" action="{PATH}">{fields}<button type="submit">Change password</button>'

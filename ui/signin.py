@@ -20,7 +20,7 @@ PAGE = """<!doctype html>
 body {{ font-family: system-ui, sans-serif; background: #f4f5f7; margin: 0; display: grid; place-items: center;
        min-height: 100vh; color: #1f2937; }}
 form {{ background: #fff; padding: 2rem 2.25rem; border-radius: 10px; box-shadow: 0 2px 12px rgba(0,0,0,.08);
-        width: min(22rem, 90vw); }}
+        width: min(22rem, 90vw); box-sizing: border-box; }}
 h1 {{ font-size: 1.35rem; margin: 0 0 .25rem; }}
 p.sub {{ margin: 0 0 1.25rem; color: #6b7280; font-size: .9rem; }}
 label {{ display: block; font-size: .85rem; margin: .75rem 0 .25rem; }}

@@ -16,24 +16,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from assistant.api_tokens import ApiTokenService, TokenRecord
 from assistant.audit import Principal
 from assistant.errors import InvalidInput, NotFoundError
+from ui.plain_page import head
 
 PATH = "/account/tokens"
 EXPIRY_CHOICES = [(30, "in 30 days"), (90, "in 90 days"), (365, "in a year"), ("never", "never")]
 DEFAULT_DAYS = 90
 NO_STORE = {"cache-control": "private, no-store"}
-STYLE = """
-body { font-family: system-ui, sans-serif; margin: 0; color: #1f2937; background: #f4f5f7; }
-main { max-width: 52rem; margin: 2rem auto; background: #fff; padding: 1.5rem 2rem; border-radius: 10px;
-       box-shadow: 0 2px 12px rgba(0,0,0,.08); }
-h1 { font-size: 1.35rem; margin-top: 0; } table { border-collapse: collapse; width: 100%; margin: 1rem 0; }
-th, td { text-align: left; padding: .4rem .5rem; border-bottom: 1px solid #e5e7eb; font-size: .9rem; }
-code.secret { display: block; background: #ecfdf5; padding: .6rem; border-radius: 6px; word-break: break-all; }
-.error { background: #fef2f2; color: #991b1b; padding: .5rem .6rem; border-radius: 6px; }
-.new { background: #ecfdf5; padding: .75rem; border-radius: 6px; }
-input[type=text] { padding: .45rem; border: 1px solid #d1d5db; border-radius: 6px; width: 18rem; }
-button { padding: .45rem .8rem; border: 0; border-radius: 6px; background: #2563eb; color: #fff; cursor: pointer; }
-button.revoke { background: #b91c1c; } form.inline { display: inline; }
-"""
 
 
 def _when(stamp: datetime | None) -> str:
@@ -68,14 +56,14 @@ def tokens_html(principal: Principal, tokens: list[TokenRecord], secret: str = "
     choices = "".join(f'<option value="{days}"{" selected" if days == DEFAULT_DAYS else ""}>{label}</option>'
                       for days, label in EXPIRY_CHOICES)
     return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>API tokens · Enclave</title>'
-        f'<link rel="icon" href="data:,"><style>{STYLE}</style></head><body><main>'
+        f'<!doctype html><html lang="en">{head("API tokens")}<body><main>'
         f'<p><a href="/chat/">← Back to chat</a></p><h1>API tokens of {escape(principal.username)}</h1>'
         "<p>Scripts and other tools use a token as <code>Authorization: Bearer …</code> on <code>/v1</code> and "
         "<code>/api</code> (described at <a href=\"/api/openapi.json\">/api/openapi.json</a>). A token reads "
         "exactly what you may read.</p>"
-        f"{shown}<table><thead><tr><th>Name</th><th>Token</th><th>Created</th><th>Last used</th><th>Expires</th>"
-        f'<th></th></tr></thead><tbody>{rows}</tbody></table><form method="post" action="{PATH}">'
+        f'{shown}<div class="table-scroll"><table><thead><tr><th>Name</th><th>Token</th><th>Created</th>'
+        "<th>Last used</th><th>Expires</th>"
+        f'<th></th></tr></thead><tbody>{rows}</tbody></table></div><form method="post" action="{PATH}">'
         '<label for="name">Name</label> <input id="name" name="name" type="text" maxlength="100" required '
         'placeholder="e.g. weekly report script"> <label for="expires">Expires</label> '
         f'<select id="expires" name="expires">{choices}</select> <button type="submit">Create token</button></form>'

@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from assistant.audit import Principal
 from assistant.errors import NotFoundError
 from assistant.library import Library, PageView
+from ui.plain_page import ICON, VIEWPORT
 from ui.render import page_text_html
 
 NO_STORE = {"cache-control": "private, no-store"}
@@ -50,8 +51,9 @@ def viewer_html(view: PageView) -> str:
     image = (f'<img class="page-image" alt="{escape(doc.path)}, {label}" '
              f'src="/view/doc/{doc.id}/page/{view.ordinal}/image.png{mark}">' if view.has_image else "")
     return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(doc.path)} · {label}</title>'
-        f"<style>{STYLE}</style></head><body><header><h1>{escape(doc.path)}</h1>"
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">{VIEWPORT}{ICON}'
+        f"<title>{escape(doc.path)} · {label}</title><style>{STYLE}</style></head>"
+        f"<body><header><h1>{escape(doc.path)}</h1>"
         f'<span class="where">{escape(doc.collection)} · {label} of {doc.page_count}</span>'
         f'<nav>{"".join(links)}</nav></header><main>{image}{page_text_html(view.text, view.highlight)}</main>'
         "</body></html>"

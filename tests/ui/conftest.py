@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from assistant.services import Services, build_services
 from assistant.settings import load_settings
 from tests.fake_ollama import FakeOllama
 
+# `make screenshots` sets it to docs/screenshots; otherwise the browser tests save theirs in a temporary folder.
+SCREENSHOTS_ENV = "ENCLAVE_SCREENSHOTS_DIR"
 PASSWORDS = {"admin": "admin-password-1", "alice": "alice-password-1", "bob": "bob-password-12"}
 
 
@@ -104,3 +107,17 @@ def empty_world(embedder: Any, tmp_path_factory: pytest.TempPathFactory, serve: 
         serve(built)
         yield built
         built.services.close()
+
+
+def screenshot_folder(environ: Mapping[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where browser tests save screenshots: ``ENCLAVE_SCREENSHOTS_DIR`` when set, else a new temporary folder."""
+    chosen = environ.get(SCREENSHOTS_ENV)
+    folder = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder this run's browser tests save screenshots in (never the docs, unless asked)."""
+    return screenshot_folder(os.environ, tmp_path_factory)

@@ -20,7 +20,7 @@ from tests.fake_ollama import FakeOllama, FakeOllamaScript
 from tests.ui.conftest import PASSWORDS, World, build_world
 from tests.ui.settings_form import call, components_by_elem_id, page_config
 from tests.ui.test_api import signed_in
-from tests.ui.test_browser import SHOTS, chromium, sign_in
+from tests.ui.test_browser import chromium, sign_in
 
 NOT_THERE = "Who is the CEO of Contoso Electronics?"
 FLIGHTS = "Which class do employees fly on flights under six hours?"
@@ -119,7 +119,7 @@ def test_the_exported_qa_set_runs_through_eval(world: World, tmp_path: Path) -> 
 
 
 @pytest.mark.slow
-def test_an_admin_writes_the_expected_answer_in_a_browser(world: World) -> None:
+def test_an_admin_writes_the_expected_answer_in_a_browser(world: World, screenshots: Path) -> None:
     """On the tab as a person uses it: choose the listed question, its page is offered, write, save, see it."""
     with chromium() as browser:
         page = sign_in(browser.new_context(viewport={"width": 1440, "height": 960}), world, "admin", "/admin/")
@@ -138,5 +138,4 @@ def test_an_admin_writes_the_expected_answer_in_a_browser(world: World) -> None:
         link = page.wait_for_selector("#quality-download a[download='enclave-qa.zip']", timeout=30_000)
         zipped = page.request.get(link.get_attribute("href"))
         assert zipped.ok and zipped.body().startswith(b"PK"), "the QA set downloads as a zip"
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / "admin-quality.png"), full_page=True)
+        page.screenshot(path=str(screenshots / "admin-quality.png"), full_page=True)

@@ -1,6 +1,7 @@
 """The web app in Debian's Chromium: sign in, ask, click a citation, open the page, ingest, and stay inert.
 
-Each test saves a screenshot under docs/screenshots/ (the docs show them). Chromium runs with
+Each test saves a screenshot in a temporary folder; `make screenshots` saves them under docs/screenshots/
+(the docs show them). Chromium runs with
 background networking off, and every request a page makes is recorded and checked.
 """
 
@@ -15,13 +16,12 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT, require_dataset
+from tests.conftest import require_dataset
 from tests.fake_ollama import FakeOllama, FakeOllamaScript
 from tests.ui.conftest import PASSWORDS, World, build_world
 
 pytestmark = pytest.mark.slow
 CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = PROJECT_ROOT / "docs" / "screenshots"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run", "--disable-sync", "--disable-quic"]
 INJECTED = (
@@ -109,17 +109,16 @@ def foreign_requests(ctx: Any, world: World) -> list[str]:
     return [u for u in ctx.requests if not u.startswith((world.url + "/", "data:", "blob:", "about:"))]
 
 
-def shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+def shot(page: Any, folder: Path, name: str) -> None:
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
-def test_user_asks_clicks_a_citation_and_opens_the_cited_page(context: Any, world: World) -> None:
+def test_user_asks_clicks_a_citation_and_opens_the_cited_page(context: Any, world: World, screenshots: Path) -> None:
     world.fake.script.reply = "Employees can expense up to $1000 for fitness-related programs [1]."
     page = context.new_page()
     page.goto(world.url + "/")
     page.wait_for_selector("#username")
-    shot(page, "sign-in")
+    shot(page, screenshots, "sign-in")
     page = sign_in(context, world, "alice")
     ask(page, "How much can employees expense for fitness-related programs under PerksPlus?")
     assert "Ollama gemma3:270m" in page.inner_text("#transcript .meta")
@@ -138,7 +137,7 @@ def test_user_asks_clicks_a_citation_and_opens_the_cited_page(context: Any, worl
     assert quoted and " ".join(quoted.split()) in " ".join(passage.split()), "quoted from the cited passage"
     card = " ".join(target.locator(".passage").inner_text().split())
     assert card[0] == "…" or not card[0].islower(), f"the card starts at a sentence or a whole word: {card[:40]}"
-    shot(page, "chat-citation")
+    shot(page, screenshots, "chat-citation")
     with context.expect_page() as opened:
         target.locator("a.open-doc").click()
     viewer = opened.value
@@ -146,11 +145,11 @@ def test_user_asks_clicks_a_citation_and_opens_the_cited_page(context: Any, worl
     assert viewer.inner_text("h1") == cited.group(1) and f"page {cited.group(2)} of" in viewer.inner_text("header")
     assert " ".join(viewer.inner_text("mark#cited").split()) == " ".join(passage.split())
     assert viewer.evaluate("document.querySelector('img.page-image').naturalWidth") > 100
-    shot(viewer, "document-viewer")
+    shot(viewer, screenshots, "document-viewer")
     assert foreign_requests(context, world) == []
 
 
-def test_admin_ingests_a_folder_and_watches_per_file_progress(context: Any, world: World) -> None:
+def test_admin_ingests_a_folder_and_watches_per_file_progress(context: Any, world: World, screenshots: Path) -> None:
     incoming = world.root / "incoming"
     incoming.mkdir(exist_ok=True)
     (incoming / "parking.md").write_text("# Parking\n\nPermits are issued by the facilities desk on Mondays.\n")
@@ -178,18 +177,18 @@ def test_admin_ingests_a_folder_and_watches_per_file_progress(context: Any, worl
     assert "facilities ← " in progress and "3/3 files" in progress
     assert "parking.md" in progress and "badges.md" in progress
     assert "scan.pdf: content is not a PDF" in progress
-    shot(page, "admin-ingest")
+    shot(page, screenshots, "admin-ingest")
     assert [d["name"] for d in world.services.corpus.status()["collections"]].count("facilities") == 1
     page.get_by_role("tab", name="Users and access").click()
     page.wait_for_selector("#users-table table")
-    shot(page, "admin-access")
+    shot(page, screenshots, "admin-access")
     page.get_by_role("tab", name="Status and audit").click()
     page.wait_for_selector("#audit-log td:has-text('ingest_finished')", timeout=30_000)
-    shot(page, "admin-status-audit")
+    shot(page, screenshots, "admin-status-audit")
     assert foreign_requests(context, world) == []
 
 
-def test_a_user_without_a_grant_cannot_reach_a_document_by_url(context: Any, world: World) -> None:
+def test_a_user_without_a_grant_cannot_reach_a_document_by_url(context: Any, world: World, screenshots: Path) -> None:
     from assistant.audit import SYSTEM
 
     secret = next(d for d in world.services.web.library.documents(SYSTEM) if d.collection == "payroll")
@@ -202,10 +201,11 @@ def test_a_user_without_a_grant_cannot_reach_a_document_by_url(context: Any, wor
         assert "salary" not in page.content().lower()
     assert page.goto(world.url + "/admin/").status == 403
     page.goto(world.url + f"/view/doc/{secret.id}/page/0")
-    shot(page, "no-grant")
+    shot(page, screenshots, "no-grant")
 
 
-def test_hostile_text_from_documents_and_from_the_model_stays_inert(context: Any, world: World) -> None:
+def test_hostile_text_from_documents_and_from_the_model_stays_inert(context: Any, world: World,
+                                                                    screenshots: Path) -> None:
     world.fake.script.reply = HOSTILE_ANSWER
     page = sign_in(context, world, "alice")
     dialogs: list[str] = []
@@ -231,5 +231,5 @@ def test_hostile_text_from_documents_and_from_the_model_stays_inert(context: Any
         assert shown.locator("main script, #transcript script, #sources script").count() == 0
         assert shown.locator("img[src*='evil.example'], a[href^='javascript']").count() == 0
         assert shown.locator("[onerror]").count() == 0
-    shot(page, "inert-rendering")
+    shot(page, screenshots, "inert-rendering")
     assert dialogs == [] and foreign_requests(context, world) == []
