@@ -127,7 +127,7 @@ class IngestJobs:
     def start_folder(self, actor: Principal, folder: str, collection: str, sync: bool = False) -> int:
         """Queue ingestion of a server folder under an allowed root; returns the job id."""
         require_admin(actor)
-        path = self._allowed_folder(folder)
+        path = self.allowed_folder(folder)
         return self._submit(actor, path, collection, sync)
 
     def start_upload(self, actor: Principal, files: list[tuple[Path, str]], collection: str) -> int:
@@ -202,7 +202,8 @@ class IngestJobs:
             kind = audit_events.IngestRequeued if outcome.requeued else audit_events.IngestFailed
             self.audit.record("system", kind(f"job {outcome.job_id}", job=outcome.job_id, error=outcome.message))
 
-    def _allowed_folder(self, folder: str) -> Path:
+    def allowed_folder(self, folder: str) -> Path:
+        """The folder, resolved, when it is one under ``web.ingest_roots`` (or the uploads); else an error saying so."""
         if not folder.strip() or "\x00" in folder:
             raise InvalidInput("type the path of a folder on the server")
         path = Path(folder.strip()).expanduser().resolve()
@@ -242,10 +243,14 @@ class IngestJobs:
         collection_id = self.ingest.corpus.collection_id(name, create=True)
         job_id = self.store.enqueue(collection_id, str(folder), sync, actor.username)
         self.audit.record(actor, audit_events.IngestStarted(name, folder=str(folder), sync=sync, job=job_id))
+        self.notify()
+        return job_id
+
+    def notify(self) -> None:
+        """Tell this process's worker a job was queued (starting it in the single-process set-up)."""
         if self.settings.jobs.in_process_worker:
             self.start_worker()
             self._wake.set()
-        return job_id
 
     def _run(self, job: ClaimedJob) -> None:
         """Run one claimed job; any failure is recorded on the job, where the admin page shows it."""
@@ -254,7 +259,8 @@ class IngestJobs:
             with _Lease(self.store, job.id, self.worker_name, progress, self.settings.jobs.lease_s / 4):
                 # Serving processes only remove from the database: the version written next drops those too.
                 self.ingest.corpus.live.reconcile(job.collection_id)
-                report = self.ingest.ingest(Path(job.root), job.collection, job.sync, progress, job_id=job.id)
+                report = self.ingest.ingest(Path(job.root), job.collection, job.sync, progress, job_id=job.id,
+                                            rules=job.rules)
         except KeyboardInterrupt:
             self.store.requeue(job.id)  # the worker is stopping: the next one finishes the job
             raise
@@ -264,6 +270,8 @@ class IngestJobs:
             self.audit.record(job.requested_by, audit_events.IngestFailed(job.collection, job=job.id, error=error))
             return
         self.audit.record(job.requested_by, audit_events.IngestFinished.of(job.collection, job.id, report))
+        if report.held:
+            self.audit.record("system", audit_events.SourceRunHeld(job.root, job=job.id, reason=report.held))
 
 
 def _collection_name(collection: str) -> str:

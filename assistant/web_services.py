@@ -18,6 +18,7 @@ from assistant.models.service import ModelService
 from assistant.quality import QualityService
 from assistant.runtime import RuntimeSettings
 from assistant.settings import Settings
+from assistant.sources import SourceService
 from ingest.pipeline import IngestService
 from storage.account_store import AccountStore
 from storage.api_tokens import ApiTokenStore
@@ -26,6 +27,7 @@ from storage.db import Database
 from storage.job_store import JobStore
 from storage.library import LibraryStore
 from storage.quality import QualityStore
+from storage.sources import SourceStore
 
 
 @dataclass
@@ -43,6 +45,7 @@ class WebServices:
     catalog: Catalog
     models: ModelService
     quality: QualityService
+    sources: SourceService
 
 
 def build_web_services(
@@ -54,16 +57,18 @@ def build_web_services(
     audit = AuditLog(account_store)
     access = AccessService(account_store, corpus.store, audit)
     runtime = RuntimeSettings(answers.live, answers, audit)
+    jobs = IngestJobs(ingest, settings, audit, JobStore(db))
     return WebServices(
         audit=audit,
         accounts=AccountService(account_store, settings.web, audit),
         access=access,
         chats=ChatService(answers, access, ChatStore(db), library_store, audit),
         library=Library(library_store, access, corpus, audit),
-        jobs=IngestJobs(ingest, settings, audit, JobStore(db)),
+        jobs=jobs,
         runtime=runtime,
         tokens=ApiTokenService(ApiTokenStore(db), account_store, audit),
         catalog=Catalog(library_store, access),
         models=ModelService(answers.live, answers, runtime, audit),
         quality=QualityService(QualityStore(db), library_store, audit),
+        sources=SourceService(SourceStore(db), corpus, jobs, settings.sources, audit),
     )

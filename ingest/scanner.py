@@ -11,6 +11,7 @@ from pathlib import Path
 from ingest.errors import IngestError
 from ingest.parsers import FORMATS, FormatRegistry
 from ingest.settings import IngestSettings
+from storage.sources import SyncRules
 
 # Editor swap files, Office lock files and OS litter: never documents, never failures.
 IGNORED_PATTERNS = ("~$*", "*.swp", "*.swo", "*.swx", "*~", "#*#", "*.tmp", "*.part", "Thumbs.db", "desktop.ini")
@@ -40,12 +41,27 @@ def is_ignored(name: str) -> bool:
     return name.startswith(".") or any(fnmatch.fnmatch(name, p) for p in IGNORED_PATTERNS)
 
 
-def scan_folder(root: Path, settings: IngestSettings, formats: FormatRegistry = FORMATS) -> ScanResult:
-    """List the files under ``root`` in one of ``formats`` (only names below it count as hidden or not)."""
+def matches(rel: str, patterns: tuple[str, ...]) -> bool:
+    """Whether a relative POSIX path, or its file name, matches one of the glob patterns (``*`` spans folders)."""
+    name = rel.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatchcase(rel, p) or fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def scan_folder(
+    root: Path, settings: IngestSettings, formats: FormatRegistry = FORMATS, rules: SyncRules | None = None,
+) -> ScanResult:
+    """List the files under ``root`` in one of ``formats`` (only names below it count as hidden or not).
+
+    A source's ``rules`` leave out, silently, files its patterns do not take and folders they exclude,
+    and may set its own size limit.
+    """
     if not root.is_dir():
         raise IngestError(f"{root} is not a folder")
     root = root.resolve()
     result = ScanResult()
+    rules = rules or SyncRules()
+    if rules.max_file_mb is not None:
+        settings = settings.model_copy(update={"max_file_mb": rules.max_file_mb})
 
     def walk_error(exc: OSError) -> None:
         result.failures.append((_rel(root, Path(exc.filename or root)), f"cannot list folder: {exc.strerror}"))
@@ -54,7 +70,7 @@ def scan_folder(root: Path, settings: IngestSettings, formats: FormatRegistry = 
         base = Path(folder)
         kept = []
         for d in sorted(dirs):
-            if is_ignored(d):
+            if is_ignored(d) or matches(_rel(root, base / d), rules.exclude):
                 result.ignored += 1
             elif (base / d).is_symlink():
                 _symlinked_dir(root, base / d, result)
@@ -62,7 +78,8 @@ def scan_folder(root: Path, settings: IngestSettings, formats: FormatRegistry = 
                 kept.append(d)
         dirs[:] = kept
         for name in sorted(names):
-            if is_ignored(name):
+            rel = _rel(root, base / name)
+            if is_ignored(name) or matches(rel, rules.exclude) or (rules.include and not matches(rel, rules.include)):
                 result.ignored += 1
             else:
                 _consider(root, base / name, settings, formats, result)
