@@ -12,6 +12,7 @@ missing or empty, removes nothing and is held with the reason until an admin con
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ from assistant.corpus import Corpus
 from assistant.errors import InvalidInput, NotFoundError
 from assistant.jobs import IngestJobs
 from assistant.settings import SourceSettings
+from storage.job_store import ENDED
 from storage.sources import NewSource, Source, SourceExists, SourceRun, SourceStore
 
 __all__ = ["Source", "SourceRun", "SourceService", "parse_schedule"]
@@ -31,6 +33,7 @@ __all__ = ["Source", "SourceRun", "SourceService", "parse_schedule"]
 INTERVAL_RE = re.compile(r"^(?:every\s+)?(\d+)\s*(s|m|h|d)$", re.IGNORECASE)
 UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 SHORTEST_INTERVAL_S = 10
+RUN_SEARCH = 50  # runs of one source looked through for the one just run (others may have run meanwhile)
 
 
 def parse_schedule(schedule: str, start: datetime | None = None) -> Any:
@@ -121,6 +124,17 @@ class SourceService:
     def sync(self, actor: Principal, name: str) -> tuple[int, bool]:
         """Queue a run now, or join the one already queued; returns (job id, whether it is a new run)."""
         return self.queue(self.source(actor, name).id, "manual", actor.username)
+
+    def run_here(self, actor: Principal, name: str, confirm: bool = False) -> SourceRun:
+        """Queue a run (a confirmed one with ``confirm``) and run queued jobs in this process until it ends.
+
+        For the command line: jobs queued before it run first, and a worker elsewhere may run it instead.
+        """
+        job_id = self.confirm(actor, name) if confirm else self.sync(actor, name)[0]
+        while self.jobs.store.state(job_id) not in ENDED:
+            if not self.jobs.run_next():
+                time.sleep(self.jobs.settings.jobs.poll_s)
+        return next(r for r in self.runs(actor, name, limit=RUN_SEARCH) if r.job == job_id)
 
     def confirm(self, actor: Principal, name: str) -> int:
         """Let the held source's next run remove what is gone from its folder, and queue that run; returns its job."""
