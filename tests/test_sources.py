@@ -171,8 +171,9 @@ def test_schedules_fire(services: Any, share: Path) -> None:
     scheduler = SourceScheduler(services.web.sources, services.settings.sources.model_copy(update={"watch": False}))
     scheduler.start()
     try:
-        scheduled = _wait_for(lambda: [r for r in services.web.sources.runs(SYSTEM, "share") if r.trigger == "schedule"],
-                              20, "the schedule to queue a run")
+        scheduled = _wait_for(
+            lambda: [r for r in services.web.sources.runs(SYSTEM, "share") if r.trigger == "schedule"],
+            20, "the schedule to queue a run")
     finally:
         scheduler.stop()
     assert scheduled[0].state == "queued"
@@ -203,3 +204,29 @@ def test_a_renamed_and_a_deleted_file_in_a_watched_folder_are_picked_up(services
     after = _paths(services)
     assert after["team-0/car-park.md"] == before["team-0/parking.md"], "the renamed file keeps its document"
     assert "team-1/canteen.md" not in after and "team-0/parking.md" not in after
+
+
+def test_migration_0010_keeps_every_job_and_its_files(tmp_path: Path, database_url: str | None) -> None:
+    from sqlalchemy import text
+
+    from storage.db import Database
+    from storage.job_store import JobStore
+    from tests.storage.test_job_store import _migrate_to
+
+    db = Database(database_url or f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        _migrate_to(db, "0007")
+        with db.engine.begin() as conn:
+            conn.execute(text("INSERT INTO collections (id, name, created_at) VALUES (1, 'hr', CURRENT_TIMESTAMP)"))
+            conn.execute(text(
+                "INSERT INTO ingest_jobs (id, collection_id, root, status, started_at, counts, requested_by, "
+                "attempts, total_files, done_files, sync) VALUES (1, 1, '/web', 'done', CURRENT_TIMESTAMP, '{}', "
+                "'admin', 1, 2, 2, false)"))
+            conn.execute(text("INSERT INTO ingest_job_files (job_id, path, outcome, chunks, reason) VALUES "
+                              "(1, 'ok.md', 'added', 3, ''), (1, 'c.pdf', 'failed', 0, 'encrypted')"))
+        db.migrate()
+        job = JobStore(db).job(1)
+        assert job is not None and [f.path for f in job.files] == ["ok.md", "c.pdf"]
+        assert [(f.path, f.reason) for f in job.failures] == [("c.pdf", "encrypted")]
+    finally:
+        db.dispose()

@@ -33,10 +33,14 @@ def upgrade() -> None:
         sa.Column("created_by", sa.String(100), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
-    with op.batch_alter_table("ingest_jobs") as batch:
-        batch.add_column(sa.Column("source_id", sa.Integer))
-        batch.add_column(sa.Column("trigger", sa.String(20)))
-        batch.create_foreign_key("fk_ingest_jobs_source_id", "sources", ["source_id"], ["id"], ondelete="SET NULL")
+    # Plain ADD COLUMN, never SQLite's batch copy of the table: dropping the old ingest_jobs would
+    # cascade to every job's recorded files.
+    if op.get_bind().dialect.name == "sqlite":  # SQLite takes a reference only inline in ADD COLUMN
+        op.execute("ALTER TABLE ingest_jobs ADD COLUMN source_id INTEGER REFERENCES sources (id) ON DELETE SET NULL")
+    else:
+        op.add_column("ingest_jobs", sa.Column("source_id", sa.Integer, sa.ForeignKey(
+            "sources.id", ondelete="SET NULL", name="fk_ingest_jobs_source_id")))
+    op.add_column("ingest_jobs", sa.Column("trigger", sa.String(20)))
     for state in RUN_STATES:
         where = sa.text(f"status = '{state}'")
         op.create_index(f"uq_ingest_jobs_source_{state}", "ingest_jobs", ["source_id"], unique=True,
@@ -47,8 +51,8 @@ def downgrade() -> None:
     """Drop the sources and the jobs' columns for them."""
     for state in RUN_STATES:
         op.drop_index(f"uq_ingest_jobs_source_{state}", "ingest_jobs")
-    with op.batch_alter_table("ingest_jobs") as batch:
-        batch.drop_constraint("fk_ingest_jobs_source_id", type_="foreignkey")
-        batch.drop_column("trigger")
-        batch.drop_column("source_id")
+    if op.get_bind().dialect.name != "sqlite":
+        op.drop_constraint("fk_ingest_jobs_source_id", "ingest_jobs", type_="foreignkey")
+    op.drop_column("ingest_jobs", "trigger")
+    op.drop_column("ingest_jobs", "source_id")
     op.drop_table("sources")
