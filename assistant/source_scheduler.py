@@ -28,6 +28,8 @@ CHANGES = frozenset({"created", "modified", "moved", "deleted", "closed"})
 class _Planned:
     schedule: str
     folder: str
+    present: bool
+    """Whether the folder was there to watch: a share mounted later is watched from then on."""
 
 
 class SourceScheduler:
@@ -72,7 +74,7 @@ class SourceScheduler:
         for source_id in set(self._planned) - set(wanted):
             self._forget(source_id)
         for source in wanted.values():
-            planned = _Planned(source.schedule, source.folder)
+            planned = _Planned(source.schedule, source.folder, Path(source.folder).is_dir())
             if self._planned.get(source.id) != planned:
                 self._forget(source.id)
                 self._plan(source)
@@ -83,8 +85,12 @@ class SourceScheduler:
         self._scheduler.add_job(self._due, parse_schedule(source.schedule, start), args=(source.id, "schedule"),
                                 id=f"source-{source.id}", replace_existing=True)
         if self.settings.watch and Path(source.folder).is_dir():
-            handler = _Changes(self, source.id)
-            self._watches[source.id] = self._observer.schedule(handler, source.folder, recursive=True)
+            try:
+                self._watches[source.id] = self._observer.schedule(_Changes(self, source.id), source.folder,
+                                                                   recursive=True)
+            except OSError as exc:  # e.g. fs.inotify.max_user_watches reached: the schedule still finds changes
+                log.warning("source %s: cannot watch %s (%s); its schedule finds the changes", source.name,
+                            source.folder, exc)
 
     def _forget(self, source_id: int) -> None:
         self._planned.pop(source_id, None)
