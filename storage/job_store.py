@@ -26,6 +26,7 @@ from storage.models import Collection, IngestJobFileRow, IngestJobRow, SourceRow
 if TYPE_CHECKING:
     from storage.sources import SyncRules
 
+SUPERSEDED = "the run of its source queued since does all it would have done"
 FILES_SHOWN = 20
 FAILURES_SHOWN = 500
 ENDED = ("done", "held", "failed", "interrupted")
@@ -235,9 +236,14 @@ class JobStore:
                                        reason=f.reason) for f in failures)
 
     def requeue(self, job_id: int) -> None:
-        """Give a job back to the queue (its worker is stopping)."""
+        """Give a job back to the queue (its worker is stopping); a source's run that has a queued successor
+        ends ``interrupted`` instead, since that run does all it would have done."""
+        job = IngestJobRow
         with self.db.session() as s:
-            s.execute(update(IngestJobRow).where(IngestJobRow.id == job_id).values(
+            s.execute(update(job).where(job.id == job_id, _successor_queued()).values(
+                status="interrupted", error=SUPERSEDED, finished_at=utcnow(), worker=None)
+                .execution_options(synchronize_session=False))
+            s.execute(update(job).where(job.id == job_id, job.status == "running").values(
                 status="queued", worker=None, heartbeat_at=None, finished_at=None))
 
     def fail(self, job_id: int, error: str) -> None:
@@ -262,9 +268,13 @@ class JobStore:
         requeue = (update(job).where(*expired, job.attempts < max_attempts)
                    .values(status="queued", worker=None, heartbeat_at=None)
                    .returning(job.id).execution_options(synchronize_session=False))
+        superseded = (update(job).where(*expired, _successor_queued())
+                      .values(status="interrupted", error=f"{lost}; {SUPERSEDED}", finished_at=utcnow())
+                      .returning(job.id).execution_options(synchronize_session=False))
         with self.db.session() as s:
-            failed = [LeaseOutcome(job_id, False, gave_up.replace("its worker", f"worker {worker}"))
-                      for job_id, worker in s.execute(fail).all()]
+            ended = [LeaseOutcome(job_id, False, f"{lost}; {SUPERSEDED}") for job_id in s.scalars(superseded).all()]
+            failed = ended + [LeaseOutcome(job_id, False, gave_up.replace("its worker", f"worker {worker}"))
+                              for job_id, worker in s.execute(fail).all()]
             requeued = [LeaseOutcome(job_id, True, f"{lost}; queued again") for job_id in s.scalars(requeue).all()]
         return failed + requeued
 
@@ -304,6 +314,13 @@ def _record(s: Session, job: IngestJobRow, collection: str) -> IngestJob:
         summary=dict(job.counts or {}) if job.status in ("done", "held") else {}, error=job.error,
         started=_utc(job.started_at), finished=_utc(job.finished_at),
     )
+
+
+def _successor_queued() -> Any:
+    """Whether a later run of the same source is queued: a second queued run of a source is refused."""
+    other = aliased(IngestJobRow)
+    return exists().where(other.source_id == IngestJobRow.source_id, other.status == "queued",
+                          other.id != IngestJobRow.id)
 
 
 def _rules(source: SourceRow, trigger: str | None) -> SyncRules:

@@ -165,6 +165,21 @@ def test_a_run_interrupted_by_a_restart_resumes(services: Any, share: Path) -> N
     assert len(_paths(services)) == 13
 
 
+def test_a_dead_workers_run_gives_way_to_the_run_queued_behind_it(services: Any, share: Path) -> None:
+    _added(services, share)
+    dying, _ = services.web.sources.sync(SYSTEM, "share")
+    assert services.web.jobs.store.claim("worker-that-dies").id == dying
+    (share / "late.md").write_text("# Late\n\nWritten while the first run ran.\n", "utf-8")
+    behind, new = services.web.sources.sync(SYSTEM, "share")
+    assert new
+    time.sleep(0.6)  # past jobs.lease_s: requeuing the dead run would make two queued runs of one source
+    while services.web.jobs.run_next():
+        pass
+    runs = {r.job: r for r in services.web.sources.runs(SYSTEM, "share")}
+    assert runs[dying].state == "interrupted" and "queued since" in (runs[dying].reason or "")
+    assert (runs[behind].state, runs[behind].counts["added"]) == ("done", 1)
+
+
 def test_schedules_fire(services: Any, share: Path) -> None:
     services.web.sources.add(SYSTEM, "share", str(share), "memos", schedule="every 10s")
     services.web.sources.run_here(SYSTEM, "share")
