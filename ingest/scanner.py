@@ -60,8 +60,8 @@ def scan_folder(
     root = root.resolve()
     result = ScanResult()
     rules = rules or SyncRules()
-    if rules.max_file_mb is not None:
-        settings = settings.model_copy(update={"max_file_mb": rules.max_file_mb})
+    limit = (settings.max_file_mb, "ingest.max_file_mb") if rules.max_file_mb is None else (
+        rules.max_file_mb, "the source's size limit")
 
     def walk_error(exc: OSError) -> None:
         result.failures.append((_rel(root, Path(exc.filename or root)), f"cannot list folder: {exc.strerror}"))
@@ -82,7 +82,7 @@ def scan_folder(
             if is_ignored(name) or matches(rel, rules.exclude) or (rules.include and not matches(rel, rules.include)):
                 result.ignored += 1
             else:
-                _consider(root, base / name, settings, formats, result)
+                _consider(root, base / name, limit, formats, result)
     return result
 
 
@@ -98,9 +98,9 @@ def _symlinked_dir(root: Path, link: Path, result: ScanResult) -> None:
         result.ignored += 1  # its files are ingested under their real path
 
 
-def _consider(root: Path, path: Path, settings: IngestSettings, formats: FormatRegistry, result: ScanResult) -> None:
+def _consider(root: Path, path: Path, limit: tuple[float, str], formats: FormatRegistry, result: ScanResult) -> None:
     rel = _rel(root, path)
-    reason = _refusal(root, path, settings, formats)
+    reason = _refusal(root, path, limit, formats)
     if reason == "":
         result.ignored += 1
         return
@@ -111,8 +111,8 @@ def _consider(root: Path, path: Path, settings: IngestSettings, formats: FormatR
     result.files.append(FileEntry(rel, path, info.st_size, info.st_mtime_ns))
 
 
-def _refusal(root: Path, path: Path, settings: IngestSettings, formats: FormatRegistry) -> str | None:
-    """A reason to refuse the file, "" to ignore it silently, None to ingest it."""
+def _refusal(root: Path, path: Path, limit: tuple[float, str], formats: FormatRegistry) -> str | None:
+    """A reason to refuse the file, "" to ignore it silently, None to ingest it; ``limit``: MB, and its setting."""
     if path.is_symlink():
         target = path.resolve()
         if not target.exists():
@@ -131,9 +131,9 @@ def _refusal(root: Path, path: Path, settings: IngestSettings, formats: FormatRe
         return f"unsupported file type {suffix or '(no extension)'}"
     if info.st_size == 0:
         return "empty file (0 bytes)"
-    limit = settings.max_file_mb * 1024 * 1024
-    if info.st_size > limit:
-        return f"file is {info.st_size / 2**20:.1f} MB, over the {settings.max_file_mb:g} MB limit (ingest.max_file_mb)"
+    max_mb, setting = limit
+    if info.st_size > max_mb * 1024 * 1024:
+        return f"file is {info.st_size / 2**20:.1f} MB, over the {max_mb:g} MB limit ({setting})"
     if not os.access(path, os.R_OK):
         return "permission denied"
     return None
