@@ -130,7 +130,8 @@ def test_patterns_and_size_limit_choose_the_files(services: Any, share: Path) ->
     services.web.sources.add(SYSTEM, "share", str(share), "memos", exclude=["drafts"], max_file_mb=1.0)
     run = services.web.sources.run_here(SYSTEM, "share")
     assert "drafts/plan.md" not in _paths(services) and run.counts["added"] == 10
-    assert [f.path for f in run.failures] == ["big.txt"] and "1 MB limit (the source's size limit)" in run.failures[0].reason
+    assert [f.path for f in run.failures] == ["big.txt"]
+    assert "1 MB limit (the source's size limit)" in run.failures[0].reason
 
     services.web.sources.add(SYSTEM, "policies", str(share), "only-parking", include=["*/parking.md"])
     services.web.sources.run_here(SYSTEM, "policies")
