@@ -131,7 +131,9 @@ class SourceService:
         For the command line: jobs queued before it run first, and a worker elsewhere may run it instead.
         """
         job_id = self.confirm(actor, name) if confirm else self.sync(actor, name)[0]
-        while self.jobs.store.state(job_id) not in ENDED:
+        while (state := self.jobs.store.state(job_id)) not in ENDED:
+            if state is None:
+                raise NotFoundError(f"the run of {name} was dropped: the source was removed meanwhile")
             if not self.jobs.run_next():
                 time.sleep(self.jobs.settings.jobs.poll_s)
         return next(r for r in self.runs(actor, name, limit=RUN_SEARCH) if r.job == job_id)
