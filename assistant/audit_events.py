@@ -239,6 +239,35 @@ class DocumentRemoved(AuditEvent, action="document_removed", target="path"):
     collection: str
 
 
+# --- sources ---------------------------------------------------------------------------------
+
+
+class SourceAdded(AuditEvent, action="source_added", target="source"):
+    source: str
+    folder: str
+    collection: str
+    schedule: str
+
+
+class SourceChanged(AuditEvent, action="source_changed", target="source"):
+    """Paused, resumed, or its held removals confirmed (``change``)."""
+
+    source: str
+    change: str
+
+
+class SourceRemoved(AuditEvent, action="source_removed", target="source"):
+    source: str
+
+
+class SourceRunHeld(AuditEvent, action="source_run_held", target="folder"):
+    """A run that removed nothing, waiting for an admin, with the reason shown to admins."""
+
+    folder: str
+    job: int
+    reason: str
+
+
 # --- the quality loop -------------------------------------------------------------------------
 
 
@@ -301,6 +330,7 @@ EVENT_TYPES: dict[str, type[AuditEvent]] = {kind.action: kind for kind in (
     GroupMemberRemoved, GrantAdded, GrantRevoked, ApiTokenCreated, ApiTokenRevoked, ChatDeleted, QuestionAsked,
     Feedback, FilesUploaded, IngestStarted, IngestFinished, IngestFailed, IngestRequeued, DocumentRemoved,
     SettingsChanged, ModelChosen, ModelAdded, ExpectedAnswerSaved, QualitySetExported,
+    SourceAdded, SourceChanged, SourceRemoved, SourceRunHeld,
 )}
 """Every kind of event, by its stored action name."""
 

@@ -130,7 +130,7 @@ class IngestJobs:
     def start_folder(self, actor: Principal, folder: str, collection: str, sync: bool = False) -> int:
         """Queue ingestion of a server folder under an allowed root; returns the job id."""
         require_admin(actor)
-        path = self._allowed_folder(folder)
+        path = self.allowed_folder(folder)
         return self._submit(actor, path, collection, sync)
 
     def start_upload(self, actor: Principal, files: list[tuple[Path, str]], collection: str) -> UploadResult:
@@ -214,7 +214,8 @@ class IngestJobs:
             kind = audit_events.IngestRequeued if outcome.requeued else audit_events.IngestFailed
             self.audit.record("system", kind(f"job {outcome.job_id}", job=outcome.job_id, error=outcome.message))
 
-    def _allowed_folder(self, folder: str) -> Path:
+    def allowed_folder(self, folder: str) -> Path:
+        """The folder, resolved, when it is one under ``web.ingest_roots`` (or the uploads); else an error saying so."""
         if not folder.strip() or "\x00" in folder:
             raise InvalidInput("type the path of a folder on the server")
         path = Path(folder.strip()).expanduser().resolve()
@@ -236,10 +237,14 @@ class IngestJobs:
         collection_id = self.ingest.corpus.collection_id(name, create=True)
         job_id = self.store.enqueue(collection_id, str(folder), sync, actor.username)
         self.audit.record(actor, audit_events.IngestStarted(name, folder=str(folder), sync=sync, job=job_id))
+        self.notify()
+        return job_id
+
+    def notify(self) -> None:
+        """Tell this process's worker a job was queued (starting it in the single-process set-up)."""
         if self.settings.jobs.in_process_worker:
             self.start_worker()
             self._wake.set()
-        return job_id
 
     def accepted_formats(self) -> list[tuple[str, tuple[str, ...]]]:
         """The document formats uploads and folders may hold: (name, file suffixes)."""
@@ -256,7 +261,7 @@ class IngestJobs:
                 # its fixed copy a duplicate (the reason is on the job).
                 uploaded = Path(job.root).resolve().is_relative_to(self.upload_dir.resolve())
                 report = self.ingest.ingest(Path(job.root), job.collection, job.sync, progress, job_id=job.id,
-                                            remove_failed=uploaded)
+                                            rules=job.rules, remove_failed=uploaded)
         except KeyboardInterrupt:
             self.store.requeue(job.id)  # the worker is stopping: the next one finishes the job
             raise
@@ -266,6 +271,8 @@ class IngestJobs:
             self.audit.record(job.requested_by, audit_events.IngestFailed(job.collection, job=job.id, error=error))
             return
         self.audit.record(job.requested_by, audit_events.IngestFinished.of(job.collection, job.id, report))
+        if report.held:
+            self.audit.record("system", audit_events.SourceRunHeld(job.root, job=job.id, reason=report.held))
 
 
 def _collection_name(collection: str) -> str:

@@ -310,6 +310,24 @@ class JobSettings(Section):
     )
 
 
+class SourceSettings(Section):
+    """Folders kept in step with a collection (``docs/sources.md``): their defaults, the scheduler and the watcher."""
+
+    default_schedule: str = Field("every 1h", description="A new source's schedule when none is given.")
+    max_removal_share: float = Field(
+        0.2, ge=0, le=1, description="A new source's limit: a run that would remove a larger share of its "
+        "documents removes nothing and is held until an admin confirms.",
+    )
+    watch: bool = Field(True, description="Watch local folders for changes (inotify), besides the schedule.")
+    settle_s: float = Field(
+        5.0, gt=0, description="A watched folder's run starts once it has seen no change for this long.",
+    )
+    refresh_s: float = Field(
+        10.0, gt=0, description="How often the worker reads sources added, changed or removed by any process.",
+    )
+    runs_shown: int = Field(20, description="Runs listed in a source's history.")
+
+
 class Settings(BaseSettings):
     """Everything Enclave can be told; every field has a default that works offline."""
 
@@ -327,6 +345,7 @@ class Settings(BaseSettings):
     answer: AnswerSettings = Field(default_factory=AnswerSettings)  # type: ignore[arg-type]
     web: WebSettings = Field(default_factory=WebSettings)  # type: ignore[arg-type]
     jobs: JobSettings = Field(default_factory=JobSettings)  # type: ignore[arg-type]
+    sources: SourceSettings = Field(default_factory=SourceSettings)  # type: ignore[arg-type]
 
     @classmethod
     def settings_customise_sources(

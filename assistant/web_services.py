@@ -18,6 +18,7 @@ from assistant.models.service import ModelService
 from assistant.quality import QualityService
 from assistant.runtime import RuntimeSettings
 from assistant.settings import Settings
+from assistant.sources import SourceService
 from ingest.pipeline import IngestService
 from storage.account_store import AccountStore
 from storage.api_tokens import ApiTokenStore
@@ -26,6 +27,7 @@ from storage.db import Database
 from storage.job_store import JobStore
 from storage.library import LibraryStore
 from storage.quality import QualityStore
+from storage.sources import SourceStore
 
 
 @dataclass
@@ -43,6 +45,7 @@ class WebServices:
     catalog: Catalog
     models: ModelService
     quality: QualityService
+    sources: SourceService
 
 
 def build_web_services(
@@ -67,4 +70,5 @@ def build_web_services(
         catalog=Catalog(library_store, access),
         models=ModelService(answers.live, answers, runtime, audit),
         quality=QualityService(QualityStore(db), library_store, audit),
+        sources=SourceService(SourceStore(db), corpus, jobs, settings.sources, audit),
     )

@@ -33,6 +33,7 @@ from storage.errors import DiskFullError
 from storage.hashing import sha256_file
 from storage.index_store import CollectionIndex
 from storage.job_store import FileProgress, JobStore
+from storage.sources import SyncRules
 
 log = logging.getLogger(__name__)
 EMBED_GROUP_CHUNKS = 256
@@ -55,6 +56,10 @@ class IngestReport:
     pages: int = 0
     seconds: float = 0.0
     job_id: int | None = None
+    held: str | None = None
+    """Why the run removed nothing although files are gone (a source's removal limit); None when it did not hold."""
+    phases: dict[str, float] = field(default_factory=dict)
+    """Seconds spent scanning, planning (hashing), parsing and embedding, removing, and saving the index."""
 
     def as_json(self) -> dict[str, Any]:
         """The summary as a JSON-ready dict."""
@@ -63,7 +68,14 @@ class IngestReport:
             "removed": self.removed, "renamed": self.renamed,
             "failed": [{"path": p, "reason": r} for p, r in self.failed],
             "documents": self.documents, "chunks": self.chunks, "seconds": round(self.seconds, 3),
+            "held": self.held, "phases": {name: round(t, 3) for name, t in self.phases.items()},
         }
+
+    def timed(self, phase: str, since: float) -> float:
+        """Add the time since ``since`` to ``phase``; returns now, the next phase's start."""
+        now = time.perf_counter()
+        self.phases[phase] = self.phases.get(phase, 0.0) + now - since
+        return now
 
 
 class PassageEmbedder(Protocol):
@@ -126,6 +138,16 @@ def _remove_files(root: Path, failed: list[tuple[str, str]]) -> None:
         path = (root / rel).resolve()
         if path.is_relative_to(root) and path.is_file():
             path.unlink(missing_ok=True)
+def _removal_hold(gone: int, known: int, present: int, rules: SyncRules) -> str | None:
+    """Why a source's run must not remove the ``gone`` of its ``known`` documents; None when it may."""
+    if rules.max_removal_share is None:
+        return None
+    if present == 0:
+        return f"the folder is empty, so all {known} documents would be removed: the share looks unmounted"
+    if gone > rules.max_removal_share * known:
+        return (f"{gone} of {known} documents ({gone / known:.0%}) would be removed, over this source's limit of "
+                f"{rules.max_removal_share:.0%}: the share looks partly unmounted, or files were moved away")
+    return None
 
 
 def parser_context() -> Any:
@@ -159,29 +181,36 @@ class IngestService(Generic[Target]):
 
     def ingest(
         self, folder: Path, collection: str | None = None, sync: bool = False,
-        progress: IngestProgress | None = None, job_id: int | None = None, remove_failed: bool = False,
+        progress: IngestProgress | None = None, job_id: int | None = None, rules: SyncRules | None = None,
+        remove_failed: bool = False,
     ) -> IngestReport:
         """Ingest new and changed files under ``folder``; with ``sync``, drop files that are gone.
 
         ``job_id`` is a job a worker claimed from the queue (its ``progress`` records every file); without
-        one the run records its own job, and its failed files when it ends. ``remove_failed`` deletes the
-        files that could not be ingested before the job is marked done (an upload folder's own copies).
+        one the run records its own job, and its failed files when it ends. A source's ``rules`` say which
+        files count and how large a share of the documents a run may remove: a run that would remove
+        more, or finds the folder missing, removes nothing and ends ``held`` with the reason.
+        ``remove_failed`` deletes the files that could not be ingested before the job is marked done (an
+        upload folder's own copies).
         """
         started = time.perf_counter()
         progress = progress or _Quiet()
         self.corpus.verify_model()
         root = folder.resolve()
-        scan = scan_folder(root, self.settings, self.formats)
         store = self.corpus.store
         cid = self.corpus.collection_id(collection or self.default_collection, create=True)
+        if rules is not None and rules.max_removal_share is not None and not root.is_dir():
+            return self._hold_missing(cid, root, job_id)
+        scan = scan_folder(root, self.settings, self.formats, rules)
         report = IngestReport(failed=list(scan.failures))
+        report.timed("scan", started)
         report.job_id = job_id if job_id is not None else self.jobs.start(cid, str(root), sync)
         own_job = job_id is None
         progress.started(len(scan.files) + len(scan.failures))
         for path, reason in scan.failures:
             progress.file_done(path, "failed", 0, reason)
         try:
-            self._run(cid, root, scan.files, sync, report, progress)
+            self._run(cid, root, scan.files, sync, report, progress, rules)
         except BaseException as exc:
             report.seconds = time.perf_counter() - started
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
@@ -199,7 +228,15 @@ class IngestService(Generic[Target]):
         report.seconds = time.perf_counter() - started
         totals = {c["name"]: c for c in store.status()}[collection or self.default_collection]
         report.documents, report.chunks = totals["documents"], totals["chunks"]
-        self.jobs.finish(report.job_id, "done", report.as_json(), _failures(report, own_job))
+        self.jobs.finish(report.job_id, "held" if report.held else "done", report.as_json(), _failures(report, own_job),
+                         error=report.held)
+        return report
+
+    def _hold_missing(self, cid: int, root: Path, job_id: int | None) -> IngestReport:
+        """End a source's run whose folder is gone (an unmounted share, most often): nothing removed."""
+        report = IngestReport(held=f"{root} is missing: the share looks unmounted; nothing was removed")
+        report.job_id = job_id if job_id is not None else self.jobs.start(cid, str(root), True)
+        self.jobs.finish(report.job_id, "held", report.as_json(), error=report.held)
         return report
 
     def upload(self, uploads: list[Upload], collection: str, folder: UploadFolder) -> UploadBatch:
@@ -232,12 +269,14 @@ class IngestService(Generic[Target]):
 
     def _run(
         self, cid: int, root: Path, files: list[FileEntry], sync: bool, report: IngestReport,
-        progress: IngestProgress,
+        progress: IngestProgress, rules: SyncRules | None = None,
     ) -> None:
         store = self.corpus.store
+        since = time.perf_counter()
         known = store.known_documents(cid, str(root))
         plan = self._plan(files, known, report, progress)
         self._drop_duplicates(cid, plan, report, progress)
+        since = report.timed("plan", since)
         index = self.corpus.index(cid) if (plan.parse or plan.gone or plan.renames) else None
         for doc_id, entry in plan.renames:
             store.rename(doc_id, entry.rel, entry.mtime_ns)
@@ -251,12 +290,17 @@ class IngestService(Generic[Target]):
         report.unchanged = len(plan.unchanged)
         if plan.parse:
             self._parse_and_embed(cid, root, plan.parse, report, progress)
-        if sync and plan.gone and index is not None:
+        since = report.timed("parse_embed", since)
+        if sync and plan.gone and rules is not None:
+            report.held = _removal_hold(len(plan.gone), len(known), len(files), rules)
+        if sync and plan.gone and index is not None and not report.held:
             removed_ids = store.delete_documents(d.id for d in plan.gone)
             index.remove(removed_ids)
             report.removed = len(plan.gone)
+        since = report.timed("remove", since)
         if index is not None:
             self.corpus.save(cid)
+        report.timed("save", since)
 
     def _plan(
         self, files: list[FileEntry], known: dict[str, KnownDocument], report: IngestReport,

@@ -11,6 +11,7 @@ from pathlib import Path
 from ingest.errors import IngestError
 from ingest.parsers import FORMATS, FormatRegistry
 from ingest.settings import IngestSettings
+from storage.sources import SyncRules
 
 # Editor swap files, Office lock files and OS litter: never documents, never failures.
 IGNORED_PATTERNS = ("~$*", "*.swp", "*.swo", "*.swx", "*~", "#*#", "*.tmp", "*.part", "Thumbs.db", "desktop.ini")
@@ -40,12 +41,27 @@ def is_ignored(name: str) -> bool:
     return name.startswith(".") or any(fnmatch.fnmatch(name, p) for p in IGNORED_PATTERNS)
 
 
-def scan_folder(root: Path, settings: IngestSettings, formats: FormatRegistry = FORMATS) -> ScanResult:
-    """List the files under ``root`` in one of ``formats`` (only names below it count as hidden or not)."""
+def matches(rel: str, patterns: tuple[str, ...]) -> bool:
+    """Whether a relative POSIX path, or its file name, matches one of the glob patterns (``*`` spans folders)."""
+    name = rel.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatchcase(rel, p) or fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def scan_folder(
+    root: Path, settings: IngestSettings, formats: FormatRegistry = FORMATS, rules: SyncRules | None = None,
+) -> ScanResult:
+    """List the files under ``root`` in one of ``formats`` (only names below it count as hidden or not).
+
+    A source's ``rules`` leave out, silently, files its patterns do not take and folders they exclude,
+    and may set its own size limit.
+    """
     if not root.is_dir():
         raise IngestError(f"{root} is not a folder")
     root = root.resolve()
     result = ScanResult()
+    rules = rules or SyncRules()
+    limit = (settings.max_file_mb, "ingest.max_file_mb") if rules.max_file_mb is None else (
+        rules.max_file_mb, "the source's size limit")
 
     def walk_error(exc: OSError) -> None:
         result.failures.append((_rel(root, Path(exc.filename or root)), f"cannot list folder: {exc.strerror}"))
@@ -54,7 +70,7 @@ def scan_folder(root: Path, settings: IngestSettings, formats: FormatRegistry = 
         base = Path(folder)
         kept = []
         for d in sorted(dirs):
-            if is_ignored(d):
+            if is_ignored(d) or matches(_rel(root, base / d), rules.exclude):
                 result.ignored += 1
             elif (base / d).is_symlink():
                 _symlinked_dir(root, base / d, result)
@@ -62,10 +78,11 @@ def scan_folder(root: Path, settings: IngestSettings, formats: FormatRegistry = 
                 kept.append(d)
         dirs[:] = kept
         for name in sorted(names):
-            if is_ignored(name):
+            rel = _rel(root, base / name)
+            if is_ignored(name) or matches(rel, rules.exclude) or (rules.include and not matches(rel, rules.include)):
                 result.ignored += 1
             else:
-                _consider(root, base / name, settings, formats, result)
+                _consider(root, base / name, limit, formats, result)
     return result
 
 
@@ -81,9 +98,9 @@ def _symlinked_dir(root: Path, link: Path, result: ScanResult) -> None:
         result.ignored += 1  # its files are ingested under their real path
 
 
-def _consider(root: Path, path: Path, settings: IngestSettings, formats: FormatRegistry, result: ScanResult) -> None:
+def _consider(root: Path, path: Path, limit: tuple[float, str], formats: FormatRegistry, result: ScanResult) -> None:
     rel = _rel(root, path)
-    reason = _refusal(root, path, settings, formats)
+    reason = _refusal(root, path, limit, formats)
     if reason == "":
         result.ignored += 1
         return
@@ -94,8 +111,8 @@ def _consider(root: Path, path: Path, settings: IngestSettings, formats: FormatR
     result.files.append(FileEntry(rel, path, info.st_size, info.st_mtime_ns))
 
 
-def _refusal(root: Path, path: Path, settings: IngestSettings, formats: FormatRegistry) -> str | None:
-    """A reason to refuse the file, "" to ignore it silently, None to ingest it."""
+def _refusal(root: Path, path: Path, limit: tuple[float, str], formats: FormatRegistry) -> str | None:
+    """A reason to refuse the file, "" to ignore it silently, None to ingest it; ``limit``: MB, and its setting."""
     if path.is_symlink():
         target = path.resolve()
         if not target.exists():
@@ -114,9 +131,9 @@ def _refusal(root: Path, path: Path, settings: IngestSettings, formats: FormatRe
         return f"unsupported file type {suffix or '(no extension)'}"
     if info.st_size == 0:
         return "empty file (0 bytes)"
-    limit = settings.max_file_mb * 1024 * 1024
-    if info.st_size > limit:
-        return f"file is {info.st_size / 2**20:.1f} MB, over the {settings.max_file_mb:g} MB limit (ingest.max_file_mb)"
+    max_mb, setting = limit
+    if info.st_size > max_mb * 1024 * 1024:
+        return f"file is {info.st_size / 2**20:.1f} MB, over the {max_mb:g} MB limit ({setting})"
     if not os.access(path, os.R_OK):
         return "permission denied"
     return None

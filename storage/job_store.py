@@ -14,17 +14,23 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, exists, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
 
 from storage.db import Database
-from storage.models import Collection, IngestJobFileRow, IngestJobRow, utcnow
+from storage.models import Collection, IngestJobFileRow, IngestJobRow, SourceRow, utcnow
 
+if TYPE_CHECKING:
+    from storage.sources import SyncRules
+
+SUPERSEDED = "the run of its source queued since does all it would have done"
 FILES_SHOWN = 20
 FAILURES_SHOWN = 500
-ENDED = ("done", "failed", "interrupted")
+ENDED = ("done", "held", "failed", "interrupted")
+"""A held run (a source's run that would have removed too much) ended too: it removed nothing."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,9 @@ class ClaimedJob:
     sync: bool
     requested_by: str
     attempts: int
+    source_id: int | None = None
+    rules: SyncRules | None = None
+    """A source's run follows its source's rules (``storage.sources``); a plain job has none."""
 
 
 @dataclass(frozen=True)
@@ -164,24 +173,34 @@ class JobStore:
 
         One statement: on PostgreSQL the row is picked ``FOR UPDATE SKIP LOCKED``, so concurrent
         workers each get a different job without waiting; SQLite has no row locks (the clause is
-        not rendered) and its single UPDATE takes the database's write lock.
+        not rendered) and its single UPDATE takes the database's write lock. A source's run waits
+        while another run of the same source is running; should two workers race for it, the
+        database's unique index refuses the second, which finds nothing this time.
         """
-        job = IngestJobRow
-        oldest = (select(job.id).where(job.status == "queued").order_by(job.id).limit(1)
+        job, other = IngestJobRow, aliased(IngestJobRow)
+        source_busy = exists().where(other.source_id == job.source_id, other.status == "running")
+        oldest = (select(job.id).where(job.status == "queued", ~source_busy).order_by(job.id).limit(1)
                   .with_for_update(skip_locked=True))
         take = (update(job).where(job.id == oldest.scalar_subquery(), job.status == "queued")
                 .values(status="running", worker=worker, heartbeat_at=utcnow(), started_at=utcnow(),
                         attempts=job.attempts + 1, total_files=0, done_files=0, error=None, finished_at=None)
-                .returning(job.id, job.collection_id, job.root, job.sync, job.requested_by, job.attempts)
+                .returning(job.id, job.collection_id, job.root, job.sync, job.requested_by, job.attempts,
+                           job.source_id, job.trigger)
                 .execution_options(synchronize_session=False))
-        with self.db.session() as s:
-            row = s.execute(take).first()
-            if row is None:
-                return None
-            s.execute(delete(IngestJobFileRow).where(IngestJobFileRow.job_id == row.id))  # a new attempt starts afresh
-            name = s.scalars(select(Collection.name).where(Collection.id == row.collection_id)).one()
-            return ClaimedJob(row.id, row.collection_id, name, row.root, bool(row.sync), row.requested_by or "system",
-                              row.attempts)
+        try:
+            with self.db.session() as s:
+                row = s.execute(take).first()
+                if row is None:
+                    return None
+                # a new attempt starts afresh
+                s.execute(delete(IngestJobFileRow).where(IngestJobFileRow.job_id == row.id))
+                name = s.scalars(select(Collection.name).where(Collection.id == row.collection_id)).one()
+                source = s.get(SourceRow, row.source_id) if row.source_id is not None else None
+                return ClaimedJob(row.id, row.collection_id, name, row.root, bool(row.sync),
+                                  row.requested_by or "system", row.attempts, row.source_id,
+                                  _rules(source, row.trigger) if source is not None else None)
+        except IntegrityError:
+            return None
 
     def heartbeat(self, job_id: int, worker: str) -> bool:
         """Renew a running job's lease; False when the worker no longer holds it."""
@@ -217,9 +236,14 @@ class JobStore:
                                        reason=f.reason) for f in failures)
 
     def requeue(self, job_id: int) -> None:
-        """Give a job back to the queue (its worker is stopping)."""
+        """Give a job back to the queue (its worker is stopping); a source's run that has a queued successor
+        ends ``interrupted`` instead, since that run does all it would have done."""
+        job = IngestJobRow
         with self.db.session() as s:
-            s.execute(update(IngestJobRow).where(IngestJobRow.id == job_id).values(
+            s.execute(update(job).where(job.id == job_id, _successor_queued()).values(
+                status="interrupted", error=SUPERSEDED, finished_at=utcnow(), worker=None)
+                .execution_options(synchronize_session=False))
+            s.execute(update(job).where(job.id == job_id, job.status == "running").values(
                 status="queued", worker=None, heartbeat_at=None, finished_at=None))
 
     def fail(self, job_id: int, error: str) -> None:
@@ -244,9 +268,13 @@ class JobStore:
         requeue = (update(job).where(*expired, job.attempts < max_attempts)
                    .values(status="queued", worker=None, heartbeat_at=None)
                    .returning(job.id).execution_options(synchronize_session=False))
+        superseded = (update(job).where(*expired, _successor_queued())
+                      .values(status="interrupted", error=f"{lost}; {SUPERSEDED}", finished_at=utcnow())
+                      .returning(job.id).execution_options(synchronize_session=False))
         with self.db.session() as s:
-            failed = [LeaseOutcome(job_id, False, gave_up.replace("its worker", f"worker {worker}"))
-                      for job_id, worker in s.execute(fail).all()]
+            ended = [LeaseOutcome(job_id, False, f"{lost}; {SUPERSEDED}") for job_id in s.scalars(superseded).all()]
+            failed = ended + [LeaseOutcome(job_id, False, gave_up.replace("its worker", f"worker {worker}"))
+                              for job_id, worker in s.execute(fail).all()]
             requeued = [LeaseOutcome(job_id, True, f"{lost}; queued again") for job_id in s.scalars(requeue).all()]
         return failed + requeued
 
@@ -283,9 +311,22 @@ def _record(s: Session, job: IngestJobRow, collection: str) -> IngestJob:
         id=job.id, collection=collection, source=job.root, state=job.status, started_by=job.requested_by or "",
         sync=bool(job.sync), total=job.total_files, done=job.done_files, attempts=job.attempts, worker=job.worker,
         files=tuple(_file(f) for f in reversed(latest)), failures=tuple(_file(f) for f in failed),
-        summary=dict(job.counts or {}) if job.status == "done" else {}, error=job.error,
+        summary=dict(job.counts or {}) if job.status in ("done", "held") else {}, error=job.error,
         started=_utc(job.started_at), finished=_utc(job.finished_at),
     )
+
+
+def _successor_queued() -> Any:
+    """Whether a later run of the same source is queued: a second queued run of a source is refused."""
+    other = aliased(IngestJobRow)
+    return exists().where(other.source_id == IngestJobRow.source_id, other.status == "queued",
+                          other.id != IngestJobRow.id)
+
+
+def _rules(source: SourceRow, trigger: str | None) -> SyncRules:
+    from storage.sources import rules_of  # storage.sources reads this module's records
+
+    return rules_of(source, trigger)
 
 
 def _file(row: IngestJobFileRow) -> FileProgress:

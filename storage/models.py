@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -119,7 +121,13 @@ class IngestJobRow(Base):
     """One run of ingestion over a folder: what it did and how it ended (read as ``job_store.IngestJob``)."""
 
     __tablename__ = "ingest_jobs"
-    __table_args__ = (Index("ix_ingest_jobs_status", "status", "id"),)
+    __table_args__ = (
+        Index("ix_ingest_jobs_status", "status", "id"),
+        # Never two runs of one source at once, nor two waiting: the database refuses the second.
+        *(Index(f"uq_ingest_jobs_source_{state}", "source_id", unique=True,
+                sqlite_where=text(f"status = '{state}'"), postgresql_where=text(f"status = '{state}'"))
+          for state in ("queued", "running")),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
     root: Mapped[str] = mapped_column(Text)
@@ -136,6 +144,27 @@ class IngestJobRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     total_files: Mapped[int] = mapped_column(Integer, default=0)
     done_files: Mapped[int] = mapped_column(Integer, default=0)
+    # Runs of a source (migration 0008): at most one queued and one running per source, kept so by the database.
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="SET NULL"), nullable=True)
+    trigger: Mapped[str | None] = mapped_column(String(20), nullable=True, doc="schedule, change, manual or confirm.")
+
+
+class SourceRow(Base):
+    """A folder kept in step with a collection: its schedule, which files count, and the removal limit."""
+
+    __tablename__ = "sources"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    folder: Mapped[str] = mapped_column(Text, doc="Absolute folder, the root of its documents.")
+    schedule: Mapped[str] = mapped_column(String(100), doc="'every 15m' or a five-field cron expression.")
+    include: Mapped[list[str]] = mapped_column(JSON, default=list)
+    exclude: Mapped[list[str]] = mapped_column(JSON, default=list)
+    max_file_mb: Mapped[float | None] = mapped_column(Float, nullable=True)
+    max_removal_share: Mapped[float] = mapped_column(Float)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class IngestJobFileRow(Base):

@@ -14,6 +14,7 @@ from ui.admin_ingest import IngestTab
 from ui.admin_models import ModelsTab
 from ui.admin_quality import QualityTab
 from ui.admin_settings import SettingsTab
+from ui.admin_sources import SourcesTab
 from ui.admin_tab import AdminTab
 from ui.errors import shows_errors
 from ui.session import SessionReader
@@ -28,6 +29,7 @@ class AdminPage:
         self.tabs: list[AdminTab] = [IngestTab(web, session), DocumentsTab(web, session), AccessTab(web, session),
                      ActivityTab(web, session), SettingsTab(web, session), ModelsTab(web, session)]
         self.tabs.append(QualityTab(web, session))
+        self.tabs.append(SourcesTab(web, session))
 
     def build(self) -> gr.Blocks:
         """The page, laid out and wired."""

@@ -22,6 +22,7 @@ from assistant.web_services import WebServices
 from ui.api_chat import chat_router
 from ui.api_errors import ERRORS, install_error_handlers
 from ui.api_models import DocumentList, DocumentOut, IngestRequest, Job, JobFile, JobStarted, Status
+from ui.api_sources import sources_router
 
 OPENAPI_PATH = "/api/openapi.json"
 DESCRIPTION = """Enclave's HTTP API. Authenticate with a personal API token (`Authorization: Bearer enc_...`,
@@ -125,7 +126,7 @@ def openapi_document(routers: list[APIRouter]) -> dict[str, Any]:
 
 def install_api(app: FastAPI, web: WebServices) -> None:
     """Add the ``/v1`` and ``/api`` routes, their JSON errors and ``/api/openapi.json`` to the app."""
-    routers = [chat_router(web.chats, web.runtime), api_router(web)]
+    routers = [chat_router(web.chats, web.runtime), api_router(web), sources_router(web)]
     for router in routers:
         app.include_router(router)
     install_error_handlers(app)

@@ -272,8 +272,10 @@ def job_html(job: IngestJob) -> str:
         f"<li>{escape(f.path)} — {escape(f.outcome)}" + (f" ({f.chunks} chunks)" if f.chunks else "") + "</li>"
         for f in job.files[-8:]
     )
-    summary = ", ".join(f"{k} {v}" for k, v in job.summary.items() if k not in ("failed",))
-    error = f'<p class="failed">Failed: {escape(job.error)}</p>' if job.error else ""
+    summary = ", ".join(f"{k} {v}" for k, v in job.summary.items() if k not in ("failed", "held", "phases"))
+    # A source's held run ended on purpose: it removed nothing, and says why (docs/sources.md).
+    label = "Held, nothing removed" if job.state == "held" else "Failed"
+    error = f'<p class="failed">{label}: {escape(job.error)}</p>' if job.error else ""
     return (
         f'<div class="job" data-state="{escape(job.state)}"><b>Job {int(job.id)}</b> · '
         f'{escape(job.collection)} ← {escape(job.source)} · <span class="state">{escape(job.state)}</span>'

@@ -49,6 +49,10 @@ ONE_OF_EACH: list[ev.AuditEvent] = [
     ev.ModelAdded("qwen.gguf", size_bytes=491_400_032, sha256="ab" * 32),
     ev.ExpectedAnswerSaved(40, collection="hr", answerable=False),
     ev.QualitySetExported("/srv/qa/hr", collection=None, questions=12),
+    ev.SourceAdded("hr-share", folder="/mnt/hr", collection="hr", schedule="every 1h"),
+    ev.SourceChanged("hr-share", change="paused"),
+    ev.SourceRemoved("hr-share"),
+    ev.SourceRunHeld("/mnt/hr", job=9, reason="/mnt/hr is missing: the share looks unmounted"),
 ]
 
 

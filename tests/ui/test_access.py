@@ -175,12 +175,19 @@ ROUTE_POLICIES: dict[tuple[str, str], str] = {
     ("GET", "/api/documents"): SIGNED_IN, ("GET", "/api/documents/{document_id}"): SIGNED_IN,
     ("GET", "/api/documents/{document_id}/file"): SIGNED_IN,
     ("POST", "/api/ingest"): ADMIN, ("GET", "/api/jobs"): ADMIN, ("GET", "/api/jobs/{job_id}"): ADMIN,
+    ("GET", "/api/sources"): ADMIN, ("POST", "/api/sources"): ADMIN, ("GET", "/api/sources/{name}"): ADMIN,
+    ("GET", "/api/sources/{name}/runs"): ADMIN, ("POST", "/api/sources/{name}/sync"): ADMIN,
+    ("POST", "/api/sources/{name}/confirm"): ADMIN, ("POST", "/api/sources/{name}/pause"): ADMIN,
+    ("POST", "/api/sources/{name}/resume"): ADMIN, ("DELETE", "/api/sources/{name}"): ADMIN,
 }
 # Gradio's own routes come and go with the library: one policy per mount, with the exceptions first.
 MOUNT_EXCEPTIONS = {"/chat/gradio_api/upload": ADMIN, "/chat/gradio_api/file=": ADMIN,
                     "/chat/gradio_api/file/": ADMIN}
 MOUNT_POLICIES = {"/chat": SIGNED_IN, "/admin": ADMIN}
-BODIES: dict[tuple[str, str], dict[str, Any]] = {("POST", "/api/ingest"): {"folder": "/", "collection": "hr"}}
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/api/ingest"): {"folder": "/", "collection": "hr"},
+    ("POST", "/api/sources"): {"name": "share", "folder": "/", "collection": "hr"},
+}
 
 
 def route_templates(app: Any) -> list[tuple[str, str, str, str | None]]:

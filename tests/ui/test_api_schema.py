@@ -44,6 +44,9 @@ OPERATIONS = [
     ("GET", "/api/status"), ("GET", "/api/documents"), ("GET", "/api/documents/{document_id}"),
     ("GET", "/api/documents/{document_id}/file"), ("POST", "/api/ingest"), ("GET", "/api/jobs"),
     ("GET", "/api/jobs/{job_id}"),
+    ("GET", "/api/sources"), ("POST", "/api/sources"), ("GET", "/api/sources/{name}"),
+    ("GET", "/api/sources/{name}/runs"), ("POST", "/api/sources/{name}/sync"), ("POST", "/api/sources/{name}/confirm"),
+    ("POST", "/api/sources/{name}/pause"), ("POST", "/api/sources/{name}/resume"), ("DELETE", "/api/sources/{name}"),
 ]
 
 

@@ -1,4 +1,4 @@
-"""``run.py serve`` and ``worker``: the web app, and the process that runs queued ingest jobs beside it."""
+"""``run.py serve`` and ``worker``: the web app, and the process that runs queued ingest jobs and sources' schedules."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from assistant.source_scheduler import SourceScheduler
 from ui.cli.options import CliOptions, open_services, out, refuse_json, shared_options
 
 
@@ -29,9 +30,16 @@ def register_serving_commands(app: typer.Typer) -> None:
         with open_services(options, serving=True, no_worker=no_worker) as services:
             web = services.settings.web
             services.settings = services.settings.changed("web", host=host or web.host, port=port or web.port)
+            scheduler = None
             if services.settings.jobs.in_process_worker:
                 services.web.jobs.start_worker()  # jobs queued before a restart carry on
-            run_server(services, not no_browser, out.print)
+                scheduler = SourceScheduler(services.web.sources, services.settings.sources)
+                scheduler.start()
+            try:
+                run_server(services, not no_browser, out.print)
+            finally:
+                if scheduler is not None:
+                    scheduler.stop()
 
     @app.command()
     @shared_options
@@ -45,8 +53,12 @@ def register_serving_commands(app: typer.Typer) -> None:
         signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop like Ctrl-C: the running job is queued again
         with open_services(options) as services:
             jobs = services.web.jobs
+            scheduler = SourceScheduler(services.web.sources, services.settings.sources)
+            scheduler.start()  # sources' schedules and watched folders queue runs here
             out.print(f"Ingest worker {jobs.worker_name} is waiting for jobs (Ctrl-C stops it)")
             try:
                 jobs.run_worker()
             except KeyboardInterrupt:
                 out.print("Ingest worker stopped")
+            finally:
+                scheduler.stop()
