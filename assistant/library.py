@@ -119,8 +119,8 @@ class Library:
         require_admin(actor)
         return self.corpus.status()
 
-    def remove(self, actor: Principal, document_id: int) -> None:
-        """Remove a document from its collection and its indexes (admins only)."""
+    def remove(self, actor: Principal, document_id: int) -> str:
+        """Remove a document from its collection and its indexes (admins only); returns its path."""
         require_admin(actor)
         doc = self.store.document(document_id)
         if doc is None:
@@ -133,6 +133,7 @@ class Library:
             for key in [k for k in self._images if k[0] == document_id]:
                 del self._images[key]
         self.audit.record(actor, audit_events.DocumentRemoved(doc.path, collection=doc.collection))
+        return doc.path
 
     @staticmethod
     def _is_pdf(doc: DocumentRecord) -> bool:

@@ -49,6 +49,8 @@ ONE_OF_EACH: list[ev.AuditEvent] = [
     ev.ModelAdded("qwen.gguf", size_bytes=491_400_032, sha256="ab" * 32),
     ev.ExpectedAnswerSaved(40, collection="hr", answerable=False),
     ev.QualitySetExported("/srv/qa/hr", collection=None, questions=12),
+    ev.IngestRootAdded("/srv/shares/hr"),
+    ev.IngestRootRemoved("/srv/shares/hr"),
 ]
 
 
