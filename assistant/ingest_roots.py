@@ -55,7 +55,8 @@ class IngestRoots:
         self.live.refresh()
         roots = self.current()
         typed = folder.strip()
-        path = next((root for root in roots if typed in (str(root), os.path.normpath(typed or "."))), None)
+        wanted = os.path.normpath(typed) if typed else ""
+        path = next((root for root in roots if wanted in (str(root), str(root.resolve()))), None)
         if path is None:
             shown = ", ".join(str(root) for root in roots) or "none"
             raise NotFoundError(f"{typed or '(nothing typed)'} is not a folder admins may ingest from; "
