@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from assistant.audit import SYSTEM
 from assistant.errors import InvalidInput, NotFoundError, PermissionDenied
@@ -20,6 +21,7 @@ from tests.fake_ollama import FakeOllama
 from tests.ui.conftest import World, build_world
 from tests.ui.settings_form import PREFIX, components_by_elem_id, page_config
 from tests.ui.test_api import signed_in
+from ui.cli import build_cli
 from ui.job_progress import duration_text, job_html
 
 REFUSED = "not under a folder admins may ingest from"
@@ -95,6 +97,25 @@ def test_roots_that_would_open_more_than_typed_are_refused_and_nothing_changes(
     assert says.format(**values) in str(refused.value)
     assert roots.folders(SYSTEM) == []
     assert services.web.audit.events(SYSTEM, 10, "ingest_root_added") == []
+
+
+def test_roots_changed_at_the_shell_reach_a_running_process(make_services: Any, tmp_path: Path) -> None:
+    hr = share(tmp_path / "shares" / "hr")
+    running = make_services(jobs={**FAST, "in_process_worker": False})
+    data = ["--data-dir", str(running.settings.data_dir)]
+    cli = build_cli()
+    added = CliRunner().invoke(cli, ["roots", "add", f"{tmp_path}/shares", *data])
+    assert added.exit_code == 0 and f"added {tmp_path / 'shares'}" in added.output, added.output
+    _started_within(running, str(hr), "hr", seconds=5)
+    listed = CliRunner().invoke(cli, ["roots", "list", "--json", *data])
+    assert json.loads(listed.output) == {"roots": [str(tmp_path / "shares")]}
+
+    refused = CliRunner().invoke(cli, ["roots", "add", f"{tmp_path}/shares/../shares", *data])
+    assert refused.exit_code == 1 and "contains '..'" in refused.output
+    removed = CliRunner().invoke(cli, ["roots", "remove", f"{tmp_path}/shares", *data])
+    assert removed.exit_code == 0, removed.output
+    again = CliRunner().invoke(cli, ["roots", "remove", f"{tmp_path}/shares", *data])
+    assert again.exit_code == 1 and "is not a folder admins may ingest from" in again.output
 
 
 def test_a_folder_already_open_is_not_added_twice(make_services: Any, tmp_path: Path) -> None:
