@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -67,6 +68,7 @@ def _started_within(services: Any, folder: str, collection: str, seconds: float)
         except PermissionDenied:
             if datetime.now(UTC) > deadline:
                 raise
+            time.sleep(0.05)
 
 
 @pytest.mark.parametrize(("typed", "says"), [
@@ -140,6 +142,7 @@ def test_a_removed_root_is_refused_in_every_process_and_its_documents_stay(
     deadline = datetime.now(UTC) + timedelta(seconds=5)
     while str(tmp_path / "shares") in other.web.jobs.roots(SYSTEM):
         assert datetime.now(UTC) < deadline, "the other process never saw the root go"
+        time.sleep(0.05)
     with pytest.raises(PermissionDenied, match=f"{REFUSED}: none yet"):
         other.web.jobs.start_folder(SYSTEM, str(hr), "hr")
     assert other.corpus.status()["collections"][0]["documents"] == 2
