@@ -234,6 +234,18 @@ class IngestRequeued(_JobProblem, action="ingest_requeued"):
 
 
 
+class IngestRootAdded(AuditEvent, action="ingest_root_added", target="folder"):
+    """A server folder admins may now ingest from (with its subfolders), in every process."""
+
+    folder: str
+
+
+class IngestRootRemoved(AuditEvent, action="ingest_root_removed", target="folder"):
+    """A server folder admins may no longer ingest from; what was ingested from it stays."""
+
+    folder: str
+
+
 class DocumentRemoved(AuditEvent, action="document_removed", target="path"):
     path: str
     collection: str
@@ -330,7 +342,7 @@ EVENT_TYPES: dict[str, type[AuditEvent]] = {kind.action: kind for kind in (
     GroupMemberRemoved, GrantAdded, GrantRevoked, ApiTokenCreated, ApiTokenRevoked, ChatDeleted, QuestionAsked,
     Feedback, FilesUploaded, IngestStarted, IngestFinished, IngestFailed, IngestRequeued, DocumentRemoved,
     SettingsChanged, ModelChosen, ModelAdded, ExpectedAnswerSaved, QualitySetExported,
-    SourceAdded, SourceChanged, SourceRemoved, SourceRunHeld,
+    SourceAdded, SourceChanged, SourceRemoved, SourceRunHeld, IngestRootAdded, IngestRootRemoved,
 )}
 """Every kind of event, by its stored action name."""
 

@@ -4,8 +4,9 @@ Any app process queues a job; one worker claims it (a thread of the app, or ``ru
 beside several app processes) and writes per-file progress and failure reasons to the database
 as it goes, so every app process shows the same progress. A worker renews a lease while it runs;
 a job whose worker died is queued again (or failed) once the lease expires. Folders must lie
-under ``web.ingest_roots``; uploads are checked one by one (``ingest.uploads``: type, size, content
-against the extension, content already in the collection) and kept under their own names.
+under a root admins may ingest from (``assistant.ingest_roots``); uploads are checked one by one
+(``ingest.uploads``: type, size, content against the extension, content already in the collection)
+and kept under their own names.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from assistant import audit_events
 from assistant.audit import AuditLog, Principal, require_admin
 from assistant.corpus import Corpus
 from assistant.errors import InvalidInput, NotFoundError, PermissionDenied
+from assistant.ingest_roots import NO_ROOTS, IngestRoots
 from assistant.settings import Settings
 from ingest.pipeline import IngestService
 from ingest.uploads import Upload, UploadFolder
@@ -42,9 +44,11 @@ class _Progress:
         self.store = store
         self.job_id = job_id
         self._pending: list[FileProgress] = []
+        self._now: str | None = None  # a step not written yet
         self._flushed = time.monotonic()
         self._lock = threading.Lock()
         self._total = self._done = 0
+        self._shown_step = False
 
     def started(self, total_files: int) -> None:
         self._total = total_files
@@ -60,18 +64,32 @@ class _Progress:
         if outcome == "failed" or last or time.monotonic() - self._flushed > FLUSH_EVERY_S:
             self.flush()
 
+    def doing(self, what: str) -> None:
+        with self._lock:
+            self._now = what
+        # The first step is shown at once (the admin sees "parsing report.pdf", not 0/12 for a while);
+        # later ones at most every FLUSH_EVERY_S, by this call or by the lease's thread.
+        if not self._shown_step or time.monotonic() - self._flushed > FLUSH_EVERY_S:
+            self._shown_step = True
+            self.flush()
+
     def flush(self) -> None:
-        """Write what was handled since the last flush."""
+        """Write what was handled since the last flush, and the step the run is at."""
         with self._lock:
             pending, self._pending = self._pending, []
+            now, self._now = self._now, None
             self._flushed = time.monotonic()
             self.store.record_files(self.job_id, pending)
+            if now is not None:
+                self.store.set_now(self.job_id, now)
 
 
 class _Lease:
     """Renews a claimed job's lease (and flushes its progress) on a thread while the job runs."""
 
     def __init__(self, store: JobStore, job_id: int, worker: str, progress: _Progress, every_s: float) -> None:
+        # The thread flushes progress every FLUSH_EVERY_S (a long step started between two writes
+        # is shown soon) and renews the lease every ``every_s``.
         self.store, self.job_id, self.worker, self.progress = store, job_id, worker, progress
         self.every_s = every_s
         self._stop = threading.Event()
@@ -87,9 +105,13 @@ class _Lease:
         self.progress.flush()
 
     def _beat(self) -> None:
-        while not self._stop.wait(self.every_s):
-            if not self.store.heartbeat(self.job_id, self.worker):
-                log.warning("ingest job %s: lease lost (requeued after jobs.lease_s without a heartbeat)", self.job_id)
+        renewed = time.monotonic()
+        while not self._stop.wait(min(FLUSH_EVERY_S, self.every_s)):
+            if time.monotonic() - renewed >= self.every_s:
+                renewed = time.monotonic()
+                if not self.store.heartbeat(self.job_id, self.worker):
+                    log.warning("ingest job %s: lease lost (requeued after jobs.lease_s without a heartbeat)",
+                                self.job_id)
             self.progress.flush()
 
 
@@ -107,9 +129,12 @@ class UploadResult:
 class IngestJobs:
     """Queues ingest jobs in the database and runs them, one at a time per worker."""
 
-    def __init__(self, ingest: IngestService[Corpus], settings: Settings, audit: AuditLog, store: JobStore) -> None:
+    def __init__(
+        self, ingest: IngestService[Corpus], settings: Settings, audit: AuditLog, store: JobStore, roots: IngestRoots,
+    ) -> None:
         self.ingest = ingest
         self.settings = settings
+        self.ingest_roots = roots
         self.audit = audit
         self.store = store
         self.worker_name = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -124,8 +149,7 @@ class IngestJobs:
 
     def roots(self, actor: Principal) -> list[str]:
         """The server folders admins may ingest from (admins only)."""
-        require_admin(actor)
-        return [str(Path(r).resolve()) for r in self.settings.web.ingest_roots]
+        return self.ingest_roots.folders(actor)
 
     def start_folder(self, actor: Principal, folder: str, collection: str, sync: bool = False) -> int:
         """Queue ingestion of a server folder under an allowed root; returns the job id."""
@@ -219,9 +243,9 @@ class IngestJobs:
         if not folder.strip() or "\x00" in folder:
             raise InvalidInput("type the path of a folder on the server")
         path = Path(folder.strip()).expanduser().resolve()
-        roots = [Path(r).resolve() for r in self.settings.web.ingest_roots] + [self.upload_dir.resolve()]
-        if not any(path.is_relative_to(root) for root in roots):
-            allowed = ", ".join(str(r) for r in roots) or "none configured (web.ingest_roots)"
+        roots = self.ingest_roots.current()  # as saved by an admin in any process, at most seconds ago
+        if not any(path.is_relative_to(root) for root in [*roots, self.upload_dir.resolve()]):
+            allowed = ", ".join(str(r) for r in roots) or NO_ROOTS
             raise PermissionDenied(f"{path} is not under a folder admins may ingest from: {allowed}")
         if not path.is_dir():
             raise InvalidInput(f"{path} is not a folder")

@@ -122,8 +122,8 @@ class Library:
         require_admin(actor)
         return self.corpus.status()
 
-    def remove(self, actor: Principal, document_id: int) -> None:
-        """Remove a document from its collection and its indexes (admins only)."""
+    def remove(self, actor: Principal, document_id: int) -> str:
+        """Remove a document from its collection and its indexes (admins only); returns its path."""
         require_admin(actor)
         doc = self.store.document(document_id)
         if doc is None:
@@ -137,6 +137,7 @@ class Library:
                 del self._images[key]
         self._drop_upload(doc)
         self.audit.record(actor, audit_events.DocumentRemoved(doc.path, collection=doc.collection))
+        return doc.path
 
     def _drop_upload(self, doc: DocumentRecord) -> None:
         """An uploaded document's file goes with it, or the collection's next upload job would ingest it again."""

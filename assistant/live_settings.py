@@ -1,10 +1,10 @@
 """The settings a process answers with: the configured ones, plus what admins saved in the database.
 
 ``Settings`` never change once loaded. Admin changes (the answering backend, its servers and
-model, top-k) are saved under one meta key; every process (each ``serve --no-worker`` app,
-``run.py ask``) reads that key at most every ``jobs.settings_check_s`` seconds and, when it
-changed, builds a new ``Settings`` snapshot from the configured one, much as serving processes
-pick up index versions (storage/index_reload.py).
+model, top-k, the folders admins may ingest from) are saved under one meta key; every process
+(each ``serve --no-worker`` app, ``run.py ask``) reads that key at most every
+``jobs.settings_check_s`` seconds and, when it changed, builds a new ``Settings`` snapshot from
+the configured one, much as serving processes pick up index versions (storage/index_reload.py).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -42,6 +43,8 @@ class SavedSettings(BaseModel):
     """retrieval.top_k, or None for the configured one."""
     sections: dict[str, dict[str, str]] = Field(default_factory=dict)
     """Form values by backend name, then by field of its settings section."""
+    ingest_roots: list[str] | None = None
+    """web.ingest_roots (the whole list, once an admin added or removed one), or None for the configured ones."""
 
     @model_validator(mode="before")
     @classmethod
@@ -73,6 +76,8 @@ def apply_saved(base: Settings, saved: SavedSettings) -> Settings:
     except ValidationError as exc:
         raise ConfigError(f"the saved settings do not fit: {exc}") from exc
     settings = base.model_copy(update={"generation": generation})
+    if saved.ingest_roots is not None:
+        settings = settings.changed("web", ingest_roots=[Path(root) for root in saved.ingest_roots])
     return settings.changed("retrieval", top_k=saved.top_k) if saved.top_k else settings
 
 

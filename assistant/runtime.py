@@ -15,7 +15,7 @@ from assistant import audit_events
 from assistant.answer import AnswerService
 from assistant.audit import AuditLog, Principal, require_admin
 from assistant.errors import InvalidInput
-from assistant.live_settings import LiveSettings, SavedSettings, section_with
+from assistant.live_settings import LiveSettings, section_with
 from assistant.llm.backends import BACKENDS, backend_names, get_backend
 from assistant.llm.base import BackendSpec, FormField
 from assistant.models.catalogue import local_file
@@ -105,7 +105,9 @@ class RuntimeSettings:
         settings = self.live.current()
         if backend != "auto":
             _check_required(get_backend(backend), settings, sections[backend])
-        self.live.save(SavedSettings(backend=backend, top_k=top_k, sections=sections))
+        # The rest of what admins saved (the ingest roots) stays as it is.
+        self.live.save(self.live.saved().model_copy(update={"backend": backend, "top_k": top_k,
+                                                            "sections": sections}))
         detail = {f"{name}.{field}": text for name, given in sections.items() for field, text in given.items()}
         changed = audit_events.SettingsChanged("generation", {"backend": backend, "top_k": top_k, **detail})
         self.audit.record(actor, changed)
@@ -122,7 +124,7 @@ class RuntimeSettings:
         self.live.refresh()
         saved = self.live.saved()
         sections = {**saved.sections, backend: {**saved.sections.get(backend, {}), **values}}
-        self.live.save(SavedSettings(backend=backend, top_k=saved.top_k, sections=sections))
+        self.live.save(saved.model_copy(update={"backend": backend, "sections": sections}))
         self.audit.record(actor, audit_events.ModelChosen(entry.name, backend, entry.source, entry.location,
                                                           entry.sha256))
 

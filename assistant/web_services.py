@@ -12,6 +12,7 @@ from assistant.audit import AuditLog
 from assistant.catalog import Catalog
 from assistant.chats import ChatService
 from assistant.corpus import Corpus
+from assistant.ingest_roots import IngestRoots
 from assistant.jobs import IngestJobs
 from assistant.library import Library
 from assistant.models.service import ModelService
@@ -40,6 +41,7 @@ class WebServices:
     chats: ChatService
     library: Library
     jobs: IngestJobs
+    roots: IngestRoots
     runtime: RuntimeSettings
     tokens: ApiTokenService
     catalog: Catalog
@@ -57,7 +59,8 @@ def build_web_services(
     audit = AuditLog(account_store)
     access = AccessService(account_store, corpus.store, audit)
     runtime = RuntimeSettings(answers.live, answers, audit)
-    jobs = IngestJobs(ingest, settings, audit, JobStore(db))
+    roots = IngestRoots(answers.live, audit)
+    jobs = IngestJobs(ingest, settings, audit, JobStore(db), roots)
     return WebServices(
         audit=audit,
         accounts=AccountService(account_store, settings.web, audit),
@@ -65,6 +68,7 @@ def build_web_services(
         chats=ChatService(answers, access, ChatStore(db), library_store, audit),
         library=Library(library_store, access, corpus, audit, jobs.upload_dir),
         jobs=jobs,
+        roots=roots,
         runtime=runtime,
         tokens=ApiTokenService(ApiTokenStore(db), account_store, audit),
         catalog=Catalog(library_store, access),

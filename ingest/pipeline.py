@@ -111,12 +111,18 @@ class IngestProgress(Protocol):
 
     def file_done(self, path: str, outcome: str, chunks: int, reason: str = "") -> None: ...
 
+    def doing(self, what: str) -> None:
+        """What the run does now, in words ("parsing report.pdf"), before the step's files are done."""
+
 
 class _Quiet:
     def started(self, total_files: int) -> None:
         pass
 
     def file_done(self, path: str, outcome: str, chunks: int, reason: str = "") -> None:
+        pass
+
+    def doing(self, what: str) -> None:
         pass
 
 
@@ -197,6 +203,7 @@ class IngestService(Generic[Target]):
         progress = progress or _Quiet()
         self.corpus.verify_model()
         root = folder.resolve()
+        progress.doing("listing the folder's files")
         store = self.corpus.store
         cid = self.corpus.collection_id(collection or self.default_collection, create=True)
         if rules is not None and rules.max_removal_share is not None and not root.is_dir():
@@ -308,6 +315,7 @@ class IngestService(Generic[Target]):
     ) -> _Plan:
         """Sort files into unchanged, renamed and to-parse; hashes only what size and mtime cannot vouch for."""
         plan = _Plan()
+        progress.doing("looking for new and changed files")
         seen = {f.rel for f in files}
         missing_by_hash = {k.content_hash: k for p, k in known.items() if p not in seen}
         for entry in files:
@@ -359,7 +367,7 @@ class IngestService(Generic[Target]):
     ) -> None:
         group: list[tuple[FileEntry, str, bool, PreparedFile]] = []
         last_save = time.monotonic()
-        for entry, digest, is_update, outcome in self._prepared(todo):
+        for entry, digest, is_update, outcome in self._prepared(todo, progress):
             if isinstance(outcome, str):
                 report.failed.append((entry.rel, outcome))
                 progress.file_done(entry.rel, "failed", 0, outcome)
@@ -375,7 +383,7 @@ class IngestService(Generic[Target]):
             self._commit_group(cid, root, group, report, progress)
 
     def _prepared(
-        self, todo: list[tuple[FileEntry, str, bool]]
+        self, todo: list[tuple[FileEntry, str, bool]], progress: IngestProgress,
     ) -> Iterator[tuple[FileEntry, str, bool, PreparedFile | str]]:
         """Parse files in parser processes ahead of the embedder, in order, with a time limit each."""
         from pebble import ProcessFuture, ProcessPool
@@ -399,6 +407,7 @@ class IngestService(Generic[Target]):
                     )
                     pending.append((entry, digest, is_update, future))
                 entry, digest, is_update, future = pending.popleft()
+                progress.doing(f"parsing {entry.rel}")
                 try:
                     yield entry, digest, is_update, future.result()
                 except SkipFile as exc:
@@ -418,6 +427,7 @@ class IngestService(Generic[Target]):
     ) -> None:
         """Embed a group of files, commit them in one transaction, then update the index."""
         texts = [searchable_text(e.rel, c.heading, c.text) for e, _, _, p in group for c in p.chunks]
+        progress.doing(f"embedding {len(texts)} passages of {len(group)} file{'s' if len(group) > 1 else ''}")
         vectors = self.corpus.embedder.embed_passages(texts, background=True)
         docs, offset = [], 0
         for entry, digest, _, prepared in group:

@@ -27,10 +27,12 @@ if TYPE_CHECKING:
     from storage.sources import SyncRules
 
 SUPERSEDED = "the run of its source queued since does all it would have done"
-FILES_SHOWN = 20
+FILES_SHOWN = 500
 FAILURES_SHOWN = 500
 ENDED = ("done", "held", "failed", "interrupted")
 """A held run (a source's run that would have removed too much) ended too: it removed nothing."""
+NOW_KEY = "now"
+"""The key of a running job's counts that holds what it is doing (no column of its own: no migration)."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,8 @@ class IngestJob:
     """An ingest job as the CLI, the admin pages, the API and the worker read it.
 
     ``started_by`` is empty for a command-line run; ``files`` are the latest handled files, oldest
-    first; ``failures`` every failed file, in order; ``summary`` the finished run's counts.
+    first; ``failures`` every failed file, in order; ``summary`` the finished run's counts; ``now``
+    what a running job is doing, in words ("parsing report.pdf").
     """
 
     id: int
@@ -92,6 +95,7 @@ class IngestJob:
     error: str | None = None
     started: datetime | None = None
     finished: datetime | None = None
+    now: str = ""
 
     @property
     def ended(self) -> bool:
@@ -105,7 +109,7 @@ class IngestJob:
             "started_by": self.started_by, "sync": self.sync, "total": self.total, "done": self.done,
             "attempts": self.attempts, "worker": self.worker, "files": [f.as_json() for f in self.files],
             "failures": [f.as_json() for f in self.failures], "summary": dict(self.summary), "error": self.error,
-            "started": _iso(self.started), "finished": _iso(self.finished),
+            "started": _iso(self.started), "finished": _iso(self.finished), "now": self.now,
         }
 
     @classmethod
@@ -118,7 +122,7 @@ class IngestJob:
             files=tuple(FileProgress.from_json(f) for f in data.get("files", ())),
             failures=tuple(FileProgress.from_json(f) for f in data.get("failures", ())),
             summary=dict(data.get("summary") or {}), error=data.get("error"),
-            started=_time(data.get("started")), finished=_time(data.get("finished")),
+            started=_time(data.get("started")), finished=_time(data.get("finished")), now=data.get("now", ""),
         )
 
 
@@ -182,7 +186,7 @@ class JobStore:
         oldest = (select(job.id).where(job.status == "queued", ~source_busy).order_by(job.id).limit(1)
                   .with_for_update(skip_locked=True))
         take = (update(job).where(job.id == oldest.scalar_subquery(), job.status == "queued")
-                .values(status="running", worker=worker, heartbeat_at=utcnow(), started_at=utcnow(),
+                .values(status="running", worker=worker, heartbeat_at=utcnow(), started_at=utcnow(), counts={},
                         attempts=job.attempts + 1, total_files=0, done_files=0, error=None, finished_at=None)
                 .returning(job.id, job.collection_id, job.root, job.sync, job.requested_by, job.attempts,
                            job.source_id, job.trigger)
@@ -215,6 +219,12 @@ class JobStore:
         """Record how many files the job will handle."""
         with self.db.session() as s:
             s.execute(update(IngestJobRow).where(IngestJobRow.id == job_id).values(total_files=total))
+
+    def set_now(self, job_id: int, now: str) -> None:
+        """Record what a running job is doing, in words; kept in its counts until the summary replaces them."""
+        with self.db.session() as s:
+            s.execute(update(IngestJobRow).where(IngestJobRow.id == job_id, IngestJobRow.status == "running")
+                      .values(counts={NOW_KEY: now}))
 
     def record_files(self, job_id: int, files: Sequence[FileProgress]) -> None:
         """Append handled files to a job's progress."""
@@ -313,6 +323,7 @@ def _record(s: Session, job: IngestJobRow, collection: str) -> IngestJob:
         files=tuple(_file(f) for f in reversed(latest)), failures=tuple(_file(f) for f in failed),
         summary=dict(job.counts or {}) if job.status in ("done", "held") else {}, error=job.error,
         started=_utc(job.started_at), finished=_utc(job.finished_at),
+        now=str((job.counts or {}).get(NOW_KEY, "")) if job.status == "running" else "",
     )
 
 

@@ -18,6 +18,7 @@ class AccessTab(AdminTab):
     def build(self) -> None:
         """Lay out the tab."""
         with gr.Tab("Users and access", id="access"):
+            gr.Markdown("### Users")
             self.users = gr.HTML(js_on_load=None, elem_id="users-table")
             with gr.Row():
                 self.username = gr.Textbox(label="User name", elem_id="user-name")
@@ -29,6 +30,7 @@ class AccessTab(AdminTab):
                 self.set_role = gr.Button("Set role", elem_id="set-role")
                 self.disable = gr.Button("Disable", elem_id="disable-user")
                 self.enable = gr.Button("Enable / unlock", elem_id="enable-user")
+            gr.Markdown("### Groups and what they may read")
             self.groups = gr.HTML(js_on_load=None, elem_id="groups-table")
             with gr.Row():
                 self.group = gr.Textbox(label="Group", elem_id="group-name")
@@ -42,32 +44,45 @@ class AccessTab(AdminTab):
                 self.revoke = gr.Button("Revoke read", variant="stop", elem_id="revoke")
 
     def wire(self, blocks: gr.Blocks) -> None:
-        """Connect the tab's events: each button is one service call, then both tables refresh."""
+        """Connect the tab's events: each button is one service call, said back in words, then both tables refresh."""
         tables = [self.users, self.groups]
         blocks.load(self._tables, outputs=tables)
         user_inputs = [self.username, self.password, self.role]
         group_inputs = [self.username, self.group, self.collection]
-        actions: dict[gr.Button, tuple[list[Any], Callable[..., object]]] = {
-            self.add_user: (user_inputs, lambda w, p, u, pw, r: w.accounts.create_user(p, u, pw, r)),
-            self.set_password: (user_inputs, lambda w, p, u, pw, r: w.accounts.set_password(p, u, pw)),
-            self.set_role: (user_inputs, lambda w, p, u, pw, r: w.accounts.set_role(p, u, r)),
-            self.disable: (user_inputs, lambda w, p, u, pw, r: w.accounts.set_active(p, u, False)),
-            self.enable: (user_inputs, lambda w, p, u, pw, r: w.accounts.set_active(p, u, True)),
-            self.add_group: (group_inputs, lambda w, p, u, g, c: w.access.create_group(p, g)),
-            self.add_member: (group_inputs, lambda w, p, u, g, c: w.access.set_member(p, u, g, True)),
-            self.remove_member: (group_inputs, lambda w, p, u, g, c: w.access.set_member(p, u, g, False)),
-            self.add_collection: (group_inputs, lambda w, p, u, g, c: w.access.create_collection(p, c)),
-            self.grant: (group_inputs, lambda w, p, u, g, c: w.access.set_grant(p, g, c, True)),
-            self.revoke: (group_inputs, lambda w, p, u, g, c: w.access.set_grant(p, g, c, False)),
+        # Each button: its inputs, the service call, and what the admin is told once it is done.
+        actions: dict[gr.Button, tuple[list[Any], Callable[..., object], Callable[[str, str, str], str]]] = {
+            self.add_user: (user_inputs, lambda w, p, u, pw, r: w.accounts.create_user(p, u, pw, r),
+                            lambda u, pw, r: f"Added {r} {u}"),
+            self.set_password: (user_inputs, lambda w, p, u, pw, r: w.accounts.set_password(p, u, pw),
+                                lambda u, pw, r: f"Set a new password for {u}"),
+            self.set_role: (user_inputs, lambda w, p, u, pw, r: w.accounts.set_role(p, u, r),
+                            lambda u, pw, r: f"{u} is now {'an admin' if r == 'admin' else 'a user'}"),
+            self.disable: (user_inputs, lambda w, p, u, pw, r: w.accounts.set_active(p, u, False),
+                           lambda u, pw, r: f"Disabled {u}: they can no longer sign in"),
+            self.enable: (user_inputs, lambda w, p, u, pw, r: w.accounts.set_active(p, u, True),
+                          lambda u, pw, r: f"Enabled and unlocked {u}"),
+            self.add_group: (group_inputs, lambda w, p, u, g, c: w.access.create_group(p, g),
+                             lambda u, g, c: f"Added group {g}"),
+            self.add_member: (group_inputs, lambda w, p, u, g, c: w.access.set_member(p, u, g, True),
+                              lambda u, g, c: f"Added {u} to group {g}"),
+            self.remove_member: (group_inputs, lambda w, p, u, g, c: w.access.set_member(p, u, g, False),
+                                 lambda u, g, c: f"Removed {u} from group {g}"),
+            self.add_collection: (group_inputs, lambda w, p, u, g, c: w.access.create_collection(p, c),
+                                  lambda u, g, c: f"Added collection {c}"),
+            self.grant: (group_inputs, lambda w, p, u, g, c: w.access.set_grant(p, g, c, True),
+                         lambda u, g, c: f"Granted {c} to group {g}: its members may read it now"),
+            self.revoke: (group_inputs, lambda w, p, u, g, c: w.access.set_grant(p, g, c, False),
+                          lambda u, g, c: f"Revoked {c} from group {g}"),
         }
-        for button, (inputs, action) in actions.items():
-            button.click(self._acting(action), inputs=inputs, outputs=tables)
+        for button, (inputs, action, said) in actions.items():
+            button.click(self._acting(action, said), inputs=inputs, outputs=tables)
 
-    def _acting(self, action: Any) -> Any:
+    def _acting(self, action: Callable[..., object], said: Callable[[str, str, str], str]) -> Any:
         @shows_errors
         def act(first: str, second: str, third: str, request: gr.Request) -> tuple[str, str]:
-            action(self.web, self.session.principal(request), (first or "").strip(), second or "", third or "")
-            gr.Info("Saved.")
+            first, second, third = (first or "").strip(), second or "", third or ""
+            action(self.web, self.session.principal(request), first, second, third)
+            gr.Info(said(first, second.strip(), third.strip()))
             return self._tables(request)
 
         return act

@@ -17,13 +17,16 @@ class DocumentsTab(AdminTab):
     def build(self) -> None:
         """Lay out the tab."""
         with gr.Tab("Documents", id="documents") as self.tab:
+            gr.Markdown("### Documents of a collection")
             with gr.Row():
                 self.collection = gr.Dropdown(label="Collection", choices=[], elem_id="docs-collection")
                 self.refresh = gr.Button("Refresh", size="sm", elem_id="docs-refresh")
             self.table = gr.HTML(js_on_load=None, elem_id="docs-table")
+            gr.Markdown("### Remove a document")
             with gr.Row():
                 self.document_id = gr.Number(label="Document id", precision=0, elem_id="doc-id")
                 self.remove = gr.Button("Remove document", variant="stop", elem_id="doc-remove")
+            gr.Markdown("### Sync a folder (drop documents whose files are gone)")
             with gr.Row():
                 self.root = gr.Dropdown(label="Folder to sync", choices=[], elem_id="sync-root")
                 self.sync = gr.Button("Sync folder", elem_id="sync-start")
@@ -56,8 +59,8 @@ class DocumentsTab(AdminTab):
     def _remove(self, document_id: float | None, collection: str | None, request: gr.Request) -> tuple[str, Any]:
         if document_id is None:
             raise gr.Error("type the id of the document to remove")
-        self.web.library.remove(self.session.principal(request), int(document_id))
-        gr.Info("Document removed.")
+        path = self.web.library.remove(self.session.principal(request), int(document_id))
+        gr.Info(f"Removed {path} (document {int(document_id)}) from {collection}")
         return self._list(collection, request)
 
     @shows_errors
@@ -65,4 +68,4 @@ class DocumentsTab(AdminTab):
         if not root or not collection:
             raise gr.Error("choose a collection and a folder")
         job = self.web.jobs.start_folder(self.session.principal(request), root, collection, sync=True)
-        gr.Info(f"Sync started as job {job}: follow it on the Ingest tab.")
+        gr.Info(f"Started syncing {root} into {collection} as job {job}: follow it on the Ingest tab")

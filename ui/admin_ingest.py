@@ -1,4 +1,4 @@
-"""Admin tab: ingest a server folder or uploaded files into a collection, with live per-file progress."""
+"""Admin tab: the folders admins may ingest from; ingest one, or uploaded files, into a collection; live progress."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import gradio as gr
 from assistant.jobs import UploadResult
 from ui.admin_tab import AdminTab
 from ui.errors import shows_errors
+from ui.job_progress import job_html
 from ui.payloads import uploaded_file
-from ui.render import job_html, text_html
+from ui.render import text_html
 
 
 class IngestTab(AdminTab):
@@ -21,7 +22,14 @@ class IngestTab(AdminTab):
     def build(self) -> None:
         """Lay out the tab (inside the admin page's Tabs)."""
         with gr.Tab("Ingest", id="ingest"):
+            gr.Markdown("### Folders admins may ingest from")
             self.roots = gr.HTML(js_on_load=None, elem_id="ingest-roots")
+            with gr.Row(equal_height=True):
+                self.root_path = gr.Textbox(label="Folder on the server to add or remove", scale=4,
+                                            placeholder="/srv/shares/hr", elem_id="root-path")
+                self.add_root = gr.Button("Add folder", scale=1, elem_id="root-add")
+                self.remove_root = gr.Button("Remove folder", variant="stop", scale=1, elem_id="root-remove")
+            gr.Markdown("### Ingest into a collection")
             self.collection = gr.Dropdown(label="Collection", choices=[], value=None, allow_custom_value=True,
                                           info="Pick one, or type a new name", elem_id="ingest-collection")
             with gr.Row():
@@ -33,12 +41,15 @@ class IngestTab(AdminTab):
                 self.formats = gr.HTML(js_on_load=None, elem_id="upload-formats")
             self.start_upload = gr.Button("Upload and ingest", elem_id="upload-start")
             self.upload_result = gr.HTML(js_on_load=None, elem_id="upload-result")
+            gr.Markdown("### Progress")
             self.progress = gr.HTML(js_on_load=None, elem_id="ingest-progress")
             self.timer = gr.Timer(1.0, active=True)
 
     def wire(self, blocks: gr.Blocks) -> None:
         """Connect the tab's events."""
         blocks.load(self._load, outputs=[self.roots, self.collection, self.formats])
+        self.add_root.click(self._add_root, inputs=[self.root_path], outputs=[self.roots, self.root_path])
+        self.remove_root.click(self._remove_root, inputs=[self.root_path], outputs=[self.roots, self.root_path])
         self.start_folder.click(self._start_folder, inputs=[self.folder, self.collection, self.sync],
                                 outputs=[self.progress])
         self.start_upload.click(self._start_upload, inputs=[self.uploads, self.collection],
@@ -48,16 +59,33 @@ class IngestTab(AdminTab):
     @shows_errors
     def _load(self, request: gr.Request) -> tuple[str, Any, str]:
         principal = self.session.principal(request)
-        roots = self.web.jobs.roots(principal)
-        shown = ", ".join(roots) if roots else "none yet: list folders in web.ingest_roots of enclave.toml"
         names = self.web.access.readable(principal)
         # Choices only: no collection is picked for the admin, and a name typed while the page loads stays.
-        return (f"<p>Folders admins may ingest from: {text_html(shown)}</p>", gr.update(choices=names),
-                formats_html(self.web.jobs.accepted_formats()))
+        return self._roots_html(request), gr.update(choices=names), formats_html(self.web.jobs.accepted_formats())
+
+    @shows_errors
+    def _add_root(self, folder: str, request: gr.Request) -> tuple[str, str]:
+        path = self.web.roots.add(self.session.principal(request), folder or "")
+        gr.Info(f"Added {path}: admins may ingest from it and its subfolders now, in every app process.")
+        return self._roots_html(request), ""
+
+    @shows_errors
+    def _remove_root(self, folder: str, request: gr.Request) -> tuple[str, str]:
+        path = self.web.roots.remove(self.session.principal(request), folder or "")
+        gr.Info(f"Removed {path}: admins may no longer ingest from it; its documents stay.")
+        return self._roots_html(request), ""
+
+    def _roots_html(self, request: gr.Request) -> str:
+        roots = self.web.roots.folders(self.session.principal(request))
+        if not roots:
+            return ("<p>Admins may ingest from no server folder yet: add one below (uploads work without one).</p>")
+        items = "".join(f"<li><code>{text_html(root)}</code></li>" for root in roots)
+        return f"<p>Admins may ingest from these server folders and their subfolders:</p><ul>{items}</ul>"
 
     @shows_errors
     def _start_folder(self, folder: str, collection: str, sync: bool, request: gr.Request) -> str:
-        self.web.jobs.start_folder(self.session.principal(request), folder, collection or "", sync)
+        job = self.web.jobs.start_folder(self.session.principal(request), folder, collection or "", sync)
+        gr.Info(f"Started job {job}: ingesting {folder.strip()} into {collection.strip()}")
         return self._progress(request)
 
     @shows_errors

@@ -29,16 +29,20 @@ class SettingsTab(AdminTab):
     def build(self) -> None:
         """Lay out the tab: the backend choice, then each backend's fields, then top-k."""
         with gr.Tab("Settings", id="settings"):
+            gr.Markdown("### Answering model")
             self.backend = gr.Radio([("auto", "auto"), *((spec.label, spec.name) for spec in self.specs)],
                                     label="Answering model", elem_id="backend",
                                     info="auto: " + ", else ".join(s.label for s in self.specs if s.auto is not None)
                                     + ": the first that answers")
             for spec in self.specs:
                 self._build_backend(spec)
+            gr.Markdown("### Retrieval")
             self.top_k = gr.Slider(1, 20, step=1, label="Passages per answer (top-k)", elem_id="top-k")
             self.save = gr.Button("Save settings", variant="primary", elem_id="save-settings")
 
     def _build_backend(self, spec: BackendSpec) -> None:
+        if spec.fields or spec.list_models is not None:
+            gr.Markdown(f"#### {spec.label}")
         with gr.Row():
             for field in spec.fields:
                 component: Any
@@ -90,4 +94,6 @@ class SettingsTab(AdminTab):
         for (spec, field, _), text in zip(self.fields, texts, strict=True):
             values.setdefault(spec.name, {})[field.name] = text or ""
         self.web.runtime.change(self.session.principal(request), backend, int(top_k), values)
-        gr.Info("Saved: the next question in every app process uses these settings.")
+        label = next((spec.label for spec in self.specs if spec.name == backend), backend)
+        gr.Info(f"Saved: answering with {label}, {int(top_k)} passages per answer, from the next question "
+                "in every app process")

@@ -15,7 +15,6 @@ from html import escape
 from typing import Any
 
 from assistant.evidence import Quote
-from assistant.jobs import IngestJob
 from assistant.stored_answer import MarkedSentence, ShownMessage, ShownSource
 
 MARKER_RE = re.compile(r"\[(\d{1,3})\]")
@@ -255,6 +254,8 @@ def table_html(rows: list[dict[str, Any]], columns: list[str]) -> str:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     if isinstance(value, dict):
@@ -262,27 +263,3 @@ def _cell(value: Any) -> str:
     if hasattr(value, "strftime"):
         return str(value.strftime("%Y-%m-%d %H:%M:%S"))
     return str(value)
-
-
-def job_html(job: IngestJob) -> str:
-    """An ingest job's progress: a bar, the files done so far, and the failures with reasons."""
-    percent = 100 if job.state == "done" else int(100 * job.done / job.total) if job.total else 0
-    failed = "".join(f"<li><b>{escape(f.path)}</b>: {escape(f.reason)}</li>" for f in job.failures)
-    recent = "".join(
-        f"<li>{escape(f.path)} — {escape(f.outcome)}" + (f" ({f.chunks} chunks)" if f.chunks else "") + "</li>"
-        for f in job.files[-8:]
-    )
-    summary = ", ".join(f"{k} {v}" for k, v in job.summary.items() if k not in ("failed", "held", "phases"))
-    # A source's held run ended on purpose: it removed nothing, and says why (docs/sources.md).
-    label = "Held, nothing removed" if job.state == "held" else "Failed"
-    error = f'<p class="failed">{label}: {escape(job.error)}</p>' if job.error else ""
-    return (
-        f'<div class="job" data-state="{escape(job.state)}"><b>Job {int(job.id)}</b> · '
-        f'{escape(job.collection)} ← {escape(job.source)} · <span class="state">{escape(job.state)}</span>'
-        f' · {job.done}/{job.total} files<div class="bar"><div style="width:{percent}%"></div></div>{error}'
-        f'<ul class="files">{recent}</ul>'
-        + (f'<p class="failed">Could not ingest {len(job.failures)} file(s):</p><ul class="failures">{failed}</ul>'
-           if job.failures else "")
-        + (f'<p class="summary">{escape(summary)}</p>' if summary else "")
-        + "</div>"
-    )

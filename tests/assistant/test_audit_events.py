@@ -53,6 +53,8 @@ ONE_OF_EACH: list[ev.AuditEvent] = [
     ev.SourceChanged("hr-share", change="paused"),
     ev.SourceRemoved("hr-share"),
     ev.SourceRunHeld("/mnt/hr", job=9, reason="/mnt/hr is missing: the share looks unmounted"),
+    ev.IngestRootAdded("/srv/shares/hr"),
+    ev.IngestRootRemoved("/srv/shares/hr"),
 ]
 
 

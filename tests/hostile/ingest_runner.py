@@ -31,6 +31,9 @@ class Outcomes:
         """One file was added, skipped with a reason, or left unchanged."""
         self.files.append({"path": path, "outcome": outcome, "reason": reason})
 
+    def doing(self, what: str) -> None:
+        """A step begins; only outcomes matter here."""
+
 
 def main(data_dir: Path, folder: Path) -> None:
     """Ingest ``folder`` into the collection "fixtures" and print the JSON line."""

@@ -67,6 +67,9 @@ class AckPrinter:
         """One file is done (committed and indexed in memory, or skipped)."""
         print(f"ack {outcome} {path}", flush=True)
 
+    def doing(self, what: str) -> None:
+        """A step begins; only acknowledged files matter here."""
+
 
 def main() -> None:
     enforce_offline()

@@ -10,12 +10,12 @@ import pytest
 
 from assistant.stored_answer import ShownMessage, ShownSource
 from storage.job_store import FileProgress, IngestJob
+from ui.job_progress import job_html
 from ui.render import (
     LEGEND,
     LiveAnswer,
     StreamedTranscript,
     answer_html,
-    job_html,
     live_html,
     page_text_html,
     sources_html,
@@ -79,7 +79,8 @@ def test_hostile_text_renders_as_text_everywhere(hostile: str) -> None:
                  table_html([{"a": hostile}], ["a"]),
                  job_html(IngestJob(id=1, collection=hostile, source=hostile, state="done", total=1, done=1,
                                     files=(FileProgress(hostile, "failed", 0, hostile),),
-                                    failures=(FileProgress(hostile, "failed", 0, hostile),), error=hostile))):
+                                    failures=(FileProgress(hostile, "failed", 0, hostile),), error=hostile)),
+                 job_html(IngestJob(id=2, collection=hostile, source=hostile, state="running", total=2, now=hostile))):
         assert_inert(html)
 
 

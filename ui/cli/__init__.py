@@ -15,6 +15,7 @@ from ui.cli.install import register_install_commands
 from ui.cli.models import register_model_commands
 from ui.cli.options import command_group
 from ui.cli.quality import quality_app
+from ui.cli.roots import roots_app
 from ui.cli.serving import register_serving_commands
 from ui.cli.sources import sources_app
 from ui.cli.users import users_app
@@ -29,6 +30,7 @@ def build_cli() -> typer.Typer:
     app.add_typer(users_app(), name="users")
     app.add_typer(quality_app(), name="quality")  # quality export
     app.add_typer(sources_app(), name="sources")  # folders kept in step: add, list, sync, pause, ...
+    app.add_typer(roots_app(), name="roots")  # roots list/add/remove
     register_install_commands(app)  # copy-database, backup, restore
     register_model_commands(app)  # models list/add/use, advise
     return app

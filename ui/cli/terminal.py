@@ -49,7 +49,7 @@ class RichIngestProgress:
             TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
             TextColumn("{task.fields[chunks]} chunks"), TextColumn("{task.fields[failed]} failed"),
             TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=console, transient=False,
+            TextColumn("[dim]{task.fields[now]}"), console=console, transient=False,
         )
         self.task: TaskID | None = None
 
@@ -61,7 +61,7 @@ class RichIngestProgress:
         self.progress.stop()
 
     def started(self, total_files: int) -> None:
-        self.task = self.progress.add_task("ingest", total=total_files, chunks=0, failed=0, rate="")
+        self.task = self.progress.add_task("ingest", total=total_files, chunks=0, failed=0, rate="", now="")
 
     def file_done(self, path: str, outcome: str, chunks: int, reason: str = "") -> None:
         if self.task is None:
@@ -72,6 +72,10 @@ class RichIngestProgress:
         elapsed = task.elapsed or 0.0
         rate = f"{(task.completed + 1) / elapsed:.1f} files/s" if elapsed > 0 else ""
         self.progress.update(self.task, advance=1, chunks=self.chunks, failed=self.failed, rate=rate)
+
+    def doing(self, what: str) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, now=what)
 
 
 def print_ingest_summary(console: Console, summary: dict[str, Any]) -> None:
