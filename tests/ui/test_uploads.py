@@ -157,7 +157,7 @@ def test_the_accepted_formats_come_from_the_format_registry(make_services: Any) 
 
 @pytest.mark.slow
 def test_the_admin_page_lists_every_refused_file_and_shows_the_uploaded_names(
-    empty_world: Any, batch: list[tuple[Path, str]]
+    empty_world: Any, batch: list[tuple[Path, str]], screenshots: Path
 ) -> None:
     from tests.ui.test_browser import chromium, foreign_requests, shot, sign_in
 
@@ -182,7 +182,7 @@ def test_the_admin_page_lists_every_refused_file_and_shows_the_uploaded_names(
         page.wait_for_selector("#ingest-progress .job[data-state=done]", timeout=120_000)
         progress = page.inner_text("#ingest-progress")
         assert all(name in progress for name in GOOD) and "3/3 files" in progress, progress
-        shot(page, "admin-upload")
+        shot(page, screenshots, "admin-upload")
         page.reload()  # the collection chooser lists collections as the page loads
         page.get_by_role("tab", name="Documents").click()
         page.wait_for_selector("#docs-table td", timeout=30_000)
