@@ -71,7 +71,7 @@ def test_an_admin_script_adds_a_source_and_confirms_a_held_run(world: World) -> 
 
 
 @pytest.mark.slow
-def test_admin_adds_a_source_on_the_page_and_sees_a_held_run(world: World) -> None:
+def test_admin_adds_a_source_on_the_page_and_sees_a_held_run(world: World, screenshots: Path) -> None:
     folder = _memos(world.root / "page-share", "badges", "lockers", "printers")
     with chromium() as browser:
         context = browser.new_context(viewport={"width": 1440, "height": 960})
@@ -93,6 +93,6 @@ def test_admin_adds_a_source_on_the_page_and_sees_a_held_run(world: World) -> No
         page.wait_for_selector("#sources-table .held:has-text('the share looks unmounted')", timeout=60_000)
         assert "held" in page.inner_text("#sources-history")
         assert len(world.services.web.library.documents(SYSTEM, "facilities")) == 3, "nothing removed"
-        shot(page, "admin-sources")
+        shot(page, screenshots, "admin-sources")
         assert foreign_requests(context, world) == []
         context.close()
