@@ -1,10 +1,10 @@
 """HTML for answers, sources and documents, built so that text from documents and models stays inert.
 
-Every piece of text that came from a document, a file name or a model is escaped with
-``html.escape`` before any markup of ours is added; the only links we make point at this
-app (``#src-...`` anchors and ``/view/...``). No Markdown is interpreted, so a model's
-``![x](http://elsewhere/...)`` is shown as the characters it is and fetches nothing.
-"""
+Answers, passages and pages are Markdown (documents are ingested as Markdown, models write
+it): ``ui.markdown_html`` renders them with raw HTML escaped and links and images switched
+off, so a model's ``![x](http://elsewhere/...)`` is shown as the characters it is and fetches
+nothing. Every other piece of text (questions, file names, notes) is escaped with
+``html.escape``. The only links we make point at this app (``#src-...`` anchors and ``/view/...``)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Any
 
 from assistant.jobs import IngestJob
 from assistant.stored_answer import MarkedSentence, ShownMessage, ShownSource
+from ui.markdown_html import Span, markdown_html
 
 MARKER_RE = re.compile(r"\[(\d{1,3})\]")
 SENTENCE_CLASS = {"cited": "s-cited", "attributed": "s-attributed", "unsupported": "s-unsupported",
@@ -46,31 +47,27 @@ def _markers(escaped: str, anchor: str, valid: set[int]) -> str:
 
 
 def answer_html(message: ShownMessage, anchor: str) -> str:
-    """An answer with clickable markers and each sentence marked cited, attributed or unsupported."""
-    text, sentences = message.answer, message.sentences
+    """An answer rendered from Markdown, with clickable markers and each sentence marked cited, attributed or unsupported."""
+    text = message.answer
     valid = {s.n for s in message.sources}
-    if not sentences:
-        return _markers(text_html(text), anchor, valid)
-    parts, cursor = [], 0
-    for sentence in sentences:
+    spans, cursor = [], 0
+    for sentence in message.sentences:
         start = text.find(sentence.text, cursor)
         if start < 0:
             continue
-        parts.append(_markers(text_html(text[cursor:start]), anchor, valid))
-        parts.append(_sentence_html(sentence, anchor, valid))
+        spans.append(_sentence_span(sentence, start, anchor))
         cursor = start + len(sentence.text)
-    parts.append(_markers(text_html(text[cursor:]), anchor, valid))
-    return "".join(parts)
+    return markdown_html(text, spans, lambda escaped: _markers(escaped, anchor, valid))
 
 
-def _sentence_html(sentence: MarkedSentence, anchor: str, valid: set[int]) -> str:
+def _sentence_span(sentence: MarkedSentence, start: int, anchor: str) -> Span:
     status = sentence.status
-    body = _markers(text_html(sentence.text), anchor, valid)
+    tag = f'<span class="{SENTENCE_CLASS.get(status, "s-unsupported")}" title="{SENTENCE_TITLE.get(status, "")}">'
+    after = ""
     if status == "attributed" and sentence.passages:
         n = sentence.passages[0]
-        body += f' <a class="cite attributed" href="#src-{anchor}-{n}" data-n="{n}">≈[{n}]</a>'
-    css = SENTENCE_CLASS.get(status, "s-unsupported")
-    return f'<span class="{css}" title="{SENTENCE_TITLE.get(status, "")}">{body}</span>'
+        after = f' <a class="cite attributed" href="#src-{anchor}-{n}" data-n="{n}">≈[{n}]</a>'
+    return Span(start, start + len(sentence.text), tag, tag, "</span>", after)
 
 
 def _searched_html(searched: str | None) -> str:
@@ -98,7 +95,8 @@ def message_html(message: ShownMessage, anchor: str) -> str:
 
 def live_html(live: LiveAnswer) -> str:
     """The answer being written: its text so far, with markers linking to the passages already found."""
-    answer = _markers(text_html(live.answer), "live", {s.n for s in live.sources})  # sentences are checked later
+    valid = {s.n for s in live.sources}  # sentences are checked once the answer is finished
+    answer = markdown_html(live.answer, inline=lambda escaped: _markers(escaped, "live", valid))
     status = escape(live.status or "Answering…")  # e.g. "waiting: 3 ahead of you"
     return _turn_html(live.question, answer, "", _searched_html(live.searched), status, "live")
 
@@ -155,7 +153,8 @@ def source_html(source: ShownSource, anchor: str) -> str:
         where.append('<span class="best">best match</span>')
     kind = source.kind or "retrieved"
     marked = source.marked or source.text
-    passage = f"{text_html(source.before)}<mark>{text_html(marked)}</mark>{text_html(source.after)}"
+    mark = Span(len(source.before), len(source.before) + len(marked), "<mark>", "<mark>", "</mark>")
+    passage = markdown_html(source.before + marked + source.after, [mark])
     return (
         f'<div class="source kind-{escape(kind)}" id="src-{anchor}-{source.n}">'
         f'<div class="source-head"><span class="n">[{source.n}]</span> {" · ".join(where)}'
@@ -217,12 +216,12 @@ class StreamedTranscript:
 
 
 def page_text_html(text: str, highlight: tuple[int, int] | None) -> str:
-    """A page's text with the cited passage marked."""
-    if not highlight:
-        return f'<div class="page-text">{text_html(text)}</div>'
-    start, end = max(0, highlight[0]), min(len(text), highlight[1])
-    return (f'<div class="page-text">{text_html(text[:start])}<mark id="cited">{text_html(text[start:end])}</mark>'
-            f"{text_html(text[end:])}</div>")
+    """A page's text rendered from Markdown, with the cited passage marked (the first piece is ``#cited``)."""
+    spans = []
+    if highlight:
+        start, end = max(0, highlight[0]), min(len(text), highlight[1])
+        spans.append(Span(start, end, '<mark id="cited" class="cited">', '<mark class="cited">', "</mark>"))
+    return f'<div class="page-text">{markdown_html(text, spans)}</div>'
 
 
 def table_html(rows: list[dict[str, Any]], columns: list[str]) -> str:
