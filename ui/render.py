@@ -90,7 +90,20 @@ def message_html(message: ShownMessage, anchor: str) -> str:
     cited = len(message.citations)
     meta = f"Answered by {escape(message.backend or 'pending')} · {cited} source{'s' if cited != 1 else ''} cited"
     return _turn_html(message.question, answer_html(message, anchor), support_html(message, anchor),
-                      "".join(notes), meta, anchor)
+                      "".join(notes), meta, anchor, rating_html(message.id))
+
+
+def rating_html(message_id: int) -> str:
+    """Thumbs up and down and a comment under an answer; ``ui/static/chat.js`` sends them (icons are CSS masks)."""
+    return (
+        f'<div class="rate" data-message="{int(message_id)}">'
+        '<button type="button" class="thumb up" data-helpful="true" aria-pressed="false" title="Helpful"'
+        ' aria-label="Helpful"></button>'
+        '<button type="button" class="thumb down" data-helpful="false" aria-pressed="false" title="Not helpful"'
+        ' aria-label="Not helpful"></button>'
+        '<input type="text" class="rate-comment" maxlength="2000" placeholder="Comment (optional)"'
+        ' aria-label="Comment on this answer (optional)"></div>'
+    )
 
 
 def live_html(live: LiveAnswer) -> str:
@@ -101,10 +114,11 @@ def live_html(live: LiveAnswer) -> str:
     return _turn_html(live.question, answer, "", _searched_html(live.searched), status, "live")
 
 
-def _turn_html(question: str, answer: str, support: str, notes: str, meta: str, anchor: str) -> str:
+def _turn_html(question: str, answer: str, support: str, notes: str, meta: str, anchor: str,
+               rating: str = "") -> str:
     return (
         f'<div class="turn" id="turn-{anchor}"><div class="question">{text_html(question)}</div>'
-        f'<div class="answer">{answer}</div>{support}{notes}<div class="meta">{meta}</div></div>'
+        f'<div class="answer">{answer}</div>{support}{notes}<div class="meta">{meta}</div>{rating}</div>'
     )
 
 
@@ -129,6 +143,16 @@ LEGEND = (
     '<span class="s-unsupported">unsupported</span> — click a [n] to see its source</div>'
 )
 EMPTY_TRANSCRIPT = '<div class="transcript empty">Ask a question about your documents.</div>'
+
+
+def no_documents_html(is_admin: bool) -> str:
+    """The empty chat of someone who can read no collection: what to do first."""
+    if is_admin:
+        hint = ('There are no documents to ask about yet. Add a folder or files on the '
+                '<a href="/admin/" class="ingest-link">Admin page, Ingest tab</a>, then grant its collection to a group.')
+    else:
+        hint = "No documents are shared with you yet: ask your admin to give you access to a collection."
+    return f'<div class="transcript empty no-documents" role="note">{hint}</div>'
 
 
 def transcript_html(messages: Sequence[ShownMessage]) -> str:
