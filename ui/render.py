@@ -244,7 +244,7 @@ def page_text_html(text: str, highlight: tuple[int, int] | None) -> str:
     spans = []
     if highlight:
         start, end = max(0, highlight[0]), min(len(text), highlight[1])
-        spans.append(Span(start, end, '<mark id="cited" class="cited">', '<mark class="cited">', "</mark>"))
+        spans.append(Span(start, end, '<mark id="cited">', '<mark class="cited">', "</mark>"))
     return f'<div class="page-text">{markdown_html(text, spans)}</div>'
 
 

@@ -32,6 +32,17 @@ MARKDOWN_ANSWER = (
     "a year [1]. Bicycle repairs are repaid up to 150 dollars a year [1]."
 )
 
+# Records what the page's live regions say (Gradio clears each announcement after a second).
+LISTEN = """
+window.__spoken = [];
+new MutationObserver(() => {
+  for (const region of document.querySelectorAll('[aria-live]')) {
+    const text = region.textContent.trim();
+    if (text && window.__spoken.at(-1) !== text) window.__spoken.push(text);
+  }
+}).observe(document, {subtree: true, childList: true, characterData: true});
+"""
+
 
 @pytest.fixture(scope="module")
 def world(embedder: Any, tmp_path_factory: pytest.TempPathFactory, serve: Any) -> Iterator[World]:
@@ -60,6 +71,7 @@ def answered(page: Any, turns: int) -> None:
 
 def test_a_question_asked_while_an_answer_streams_waits_and_joins_the_same_conversation(
         context: Any, world: World) -> None:
+    context.add_init_script(LISTEN)
     page = sign_in(context, world, "alice")
     box = page.get_by_role("textbox", name="Your question")
     box.wait_for(timeout=30_000)
@@ -78,8 +90,9 @@ def test_a_question_asked_while_an_answer_streams_waits_and_joins_the_same_conve
     assert len(chats) == 1 and page.locator("#chat-list input[type=radio]").count() == 1
     questions = page.locator("#transcript .turn .question").all_inner_texts()
     assert questions == ["How many vacation days do employees get under PerksPlus?", "And how much for the gym?"]
-    spoken = page.evaluate("[...document.querySelectorAll('[aria-live]')].map(e => e.textContent).join(' ')")
-    assert "common." not in spoken, f"the live region speaks words, not translation keys: {spoken}"
+    page.wait_for_function("window.__spoken.length > 0", timeout=15_000)  # Gradio speaks at most every 5 s
+    spoken = page.evaluate("window.__spoken")
+    assert not [s for s in spoken if "common." in s], f"the live region speaks words, not translation keys: {spoken}"
 
 
 def test_markdown_renders_in_answers_cards_and_the_viewer_while_hostile_text_stays_inert(
@@ -111,10 +124,10 @@ def test_markdown_renders_in_answers_cards_and_the_viewer_while_hostile_text_sta
 
 def test_thumbs_and_a_comment_are_stored_for_each_answer(context: Any, world: World) -> None:
     page = sign_in(context, world, "alice")
-    for question in ("How many wellness days are there?", "What is repaid for bicycles?"):
+    for turns, question in enumerate(("How many wellness days are there?", "What is repaid for bicycles?"), 1):
         page.fill("#question textarea", question)
         page.click("#ask")
-        answered(page, len(page.locator("#transcript .turn .question").all()))
+        answered(page, turns)
     first, second = page.locator("#transcript .turn .rate").all()
     first.locator(".rate-comment").fill("the wellness days are missing")
     first.get_by_role("button", name="Not helpful").click()
