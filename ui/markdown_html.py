@@ -67,18 +67,21 @@ def _parser() -> MarkdownIt:
 
 
 def _text(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: dict[str, Any]) -> str:
-    return _written(tokens[idx].content, env)
+    # A line break between two runs of text stays inside an open span, so a passage is one <mark>.
+    following = [t.type for t in tokens[idx + 1 : idx + 3]]
+    return _written(tokens[idx].content, env, keep_open=following in (["softbreak", "text"], ["hardbreak", "text"]))
 
 
 def _code(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: dict[str, Any]) -> str:
     return f"<pre><code>{_written(tokens[idx].content, env)}</code></pre>\n"
 
 
-def _written(content: str, env: dict[str, Any]) -> str:
+def _written(content: str, env: dict[str, Any], keep_open: bool = False) -> str:
     """One run of text, escaped, with our spans opened and closed where its sentinels are."""
     spans: list[Span] = env["spans"]
     inline: Inline = env["inline"]
-    out = [spans[env["open"]].again] if env["open"] is not None else []
+    out = [spans[env["open"]].again] if env["open"] is not None and not env["written_open"] else []
+    env["written_open"] = False
     for part in SENTINEL_RE.split(content):
         if part == OPEN:
             env["open"] = env["next"]
@@ -90,7 +93,9 @@ def _written(content: str, env: dict[str, Any]) -> str:
             env["open"] = None
         elif part and part != CLOSE:
             out.append(inline(escape(part, quote=False)))
-    if env["open"] is not None:  # the span goes on in the next run of text: closed here, reopened there
+    if env["open"] is not None and keep_open:
+        env["written_open"] = True
+    elif env["open"] is not None:  # the span goes on in the next run of text: closed here, reopened there
         out.append(spans[env["open"]].close)
     return "".join(out)
 
@@ -116,7 +121,7 @@ def markdown_html(text: str, spans: Sequence[Span] = (), inline: Inline = _plain
         marked += [text[last:at], sentinel]
         last = at
     marked.append(text[last:])
-    env: dict[str, Any] = {"spans": placed, "inline": inline, "open": None, "next": 0}
+    env: dict[str, Any] = {"spans": placed, "inline": inline, "open": None, "next": 0, "written_open": False}
     return str(_parser().render("".join(marked), env))
 
 
