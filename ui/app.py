@@ -49,7 +49,8 @@ def status_words() -> gr.I18n:
 
 def _mount_options(services: Services) -> dict[str, Any]:
     return {
-        "theme": theme(), "i18n": status_words(), "css_paths": [STATIC / "enclave.css"], "footer_links": [], "run_history": False,
+        "theme": theme(), "i18n": status_words(), "css_paths": [STATIC / "enclave.css"], "footer_links": [],
+        "run_history": False,
         "pwa": False, "ssr_mode": False, "mcp_server": False, "enable_monitoring": False, "show_error": True,
         "max_file_size": int(services.settings.web.max_upload_mb * 2**20),
     }

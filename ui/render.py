@@ -47,7 +47,7 @@ def _markers(escaped: str, anchor: str, valid: set[int]) -> str:
 
 
 def answer_html(message: ShownMessage, anchor: str) -> str:
-    """An answer rendered from Markdown, with clickable markers and each sentence marked cited, attributed or unsupported."""
+    """An answer from Markdown, with clickable markers and each sentence marked cited, attributed or unsupported."""
     text = message.answer
     valid = {s.n for s in message.sources}
     spans, cursor = [], 0
@@ -148,8 +148,8 @@ EMPTY_TRANSCRIPT = '<div class="transcript empty">Ask a question about your docu
 def no_documents_html(is_admin: bool) -> str:
     """The empty chat of someone who can read no collection: what to do first."""
     if is_admin:
-        hint = ('There are no documents to ask about yet. Add a folder or files on the '
-                '<a href="/admin/" class="ingest-link">Admin page, Ingest tab</a>, then grant its collection to a group.')
+        hint = ('There are no documents to ask about yet. Add a folder or files on the <a href="/admin/" '
+                'class="ingest-link">Admin page, Ingest tab</a>, then grant its collection to a group.')
     else:
         hint = "No documents are shared with you yet: ask your admin to give you access to a collection."
     return f'<div class="transcript empty no-documents" role="note">{hint}</div>'
