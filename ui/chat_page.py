@@ -124,8 +124,11 @@ class ChatPage:
         taken = gr.on([self.ask.click, self.question.submit], self._take, inputs=[self.question, self.busy],
                       outputs=[self.pending, self.question, self.ask, self.busy], queue=False)
         answered = taken.success(self._ask, inputs=[self.pending, self.chat_id, self.collections],
-                                 outputs=[*view, self.chat_list, self.header])
-        answered.then(lambda: (gr.update(interactive=True), False), outputs=[self.ask, self.busy], queue=False)
+                                 outputs=[*view, self.chat_list, self.header, self.pending])
+        # Gradio runs .then() after success only; .failure() covers an answer that failed.
+        for settled in (answered.then, answered.failure):
+            settled(self._settle, inputs=[self.pending, self.question],
+                    outputs=[self.ask, self.busy, self.question, self.pending], queue=False)
 
     # what the handlers return
 
@@ -169,6 +172,11 @@ class ChatPage:
             raise gr.Error("Type a question first.")
         return question, "", gr.update(interactive=False), True
 
+    @staticmethod
+    def _settle(pending: str, question: str) -> tuple[Any, ...]:
+        """Ask is enabled again; a question whose answer failed goes back into the box unless another is there."""
+        return gr.update(interactive=True), False, question if question.strip() else pending, ""
+
     @shows_errors
     def _ask(self, question: str, chat_id: int | None, collections: list[str],
              request: gr.Request) -> Iterator[tuple[Any, ...]]:
@@ -178,11 +186,11 @@ class ChatPage:
         for event in self.chats.ask(principal, conversation, question, list(collections or [])):
             if isinstance(event, Saved):
                 yield (*self._view(principal, event.conversation), self._chat_choices(principal, event.chat_id),
-                       header_html(principal, self.runtime.model_label()))
+                       header_html(principal, self.runtime.model_label()), "")  # answered: nothing to give back
                 return
             follow(live, event)
             yield (chat_id, shown.transcript(live), shown.sources(live), gr.update(), gr.update(), gr.update(),
-                   gr.update())
+                   gr.update(), gr.update())
 
     @shows_errors
     def _rename(self, chat_id: int | None, title: str, request: gr.Request) -> Any:

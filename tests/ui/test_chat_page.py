@@ -90,6 +90,13 @@ def test_a_question_asked_while_an_answer_streams_waits_and_joins_the_same_conve
     assert len(chats) == 1 and page.locator("#chat-list input[type=radio]").count() == 1
     questions = page.locator("#transcript .turn .question").all_inner_texts()
     assert questions == ["How many vacation days do employees get under PerksPlus?", "And how much for the gym?"]
+    too_long = "Why? " * 801  # over the 4,000 characters a question may have: refused, and kept
+    box.fill(too_long)
+    page.click("#ask")
+    page.wait_for_function("document.body.innerText.includes('ask a question of 1 to 4000 characters')",
+                           timeout=30_000)
+    page.wait_for_function("!document.querySelector('#ask').disabled", timeout=10_000)
+    assert box.input_value() == too_long, "a question that failed comes back into the box"
     page.wait_for_function("window.__spoken.length > 0", timeout=15_000)  # Gradio speaks at most every 5 s
     spoken = page.evaluate("window.__spoken")
     assert not [s for s in spoken if "common." in s], f"the live region speaks words, not translation keys: {spoken}"
