@@ -169,7 +169,7 @@ def test_a_streamed_answer_renders_the_earlier_turns_once_and_shows_them_as_a_fu
 class Balance(HTMLParser):
     """Whether every element opened is closed, in order."""
 
-    VOID = {"br", "hr", "input"}
+    VOID = frozenset({"br", "hr", "input"})
 
     def __init__(self) -> None:
         super().__init__()
