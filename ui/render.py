@@ -152,7 +152,7 @@ def no_documents_html(is_admin: bool) -> str:
                 'class="ingest-link">Admin page, Ingest tab</a>, then grant its collection to a group.')
     else:
         hint = "No documents are shared with you yet: ask your admin to give you access to a collection."
-    return f'<div class="transcript empty no-documents" role="note">{hint}</div>'
+    return f'<div class="transcript empty no-documents" role="note"><p>{hint}</p></div>'
 
 
 def transcript_html(messages: Sequence[ShownMessage]) -> str:
