@@ -48,7 +48,7 @@ def follow(live: LiveAnswer, event: ChatEvent) -> None:
 class Rating(BaseModel):
     """A thumb pressed under an answer, as ``ui/static/chat.js`` sends it."""
 
-    message_id: int
+    message_id: int = Field(ge=0, lt=2**63)
     helpful: bool
     comment: str = Field(default="", max_length=2000)
 
@@ -72,6 +72,7 @@ class ChatPage:
         self.chat_id = gr.State(None)
         self.pending = gr.State("")  # the question taken from the box, being answered
         self.busy = gr.State(False)  # an answer is streaming: another question waits in the box
+        self.doomed = gr.State(None)  # the conversation the delete question names
         self.header = gr.HTML(js_on_load=None, elem_id="header")
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=220, elem_id="sidebar"):
@@ -106,13 +107,15 @@ class ChatPage:
     def _wire(self, blocks: gr.Blocks) -> None:
         view = [self.chat_id, self.transcript, self.sources, self.collections, self.title]
         blocks.load(self._start, outputs=[self.header, self.chat_list, *view])
-        self.new_chat.click(self._new, outputs=view)
+        self.new_chat.click(self._new, outputs=[*view, self.chat_list])
         self.chat_list.input(self._open, inputs=[self.chat_list], outputs=view)
         self._wire_ask(view)
         self.rename.click(self._rename, inputs=[self.chat_id, self.title], outputs=[self.chat_list])
-        self.delete.click(self._confirm, inputs=[self.chat_id, self.title], outputs=[self.confirm, self.confirm_text])
-        self.cancel_delete.click(lambda: gr.update(visible=False), outputs=[self.confirm], queue=False)
-        self.confirm_delete.click(self._delete, inputs=[self.chat_id], outputs=[self.confirm, self.chat_list, *view])
+        self.delete.click(self._confirm, inputs=[self.chat_id, self.title],
+                          outputs=[self.confirm, self.confirm_text, self.doomed])
+        for dismissed in (self.cancel_delete.click, self.new_chat.click, self.chat_list.input):
+            dismissed(lambda: gr.update(visible=False), outputs=[self.confirm], queue=False)
+        self.confirm_delete.click(self._delete, inputs=[self.doomed], outputs=[self.confirm, self.chat_list, *view])
         self.send_rating.click(self._rate, inputs=[self.rating], outputs=[self.rated_note])
 
     def _wire_ask(self, view: list[Any]) -> None:
@@ -156,8 +159,8 @@ class ChatPage:
 
     @shows_errors
     def _new(self, request: gr.Request) -> tuple[Any, ...]:
-        principal = self.session.principal(request)
-        return self._view(principal, self.chats.conversation(principal, None))
+        principal = self.session.principal(request)  # no conversation stays selected in the list
+        return *self._view(principal, self.chats.conversation(principal, None)), gr.update(value=None)
 
     @shows_errors
     def _open(self, chat_id: int | None, request: gr.Request) -> tuple[Any, ...]:
@@ -202,11 +205,11 @@ class ChatPage:
         return self._chat_choices(principal, chat_id)
 
     @staticmethod
-    def _confirm(chat_id: int | None, title: str) -> tuple[Any, str]:
+    def _confirm(chat_id: int | None, title: str) -> tuple[Any, str, int]:
         if chat_id is None:
             raise gr.Error("open a conversation first")
         return (gr.update(visible=True),
-                f"<p>Delete “{escape(title)}” and all its answers? This cannot be undone.</p>")
+                f"<p>Delete “{escape(title)}” and all its answers? This cannot be undone.</p>", chat_id)
 
     @shows_errors
     def _delete(self, chat_id: int | None, request: gr.Request) -> tuple[Any, ...]:

@@ -174,6 +174,12 @@ def test_delete_asks_first_and_rename_says_it_is_done(context: Any, world: World
     page.wait_for_selector("#delete-question", state="hidden", timeout=30_000)
     assert len(alices_chats(world)) == before, "cancelled: nothing was deleted"
     page.click("#delete-chat")
+    page.wait_for_selector("#delete-question", state="visible", timeout=30_000)
+    page.click("#new-chat")  # moving on withdraws the question, so it never deletes another conversation
+    page.wait_for_selector("#delete-question", state="hidden", timeout=30_000)
+    page.locator("#chat-list label:has-text('Perks questions')").click()
+    page.wait_for_selector("#transcript .turn", timeout=30_000)
+    page.click("#delete-chat")
     page.click("#delete-yes")
     page.wait_for_function(f"document.querySelectorAll('#chat-list input[type=radio]').length === {before - 1}",
                            timeout=30_000)
