@@ -13,6 +13,7 @@ import gradio as gr
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Mount
@@ -48,9 +49,15 @@ def theme() -> gr.themes.Base:
     return gr.themes.Default(font=SYSTEM_FONTS, font_mono=MONO_FONTS)
 
 
+def status_words() -> gr.I18n:
+    """Words for what Gradio's status region announces, which this Gradio ships untranslated."""
+    return gr.I18n(en={"common.complete": "Done", "common.error": "Error", "common.loading": "Loading…"})
+
+
 def _mount_options(services: Services) -> dict[str, Any]:
     return {
-        "theme": theme(), "css_paths": [STATIC / "enclave.css"], "footer_links": [], "run_history": False,
+        "theme": theme(), "i18n": status_words(), "css_paths": [STATIC / "enclave.css"], "footer_links": [],
+        "run_history": False,
         "pwa": False, "ssr_mode": False, "mcp_server": False, "enable_monitoring": False, "show_error": True,
         "max_file_size": int(services.settings.web.max_upload_mb * 2**20),
     }
@@ -114,7 +121,9 @@ def build_app(services: Services) -> FastAPI:
     admin = AdminPage(services, session).build()
     assert_offline([chat, admin])  # offline switches, local NLTK/tiktoken data, no analytics, no share link
     options = _mount_options(services)
-    gr.mount_gradio_app(app, chat.queue(default_concurrency_limit=8), path="/chat", **options)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")  # icons, behind the sign-in gate
+    gr.mount_gradio_app(app, chat.queue(default_concurrency_limit=8), path="/chat",
+                        js=(STATIC / "chat.js").read_text(encoding="utf-8"), **options)
     gr.mount_gradio_app(app, admin.queue(default_concurrency_limit=4), path="/admin", **options)
     for path in ("/chat", "/admin"):
         _pages_for_browsers(app, path)

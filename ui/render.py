@@ -1,10 +1,10 @@
 """HTML for answers, sources and documents, built so that text from documents and models stays inert.
 
-Every piece of text that came from a document, a file name or a model is escaped with
-``html.escape`` before any markup of ours is added; the only links we make point at this
-app (``#src-...`` anchors and ``/view/...``). No Markdown is interpreted, so a model's
-``![x](http://elsewhere/...)`` is shown as the characters it is and fetches nothing.
-"""
+Answers, passages and pages are Markdown (documents are ingested as Markdown, models write
+it): ``ui.markdown_html`` renders them with raw HTML escaped and links and images switched
+off, so a model's ``![x](http://elsewhere/...)`` is shown as the characters it is and fetches
+nothing. Every other piece of text (questions, file names, notes) is escaped with
+``html.escape``. The only links we make point at this app (``#src-...`` anchors and ``/view/...``)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Any
 
 from assistant.evidence import Quote
 from assistant.stored_answer import MarkedSentence, ShownMessage, ShownSource
+from ui.markdown_html import Span, markdown_html
 
 MARKER_RE = re.compile(r"\[(\d{1,3})\]")
 SENTENCE_CLASS = {"cited": "s-cited", "attributed": "s-attributed", "unsupported": "s-unsupported",
@@ -46,31 +47,27 @@ def _markers(escaped: str, anchor: str, valid: set[int]) -> str:
 
 
 def answer_html(message: ShownMessage, anchor: str) -> str:
-    """An answer with clickable markers and each sentence marked cited, attributed or unsupported."""
-    text, sentences = message.answer, message.sentences
+    """An answer from Markdown, with clickable markers and each sentence marked cited, attributed or unsupported."""
+    text = message.answer
     valid = {s.n for s in message.sources}
-    if not sentences:
-        return _markers(text_html(text), anchor, valid)
-    parts, cursor = [], 0
-    for sentence in sentences:
+    spans, cursor = [], 0
+    for sentence in message.sentences:
         start = text.find(sentence.text, cursor)
         if start < 0:
             continue
-        parts.append(_markers(text_html(text[cursor:start]), anchor, valid))
-        parts.append(_sentence_html(sentence, anchor, valid))
+        spans.append(_sentence_span(sentence, start, anchor))
         cursor = start + len(sentence.text)
-    parts.append(_markers(text_html(text[cursor:]), anchor, valid))
-    return "".join(parts)
+    return markdown_html(text, spans, lambda escaped: _markers(escaped, anchor, valid))
 
 
-def _sentence_html(sentence: MarkedSentence, anchor: str, valid: set[int]) -> str:
+def _sentence_span(sentence: MarkedSentence, start: int, anchor: str) -> Span:
     status = sentence.status
-    body = _markers(text_html(sentence.text), anchor, valid)
+    tag = f'<span class="{SENTENCE_CLASS.get(status, "s-unsupported")}" title="{SENTENCE_TITLE.get(status, "")}">'
+    after = ""
     if status == "attributed" and sentence.passages:
         n = sentence.passages[0]
-        body += f' <a class="cite attributed" href="#src-{anchor}-{n}" data-n="{n}">≈[{n}]</a>'
-    css = SENTENCE_CLASS.get(status, "s-unsupported")
-    return f'<span class="{css}" title="{SENTENCE_TITLE.get(status, "")}">{body}</span>'
+        after = f' <a class="cite attributed" href="#src-{anchor}-{n}" data-n="{n}">≈[{n}]</a>'
+    return Span(start, start + len(sentence.text), tag, tag, "</span>", after)
 
 
 def _searched_html(searched: str | None) -> str:
@@ -93,12 +90,26 @@ def message_html(message: ShownMessage, anchor: str) -> str:
     cited = len(message.citations)
     meta = f"Answered by {escape(message.backend or 'pending')} · {cited} source{'s' if cited != 1 else ''} cited"
     return _turn_html(message.question, answer_html(message, anchor), support_html(message, anchor),
-                      "".join(notes), meta, anchor)
+                      "".join(notes), meta, anchor, rating_html(message.id))
+
+
+def rating_html(message_id: int) -> str:
+    """Thumbs up and down and a comment under an answer; ``ui/static/chat.js`` sends them (icons are CSS masks)."""
+    return (
+        f'<div class="rate" data-message="{int(message_id)}">'
+        '<button type="button" class="thumb up" data-helpful="true" aria-pressed="false" title="Helpful"'
+        ' aria-label="Helpful"></button>'
+        '<button type="button" class="thumb down" data-helpful="false" aria-pressed="false" title="Not helpful"'
+        ' aria-label="Not helpful"></button>'
+        '<input type="text" class="rate-comment" maxlength="2000" placeholder="Comment (optional)"'
+        ' aria-label="Comment on this answer (optional)"></div>'
+    )
 
 
 def live_html(live: LiveAnswer) -> str:
     """The answer being written: its text so far, with markers linking to the passages already found."""
-    answer = _markers(text_html(live.answer), "live", {s.n for s in live.sources})  # sentences are checked later
+    valid = {s.n for s in live.sources}  # sentences are checked once the answer is finished
+    answer = markdown_html(live.answer, inline=lambda escaped: _markers(escaped, "live", valid))
     status = escape(live.status or "Answering…")  # e.g. "waiting: 3 ahead of you"
     return _turn_html(live.question, answer, evidence_html(live), _searched_html(live.searched), status, "live")
 
@@ -119,10 +130,11 @@ def evidence_html(live: LiveAnswer) -> str:
             f'written</div>{"".join(quotes)}</div>')
 
 
-def _turn_html(question: str, answer: str, support: str, notes: str, meta: str, anchor: str) -> str:
+def _turn_html(question: str, answer: str, support: str, notes: str, meta: str, anchor: str,
+               rating: str = "") -> str:
     return (
         f'<div class="turn" id="turn-{anchor}"><div class="question">{text_html(question)}</div>'
-        f'<div class="answer">{answer}</div>{support}{notes}<div class="meta">{meta}</div></div>'
+        f'<div class="answer">{answer}</div>{support}{notes}<div class="meta">{meta}</div>{rating}</div>'
     )
 
 
@@ -149,6 +161,16 @@ LEGEND = (
 EMPTY_TRANSCRIPT = '<div class="transcript empty">Ask a question about your documents.</div>'
 
 
+def no_documents_html(is_admin: bool) -> str:
+    """The empty chat of someone who can read no collection: what to do first."""
+    if is_admin:
+        hint = ('There are no documents to ask about yet. Add a folder or files on the <a href="/admin/" '
+                'class="ingest-link">Admin page, Ingest tab</a>, then grant its collection to a group.')
+    else:
+        hint = "No documents are shared with you yet: ask your admin to give you access to a collection."
+    return f'<div class="transcript empty no-documents" role="note"><p>{hint}</p></div>'
+
+
 def transcript_html(messages: Sequence[ShownMessage]) -> str:
     """The whole conversation."""
     if not messages:
@@ -171,7 +193,8 @@ def source_html(source: ShownSource, anchor: str) -> str:
         where.append('<span class="best">best match</span>')
     kind = source.kind or "retrieved"
     marked = source.marked or source.text
-    passage = f"{text_html(source.before)}<mark>{text_html(marked)}</mark>{text_html(source.after)}"
+    mark = Span(len(source.before), len(source.before) + len(marked), "<mark>", "<mark>", "</mark>")
+    passage = markdown_html(source.before + marked + source.after, [mark])
     return (
         f'<div class="source kind-{escape(kind)}" id="src-{anchor}-{source.n}">'
         f'<div class="source-head"><span class="n">[{source.n}]</span> {" · ".join(where)}'
@@ -234,12 +257,12 @@ class StreamedTranscript:
 
 
 def page_text_html(text: str, highlight: tuple[int, int] | None) -> str:
-    """A page's text with the cited passage marked."""
-    if not highlight:
-        return f'<div class="page-text">{text_html(text)}</div>'
-    start, end = max(0, highlight[0]), min(len(text), highlight[1])
-    return (f'<div class="page-text">{text_html(text[:start])}<mark id="cited">{text_html(text[start:end])}</mark>'
-            f"{text_html(text[end:])}</div>")
+    """A page's text rendered from Markdown, with the cited passage marked (the first piece is ``#cited``)."""
+    spans = []
+    if highlight:
+        start, end = max(0, highlight[0]), min(len(text), highlight[1])
+        spans.append(Span(start, end, '<mark id="cited">', '<mark class="cited">', "</mark>"))
+    return f'<div class="page-text">{markdown_html(text, spans)}</div>'
 
 
 def table_html(rows: list[dict[str, Any]], columns: list[str]) -> str:

@@ -29,6 +29,10 @@ main { display: flex; gap: 1rem; padding: 1rem; align-items: flex-start; flex-wr
 .page-text { flex: 1 1 28rem; background: #fff; padding: 1rem 1.25rem; border: 1px solid #e5e7eb;
              white-space: normal; line-height: 1.55; max-width: 60rem; }
 mark { background: #fde68a; padding: .05rem 0; }
+.page-text h1, .page-text h2, .page-text h3 { font-size: 1.1rem; margin: .8rem 0 .3rem; }
+.page-text table { border-collapse: collapse; margin: .5rem 0; }
+.page-text th, .page-text td { border: 1px solid #d1d5db; padding: .25rem .5rem; text-align: left; }
+.page-text pre { white-space: pre-wrap; background: #f3f4f6; padding: .5rem; }
 """
 
 

@@ -165,3 +165,62 @@ def test_a_streamed_answer_renders_the_earlier_turns_once_and_shows_them_as_a_fu
     assert 'href="#src-live-1"' in transcript and transcript.index("turn-live") > transcript.index("turn-40")
     assert panel.index("Sources for: And on longer flights?") < panel.index("Sources for: Question 40?")
     assert panel.count("<details") == 41 and panel.count(" open>") == 1, "only the answer being written is open"
+
+
+class Balance(HTMLParser):
+    """Whether every element opened is closed, in order."""
+
+    VOID = frozenset({"br", "hr", "input"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.broken = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack.pop() != tag:
+            self.broken = True
+
+
+def well_formed(html: str) -> bool:
+    parser = Balance()
+    parser.feed(html)
+    return not parser.broken and not parser.stack
+
+
+MARKDOWN = "## Vacation Perks\n\nEmployees get twenty days [1].\n\n| Perk | Amount |\n|---|---|\n| Gym | 400 [1] |\n"
+
+
+def test_markdown_renders_as_headings_and_tables_with_sentences_and_markers_kept() -> None:
+    sentences = [{"text": "## Vacation Perks\n\nEmployees get twenty days [1].", "status": "cited", "passages": [1]},
+                 {"text": "| Perk | Amount |\n|---|---|\n| Gym | 400 [1] |", "status": "unsupported", "passages": []}]
+    html = answer_html(shown(answer=MARKDOWN, sources=[source("a")], sentences=sentences), "5")
+    tags = [tag for tag, _ in elements(html)]
+    assert "h2" in tags and "table" in tags and "##" not in html and "|---|" not in html
+    assert [a["href"] for t, a in elements(html) if t == "a"] == ["#src-5-1", "#src-5-1"]
+    assert {a["class"] for t, a in elements(html) if t == "span"} == {"s-cited", "s-unsupported"}
+    assert well_formed(html), html
+
+
+def test_the_cited_passage_is_marked_across_blocks_and_the_page_keeps_one_anchor() -> None:
+    text = "Intro.\n\n" + MARKDOWN + "\nAfter."
+    start, end = text.index("Employees"), text.index("After.")
+    html = page_text_html(text, (start, end))
+    marks = [attrs for tag, attrs in elements(html) if tag == "mark"]
+    assert marks[0] == {"id": "cited"} and all(m == {"class": "cited"} for m in marks[1:]) and len(marks) > 2
+    assert well_formed(html) and "<table>" in html and "After." not in html.split("</mark>")[-2]
+    card = sources_html([shown(sources=[{**source("x"), "before": "## Perks\n\n", "text": "Gym | 400",
+                                         "marked": "| Gym | 400 |", "after": "\n"}])])
+    assert "<h2>Perks</h2>" in card and well_formed(card)
+
+
+def test_links_images_and_html_in_markdown_stay_text() -> None:
+    html = answer_html(shown(answer="[a](http://evil.example/) ![b](http://evil.example/i.png) <b>x</b> "
+                                    "<http://evil.example> `[1]`\n\n[1]: http://evil.example/ref"), "5")
+    assert "http://evil.example" in html and "&lt;b&gt;" in html
+    assert_inert(html)
+    assert [t for t, _ in elements(html)] == ["p", "code", "p"]
