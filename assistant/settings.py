@@ -310,6 +310,81 @@ class JobSettings(Section):
     )
 
 
+class DirectorySettings(Section):
+    """``[directory]``: sign-in at the company's LDAP / Active Directory, whose groups decide who reads what."""
+
+    enabled: bool = Field(False, description="Offer sign-in with company accounts (the sign-in page shows it first).")
+    local_accounts: Literal["everyone", "admins"] = Field(
+        "everyone", description="Who may still sign in with an account made in Enclave: 'everyone', or 'admins' "
+        "only (break-glass: local admins can always sign in, also while the directory is down).",
+    )
+    url: str = Field(
+        "ldaps://127.0.0.1:636", description="The directory server: ldaps://host:636, or ldap://host:389 with "
+        "start_tls (or allow_plain).",
+    )
+    start_tls: bool = Field(False, description="Upgrade an ldap:// connection with StartTLS before any bind.")
+    allow_plain: bool = Field(
+        False, description="Allow ldap:// without StartTLS: passwords cross the network readable. Only for a "
+        "directory on this machine or a trusted segment, and only when the admin means it.",
+    )
+    ca_file: str | None = Field(None, description="PEM file of the CA that signed the directory's certificate; "
+                                "none uses the system's CAs. The certificate is always checked.")
+    timeout_s: float = Field(5.0, gt=0, description="Seconds to wait for the directory to connect or answer.")
+    bind_dn: str | None = Field(None, description="The service account that searches for users and groups.")
+    bind_password: SecretStr | None = Field(
+        None, description="The service account's password; best set as ENCLAVE_DIRECTORY__BIND_PASSWORD."
+    )
+    user_base: str = Field("", description="Where users are searched, e.g. ou=people,dc=example,dc=org.")
+    user_filter: str = Field(
+        "(&(objectClass=person)(uid={username}))",
+        description="Finds the entry of a user name ({username}, escaped); Active Directory: "
+        "(&(objectClass=user)(sAMAccountName={username})).",
+    )
+    disabled_filter: str | None = Field(
+        None, description="Matches disabled accounts, which may not sign in and lose access at the next sync; "
+        "Active Directory: (userAccountControl:1.2.840.113556.1.4.803:=2).",
+    )
+    username_attribute: str = Field("uid", description="The attribute that is the user name (AD: sAMAccountName).")
+    name_attribute: str = Field("cn", description="The attribute shown as the person's name (AD: displayName).")
+    email_attribute: str = Field("mail", description="The attribute holding the e-mail address.")
+    member_of_attribute: str = Field(
+        "memberOf", description="The user attribute listing their groups (AD, OpenLDAP's memberof overlay); "
+        "groups are also searched by member, so either is enough.",
+    )
+    group_base: str = Field("", description="Where groups are searched, e.g. ou=groups,dc=example,dc=org.")
+    group_filter: str = Field(
+        "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=group))",
+        description="Which entries under group_base are groups.",
+    )
+    member_attribute: str = Field("member", description="The group attribute listing member DNs.")
+    group_name_attribute: str = Field("cn", description="The group attribute that is its name.")
+    nested_groups: bool = Field(True, description="A member of a group inside a group is a member of both.")
+    group_map: dict[str, str] = Field(
+        default_factory=dict, description="Directory group name -> Enclave group name; the Enclave group is "
+        "created when missing. A directory group not listed maps to an existing Enclave group of the same name.",
+    )
+    admin_groups: list[str] = Field(
+        default_factory=list, description="Directory groups whose members are Enclave admins; other company "
+        "accounts are users.",
+    )
+    sync_minutes: float = Field(
+        15.0, gt=0, description="Minutes between directory syncs: group changes apply, and disabled or removed "
+        "accounts lose their sessions and API tokens.",
+    )
+
+    @model_validator(mode="after")
+    def _transport_is_safe(self) -> DirectorySettings:
+        from urllib.parse import urlsplit
+
+        scheme = urlsplit(self.url).scheme
+        if scheme not in ("ldap", "ldaps"):
+            raise ValueError("directory.url must be ldaps://host[:port] or ldap://host[:port]")
+        if self.enabled and scheme == "ldap" and not (self.start_tls or self.allow_plain):
+            raise ValueError("directory.url is plain ldap://: set directory.start_tls = true, or "
+                             "directory.allow_plain = true to send passwords unencrypted on purpose")
+        return self
+
+
 class Settings(BaseSettings):
     """Everything Enclave can be told; every field has a default that works offline."""
 
@@ -327,6 +402,7 @@ class Settings(BaseSettings):
     answer: AnswerSettings = Field(default_factory=AnswerSettings)  # type: ignore[arg-type]
     web: WebSettings = Field(default_factory=WebSettings)  # type: ignore[arg-type]
     jobs: JobSettings = Field(default_factory=JobSettings)  # type: ignore[arg-type]
+    directory: DirectorySettings = Field(default_factory=DirectorySettings)  # type: ignore[arg-type]
 
     @classmethod
     def settings_customise_sources(

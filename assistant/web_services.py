@@ -12,6 +12,7 @@ from assistant.audit import AuditLog
 from assistant.catalog import Catalog
 from assistant.chats import ChatService
 from assistant.corpus import Corpus
+from assistant.directory import DirectoryService, build_directory_service
 from assistant.jobs import IngestJobs
 from assistant.library import Library
 from assistant.models.service import ModelService
@@ -43,6 +44,8 @@ class WebServices:
     catalog: Catalog
     models: ModelService
     quality: QualityService
+    directory: DirectoryService
+    """Sign-in with any method that is on (company directory, local accounts), and the directory sync."""
 
 
 def build_web_services(
@@ -54,9 +57,10 @@ def build_web_services(
     audit = AuditLog(account_store)
     access = AccessService(account_store, corpus.store, audit)
     runtime = RuntimeSettings(answers.live, answers, audit)
+    accounts = AccountService(account_store, settings.web, audit)
     return WebServices(
         audit=audit,
-        accounts=AccountService(account_store, settings.web, audit),
+        accounts=accounts,
         access=access,
         chats=ChatService(answers, access, ChatStore(db), library_store, audit),
         library=Library(library_store, access, corpus, audit),
@@ -66,4 +70,5 @@ def build_web_services(
         catalog=Catalog(library_store, access),
         models=ModelService(answers.live, answers, runtime, audit),
         quality=QualityService(QualityStore(db), library_store, audit),
+        directory=build_directory_service(settings.directory, account_store, accounts, audit),
     )

@@ -79,7 +79,7 @@ def build_app(services: Services) -> FastAPI:
     def home() -> RedirectResponse:
         return RedirectResponse("/chat/", status_code=303)
 
-    app.include_router(signin_router(web.accounts, services.settings.web))
+    app.include_router(signin_router(web.directory, services.settings.web))
     app.include_router(viewer_router(web.library))
     app.include_router(tokens_router(web.tokens))
     app.include_router(password_router(web.accounts))

@@ -31,6 +31,7 @@ def register_serving_commands(app: typer.Typer) -> None:
             services.settings = services.settings.changed("web", host=host or web.host, port=port or web.port)
             if services.settings.jobs.in_process_worker:
                 services.web.jobs.start_worker()  # jobs queued before a restart carry on
+                services.web.directory.start_periodic_sync()  # one sync per job runner, not per app process
             run_server(services, not no_browser, out.print)
 
     @app.command()
@@ -46,6 +47,7 @@ def register_serving_commands(app: typer.Typer) -> None:
         with open_services(options) as services:
             jobs = services.web.jobs
             out.print(f"Ingest worker {jobs.worker_name} is waiting for jobs (Ctrl-C stops it)")
+            services.web.directory.start_periodic_sync()
             try:
                 jobs.run_worker()
             except KeyboardInterrupt:
