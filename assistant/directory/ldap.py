@@ -115,7 +115,8 @@ class LdapDirectory:
         from ldap3.core.exceptions import LDAPException
 
         connection = ldap3.Connection(self._server(), user=user, password=password, read_only=True,
-                                      receive_timeout=self.settings.timeout_s, raise_exceptions=False,
+                                      receive_timeout=max(1, round(self.settings.timeout_s)),
+                                      raise_exceptions=False,
                                       auto_referrals=False)
         try:
             connection.open()
