@@ -209,7 +209,7 @@ class AccountService:
         require_admin(actor)
         now = datetime.now(UTC)
         return [{"username": u.username, "role": u.role, "active": u.active, "groups": groups,
-                 "locked": _locked(u, now)}
+                 "locked": _locked(u, now), "source": u.source}
                 for u, groups in self.store.users()]
 
     def create_user(self, actor: Principal, username: str, password: str, role: str = "user") -> None:

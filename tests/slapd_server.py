@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -209,3 +210,27 @@ def build_slapd(root: Path) -> Slapd:
     subprocess.run([_tool("slapadd"), "-f", str(root / "slapd.conf"), "-l", str(root / "seed.ldif")],
                    check=True, capture_output=True, timeout=60)
     return Slapd(root, ca, _free_port(), _free_port())
+
+
+def running_slapd(root: Path) -> Iterator[Slapd]:
+    """A started directory for a fixture, stopped after; skips the test where slapd is not installed."""
+    import pytest
+
+    missing = slapd_missing()
+    if missing:
+        pytest.skip(missing)
+    server = build_slapd(root)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def directory_settings(server: Slapd, **overrides: Any) -> dict[str, Any]:
+    """The ``[directory]`` section an admin would write for this directory."""
+    return {"enabled": True, "url": server.ldaps_url, "ca_file": str(server.ca_file), "bind_dn": SERVICE_DN,
+            "bind_password": SERVICE_PASSWORD, "user_base": PEOPLE, "group_base": GROUPS,
+            "user_filter": "(&(objectClass=inetOrgPerson)(uid={username}))",
+            "disabled_filter": "(employeeType=disabled)", "admin_groups": ["IT Admins"],
+            "group_map": {"Payroll": "payroll-team"}, "timeout_s": 3, **overrides}

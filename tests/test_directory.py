@@ -12,18 +12,7 @@ from typer.testing import CliRunner
 
 from assistant.audit import SYSTEM
 from assistant.errors import DirectoryUnavailable, SignInFailed
-from tests.slapd_server import (
-    GROUPS,
-    PASSWORDS,
-    PEOPLE,
-    SERVICE_DN,
-    SERVICE_PASSWORD,
-    Slapd,
-    build_slapd,
-    group_dn,
-    person_dn,
-    slapd_missing,
-)
+from tests.slapd_server import PASSWORDS, Slapd, directory_settings, group_dn, person_dn, running_slapd
 from ui.cli import build_cli
 
 LOCAL_ADMIN = "admin-password-1"
@@ -31,22 +20,7 @@ LOCAL_ADMIN = "admin-password-1"
 
 @pytest.fixture(scope="module")
 def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
-    missing = slapd_missing()
-    if missing:
-        pytest.skip(missing)
-    server = build_slapd(tmp_path_factory.mktemp("slapd"))
-    server.start()
-    yield server
-    server.stop()
-
-
-def directory_settings(server: Slapd, **overrides: Any) -> dict[str, Any]:
-    """The ``[directory]`` section an admin would write for this directory."""
-    return {"enabled": True, "url": server.ldaps_url, "ca_file": str(server.ca_file), "bind_dn": SERVICE_DN,
-            "bind_password": SERVICE_PASSWORD, "user_base": PEOPLE, "group_base": GROUPS,
-            "user_filter": "(&(objectClass=inetOrgPerson)(uid={username}))",
-            "disabled_filter": "(employeeType=disabled)", "admin_groups": ["IT Admins"],
-            "group_map": {"Payroll": "payroll-team"}, "timeout_s": 3, **overrides}
+    yield from running_slapd(tmp_path_factory.mktemp("slapd"))
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from html import escape
 from typing import Any
 
 import gradio as gr
@@ -40,6 +41,11 @@ class AccessTab(AdminTab):
                 self.add_collection = gr.Button("Add collection", elem_id="add-collection")
                 self.grant = gr.Button("Grant read", variant="primary", elem_id="grant")
                 self.revoke = gr.Button("Revoke read", variant="stop", elem_id="revoke")
+            with gr.Row():
+                self.explain = gr.Button("Explain the user's access", elem_id="explain-access")
+                self.sync = gr.Button("Sync with the company directory now", elem_id="directory-sync",
+                                      visible=self.web.directory.enabled)
+            self.explained = gr.HTML(js_on_load=None, elem_id="access-explained")
 
     def wire(self, blocks: gr.Blocks) -> None:
         """Connect the tab's events: each button is one service call, then both tables refresh."""
@@ -62,6 +68,24 @@ class AccessTab(AdminTab):
         }
         for button, (inputs, action) in actions.items():
             button.click(self._acting(action), inputs=inputs, outputs=tables)
+        self.explain.click(self._explain, inputs=[self.username], outputs=[self.explained])
+        self.sync.click(self._sync, outputs=[self.explained, *tables])
+
+    @shows_errors
+    def _explain(self, username: str, request: gr.Request) -> str:
+        found = self.web.access.explain(self.session.principal(request), (username or "").strip())
+        rows = [{"collection": access.collection, "because of group": reason.group, "membership made by": reason.source}
+                for access in found.collections for reason in access.reasons]
+        summary = f"{found.username} ({found.role}, {found.source} account): {found.note}"
+        return f"<p>{escape(summary)}</p>" + table_html(rows, ["collection", "because of group", "membership made by"])
+
+    @shows_errors
+    def _sync(self, request: gr.Request) -> tuple[str, str, str]:
+        report = self.web.directory.sync(self.session.principal(request))
+        lines = [*report.changes, *(f"{name}: disabled" for name in report.disabled)] or ["no changes"]
+        shown = f"<p>{report.accounts} company accounts checked.</p><ul>" + "".join(
+            f"<li>{escape(line)}</li>" for line in lines) + "</ul>"
+        return (shown, *self._tables(request))
 
     def _acting(self, action: Any) -> Any:
         @shows_errors
@@ -75,7 +99,8 @@ class AccessTab(AdminTab):
     @shows_errors
     def _tables(self, request: gr.Request) -> tuple[str, str]:
         principal = self.session.principal(request)
-        users = table_html(self.web.accounts.users(principal), ["username", "role", "active", "locked", "groups"])
+        users = table_html(self.web.accounts.users(principal),
+                           ["username", "role", "source", "active", "locked", "groups"])
         groups = self.web.access.groups(principal)
         readers: dict[str, list[str]] = {}
         for group in groups:
