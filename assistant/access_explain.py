@@ -12,10 +12,12 @@ from storage.documents import DocumentStore
 
 @dataclass(frozen=True)
 class Reason:
-    """One path to a collection: membership of ``group`` (made by ``source``: an admin or the directory)."""
+    """One path to a collection: membership of ``group``, made by ``source`` (``manual``: an admin; ``directory``)."""
 
     group: str
     source: str
+    directory_group: str = ""
+    """For a ``directory`` membership, the directory group that made it."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ def explain_access(store: AccountStore, documents: DocumentStore, actor: Princip
     user = store.user(username)
     if user is None:
         raise NotFoundError(f"there is no user named {username!r}")
-    groups = tuple(Reason(m.group, m.source) for m in store.memberships(user.id))
+    groups = tuple(Reason(m.group, m.source, m.directory_group) for m in store.memberships(user.id))
     every = sorted(set(documents.collections().values()))
     if not user.active:
         why = "disabled by the directory sync" if user.directory_disabled else "disabled by an admin"
@@ -65,7 +67,7 @@ def explain_access(store: AccountStore, documents: DocumentStore, actor: Princip
     paths: dict[str, list[Reason]] = {}
     for path in store.grant_paths(user.id):
         if path.collection in every:
-            paths.setdefault(path.collection, []).append(Reason(path.group, path.source))
+            paths.setdefault(path.collection, []).append(Reason(path.group, path.source, path.directory_group))
     collections = tuple(CollectionAccess(name, tuple(reasons)) for name, reasons in sorted(paths.items()))
     note = "reads the collections granted to their groups" if collections else "reads nothing: no group of theirs " \
            "is granted a collection"

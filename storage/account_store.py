@@ -44,6 +44,7 @@ class Membership:
 
     group: str
     source: str
+    directory_group: str = ""
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class GrantPath:
     collection: str
     group: str
     source: str
+    directory_group: str = ""
 
 
 def user_record(row: User) -> UserRecord:
@@ -155,12 +157,14 @@ class AccountStore:
             s.execute(delete(CollectionGrant).where(CollectionGrant.group_id == group_id))
             s.execute(delete(Group).where(Group.id == group_id))
 
-    def set_member(self, group_id: int, user_id: int, member: bool, source: str = "manual") -> None:
+    def set_member(self, group_id: int, user_id: int, member: bool, source: str = "manual",
+                   directory_group: str = "") -> None:
         """Add a user to a group or take them out; ``source`` says who decided a new membership."""
         with self.db.session() as s:
             exists = s.get(GroupMember, (group_id, user_id)) is not None
             if member and not exists:
-                s.add(GroupMember(group_id=group_id, user_id=user_id, source=source))
+                s.add(GroupMember(group_id=group_id, user_id=user_id, source=source,
+                                  directory_group=directory_group[:200]))
             elif not member and exists:
                 s.execute(delete(GroupMember).where(GroupMember.group_id == group_id, GroupMember.user_id == user_id))
 
@@ -194,15 +198,16 @@ class AccountStore:
 
     def memberships(self, user_id: int) -> list[Membership]:
         """The user's groups, by name, with who decided each membership."""
-        query = (select(Group.name, GroupMember.source).join(GroupMember, GroupMember.group_id == Group.id)
+        query = (select(Group.name, GroupMember.source, GroupMember.directory_group)
+                 .join(GroupMember, GroupMember.group_id == Group.id)
                  .where(GroupMember.user_id == user_id).order_by(Group.name))
         with self.db.session() as s:
-            return [Membership(name, source) for name, source in s.execute(query)]
+            return [Membership(*row) for row in s.execute(query)]
 
     def grant_paths(self, user_id: int) -> list[GrantPath]:
         """Every (collection, group) pair through which the user reads a collection."""
         query = (
-            select(Collection.name, Group.name, GroupMember.source)
+            select(Collection.name, Group.name, GroupMember.source, GroupMember.directory_group)
             .join(CollectionGrant, CollectionGrant.collection_id == Collection.id)
             .join(Group, Group.id == CollectionGrant.group_id)
             .join(GroupMember, GroupMember.group_id == Group.id)
@@ -210,7 +215,7 @@ class AccountStore:
             .order_by(Collection.name, Group.name)
         )
         with self.db.session() as s:
-            return [GrantPath(c, g, src) for c, g, src in s.execute(query)]
+            return [GrantPath(*row) for row in s.execute(query)]
 
     def readable_collections(self, user_id: int) -> set[str]:
         """Names of the collections granted to any group the user belongs to."""

@@ -53,6 +53,8 @@ class GroupMember(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     # "manual" (an admin) or "directory" (a directory group; the sync adds and removes these only).
     source: Mapped[str] = mapped_column(String(20), default="manual", server_default="manual")
+    directory_group: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    """The directory group that made a ``directory`` membership (several map to one: the first)."""
 
 
 class CollectionGrant(Base):

@@ -53,6 +53,7 @@ def test_company_account_signs_in_and_reads_what_its_directory_groups_are_grante
     assert explained.source == "directory"
     assert [(c.collection, [(r.group, r.source) for r in c.reasons]) for c in explained.collections] == [
         ("finance", [("Finance", "directory")])]
+    assert explained.collections[0].reasons[0].directory_group == "Finance"
     assert ("sign_in", "alice", {"client": "10.0.0.5", "method": "directory"}) in actions(web)
     assert ("user_created", "alice", {"role": "user", "source": "directory"}) in actions(web)
 
@@ -210,5 +211,5 @@ def test_users_explain_json(slapd: Slapd, make_services: Callable[..., Any], tmp
     assert result.exit_code == 0, result.output
     shown = json.loads(result.stdout)
     assert shown["source"] == "directory" and shown["active"] is True
-    assert shown["collections"] == [{"collection": "payroll",
-                                     "reasons": [{"group": "payroll-team", "source": "directory"}]}]
+    assert shown["collections"] == [{"collection": "payroll", "reasons": [
+        {"group": "payroll-team", "source": "directory", "directory_group": "Payroll"}]}]

@@ -74,7 +74,8 @@ class AccessTab(AdminTab):
     @shows_errors
     def _explain(self, username: str, request: gr.Request) -> str:
         found = self.web.access.explain(self.session.principal(request), (username or "").strip())
-        rows = [{"collection": access.collection, "because of group": reason.group, "membership made by": reason.source}
+        rows = [{"collection": access.collection, "because of group": reason.group,
+                 "membership made by": _made_by(reason.source, reason.directory_group)}
                 for access in found.collections for reason in access.reasons]
         summary = f"{found.username} ({found.role}, {found.source} account): {found.note}"
         return f"<p>{escape(summary)}</p>" + table_html(rows, ["collection", "because of group", "membership made by"])
@@ -111,3 +112,10 @@ class AccessTab(AdminTab):
                        for c in self.web.library.status(principal)["collections"]]
         return users, table_html(groups, ["name", "members", "collections"]) + table_html(
             collections, ["collection", "documents", "readable by"])
+
+
+def _made_by(source: str, directory_group: str) -> str:
+    """Who put the user in the group, in words: an admin, or the directory through which of its groups."""
+    if source == "directory":
+        return f"directory group {directory_group}" if directory_group else "the directory"
+    return "an admin" if source == "manual" else source

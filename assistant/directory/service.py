@@ -227,7 +227,7 @@ class DirectoryService:
                 continue  # already a member, by the directory or by an admin's choice
             group_id = self.store.group_id(group, create=True)
             assert group_id is not None
-            self.store.set_member(group_id, user.id, True, source="directory")
+            self.store.set_member(group_id, user.id, True, source="directory", directory_group=directory_group)
             self.audit.record(ACTOR, audit_events.GroupMemberAdded(group, user=user.username,
                                                                    directory_group=directory_group))
             report.changes.append(f"{user.username}: joined {group}")

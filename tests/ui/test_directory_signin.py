@@ -81,7 +81,7 @@ def test_the_admin_explains_a_company_users_access_in_chromium(world: World) -> 
         page.click("#explain-access")
         page.wait_for_selector("#access-explained td:has-text('handbook')", timeout=30_000)
         explained = page.inner_text("#access-explained")
-        assert "directory account" in explained and "staff" in explained
+        assert "directory account" in explained and "directory group IT Admins" in explained
         page.screenshot(path=str(SHOTS / "admin-directory-explain.png"), full_page=True)
         page.click("#directory-sync")
         page.wait_for_selector("#access-explained:has-text('company accounts checked')", timeout=30_000)

@@ -143,10 +143,10 @@ def _directory_commands(app: typer.Typer) -> None:
 
         def show() -> None:
             out.print(f"{found.username} ({found.role}, {found.source} account): {found.note}", highlight=False)
-            table = Table("collection", "because of group", "membership made by")
+            table = Table("collection", "because of group", "membership made by", "directory group")
             for access in found.collections:
                 for reason in access.reasons:
-                    table.add_row(access.collection, reason.group, reason.source)
+                    table.add_row(access.collection, reason.group, reason.source, reason.directory_group)
             out.print(table)
 
         emit(options, found.to_json(), show)

@@ -24,11 +24,13 @@ def upgrade() -> None:
         batch.add_column(sa.Column("directory_disabled", sa.Boolean(), nullable=False, server_default=sa.false()))
     with op.batch_alter_table("group_members") as batch:
         batch.add_column(sa.Column("source", sa.String(20), nullable=False, server_default="manual"))
+        batch.add_column(sa.Column("directory_group", sa.String(200), nullable=False, server_default=""))
 
 
 def downgrade() -> None:
     """Drop the directory fields."""
     with op.batch_alter_table("group_members") as batch:
+        batch.drop_column("directory_group")
         batch.drop_column("source")
     with op.batch_alter_table("users") as batch:
         for column in ("directory_disabled", "email", "display_name", "directory_dn", "source"):
