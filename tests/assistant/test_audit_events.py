@@ -49,6 +49,11 @@ ONE_OF_EACH: list[ev.AuditEvent] = [
     ev.ModelAdded("qwen.gguf", size_bytes=491_400_032, sha256="ab" * 32),
     ev.ExpectedAnswerSaved(40, collection="hr", answerable=False),
     ev.QualitySetExported("/srv/qa/hr", collection=None, questions=12),
+    ev.DirectoryUserDisabled("bob", reason="removed from the directory"),
+    ev.DirectoryUserEnabled("bob"),
+    ev.DirectoryRoleChanged("dan", role="admin"),
+    ev.DirectorySynced("ldaps://dc1.example.org", accounts=40, changed=2),
+    ev.DirectorySyncFailed("ldaps://dc1.example.org", error="the company directory cannot be reached"),
 ]
 
 
