@@ -186,6 +186,17 @@ class Slapd:
             if not connection.modify(dn, changes):
                 raise RuntimeError(f"modify {dn} failed: {connection.result}")
 
+    def add_person(self, uid: str, password: str) -> str:
+        """Add a person (no groups) as the directory's admin; returns their DN."""
+        import ldap3
+
+        server = ldap3.Server("127.0.0.1", port=self.ldap_port)
+        with ldap3.Connection(server, ROOT_DN, ROOT_PASSWORD, auto_bind=True) as connection:
+            attributes = {"uid": uid, "cn": uid.title(), "sn": uid.title(), "userPassword": password}
+            if not connection.add(person_dn(uid), ["inetOrgPerson"], attributes):
+                raise RuntimeError(f"add {uid} failed: {connection.result}")
+        return person_dn(uid)
+
     def delete(self, dn: str) -> None:
         """Remove an entry as the directory's admin."""
         import ldap3

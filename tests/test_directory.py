@@ -132,6 +132,27 @@ def test_disabled_or_removed_accounts_lose_sessions_and_api_tokens_at_the_next_s
     assert web.access.readable(bob_again) == ["finance"]
 
 
+def test_a_leaver_removed_from_the_directory_is_disabled_by_the_periodic_sync(
+    slapd: Slapd, make_services: Callable[..., Any]
+) -> None:
+    import time
+
+    web = make_services(directory=directory_settings(slapd, sync_minutes=0.01)).web  # every 0.6 s
+    slapd.add_person("frank", "frank-secret-1")
+    _, session = web.directory.sign_in("frank", "frank-secret-1")
+    slapd.delete(person_dn("frank"))
+    stop = web.directory.start_periodic_sync()
+    assert stop is not None
+    try:
+        deadline = time.monotonic() + 20
+        while web.accounts.session(session) is not None and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        stop.set()
+    assert web.accounts.session(session) is None
+    assert ("directory_user_disabled", "frank", {"reason": "removed from the directory"}) in actions(web)
+
+
 def test_an_account_an_admin_disabled_here_stays_disabled(web: Any) -> None:
     web.directory.sign_in("alice", PASSWORDS["alice"])
     web.accounts.set_active(SYSTEM, "alice", False)
