@@ -155,7 +155,9 @@ class Slapd:
 
     def start(self) -> None:
         """Start the server (again) and wait until it accepts connections."""
-        urls = f"ldaps://127.0.0.1:{self.ldaps_port}/ ldap://127.0.0.1:{self.ldap_port}/"
+        # 127.0.0.2 is on no certificate: a client must refuse it.
+        urls = (f"ldaps://127.0.0.1:{self.ldaps_port}/ ldap://127.0.0.1:{self.ldap_port}/ "
+                f"ldaps://127.0.0.2:{self.ldaps_port}/")
         self.process = subprocess.Popen(
             [_tool("slapd"), "-f", str(self.root / "slapd.conf"), "-h", urls, "-d", "0"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -208,6 +208,15 @@ def test_a_certificate_from_another_ca_is_refused(slapd: Slapd, make_services: C
         web.directory.sign_in("alice", PASSWORDS["alice"])
 
 
+def test_a_certificate_for_another_host_name_is_refused(slapd: Slapd, make_services: Callable[..., Any]) -> None:
+    import socket
+
+    socket.create_connection(("127.0.0.2", slapd.ldaps_port), timeout=5).close()  # the server is there
+    web = make_services(directory=directory_settings(slapd, url=f"ldaps://127.0.0.2:{slapd.ldaps_port}")).web
+    with pytest.raises(DirectoryUnavailable):
+        web.directory.sign_in("alice", PASSWORDS["alice"])
+
+
 def test_start_tls_on_the_plain_port_and_plain_ldap_only_when_allowed(
     slapd: Slapd, make_services: Callable[..., Any]
 ) -> None:

@@ -104,8 +104,9 @@ class LdapDirectory:
         ldap3 = _ldap3()
         parts = urlsplit(self.settings.url)
         secure = parts.scheme == "ldaps"
+        # ldap3 checks the host name itself (the context's own check is off), for LDAPS and StartTLS alike.
         tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, version=ssl.PROTOCOL_TLS_CLIENT,
-                        ca_certs_file=self.settings.ca_file)
+                        ca_certs_file=self.settings.ca_file, sni=parts.hostname)
         return ldap3.Server(parts.hostname or "", port=parts.port or (636 if secure else 389), use_ssl=secure,
                             tls=tls, get_info=ldap3.NONE, connect_timeout=self.settings.timeout_s)
 
