@@ -385,6 +385,51 @@ class DirectorySettings(Section):
         return self
 
 
+class OidcSettings(Section):
+    """``[oidc]``: sign-in at the company's OpenID Connect provider (authorization code with PKCE)."""
+
+    enabled: bool = Field(False, description="Offer sign-in at the company's identity provider (shown first).")
+    label: str = Field("Sign in with company single sign-on", description="The button on the sign-in page.")
+    issuer: str = Field("", description="The provider's issuer URL; its discovery document is ISSUER/.well-known/"
+                        "openid-configuration, and every endpoint it names must be on the issuer's host.")
+    client_id: str = Field("", description="Enclave's client id at the provider.")
+    client_secret: SecretStr | None = Field(
+        None, description="The client secret (a confidential client); none for a public client with PKCE only. "
+        "Best set as ENCLAVE_OIDC__CLIENT_SECRET.",
+    )
+    redirect_url: str | None = Field(
+        None, description="The callback URL registered at the provider; none: the app's own address + "
+        "/login/oidc/callback (web.public_url when set).",
+    )
+    scopes: list[str] = Field(["openid", "profile", "email"], description="Scopes asked for ('openid' always).")
+    username_claim: str = Field("preferred_username", description="The ID token claim that is the user name.")
+    name_claim: str = Field("name", description="The claim shown as the person's name.")
+    email_claim: str = Field("email", description="The claim holding the e-mail address.")
+    groups_claim: str = Field("groups", description="The claim listing the person's groups (names or paths).")
+    group_map: dict[str, str] = Field(
+        default_factory=dict, description="Provider group -> Enclave group (made when missing); other groups map "
+        "to an existing Enclave group of the same name.",
+    )
+    admin_groups: list[str] = Field(default_factory=list, description="Provider groups whose members are admins.")
+    ca_file: str | None = Field(None, description="PEM CA file for the provider's HTTPS certificate; none: system CAs.")
+    allow_plain: bool = Field(False, description="Allow an http:// issuer (tests, or a provider on this machine).")
+    timeout_s: float = Field(5.0, gt=0, description="Seconds to wait for the provider.")
+    keys_cache_s: float = Field(3600.0, description="Seconds the provider's signing keys are kept before a refetch "
+                                "(an unknown key id refetches at once).")
+
+    @model_validator(mode="after")
+    def _issuer_is_safe(self) -> OidcSettings:
+        from urllib.parse import urlsplit
+
+        if self.enabled:
+            parts = urlsplit(self.issuer)
+            if parts.scheme not in ("https", "http") or not parts.hostname or not self.client_id:
+                raise ValueError("oidc.issuer must be an https:// URL and oidc.client_id set")
+            if parts.scheme == "http" and not self.allow_plain:
+                raise ValueError("oidc.issuer is plain http://: use https, or set oidc.allow_plain = true on purpose")
+        return self
+
+
 class Settings(BaseSettings):
     """Everything Enclave can be told; every field has a default that works offline."""
 
@@ -403,6 +448,7 @@ class Settings(BaseSettings):
     web: WebSettings = Field(default_factory=WebSettings)  # type: ignore[arg-type]
     jobs: JobSettings = Field(default_factory=JobSettings)  # type: ignore[arg-type]
     directory: DirectorySettings = Field(default_factory=DirectorySettings)  # type: ignore[arg-type]
+    oidc: OidcSettings = Field(default_factory=OidcSettings)  # type: ignore[arg-type]
 
     @classmethod
     def settings_customise_sources(

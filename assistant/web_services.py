@@ -70,5 +70,5 @@ def build_web_services(
         catalog=Catalog(library_store, access),
         models=ModelService(answers.live, answers, runtime, audit),
         quality=QualityService(QualityStore(db), library_store, audit),
-        directory=build_directory_service(settings.directory, account_store, accounts, audit),
+        directory=build_directory_service(settings.directory, account_store, accounts, audit, settings.oidc),
     )

@@ -87,11 +87,11 @@ class AccountStore:
         except IntegrityError:  # two app processes starting at once on an empty database
             return None
 
-    def add_directory_user(self, username: str, directory_dn: str, role: str) -> int:
-        """Insert an account the directory owns; it has no password here (no hash ever verifies ``!``)."""
+    def add_directory_user(self, username: str, directory_dn: str, role: str, source: str = "directory") -> int:
+        """Insert an account the directory (or the OpenID provider, ``oidc``) owns; no hash ever verifies ``!``."""
         with self.db.session() as s:
             row = User(username=username, password_hash="!", role=role, active=True, failed_sign_ins=0,
-                       source="directory", directory_dn=directory_dn)
+                       source=source, directory_dn=directory_dn)
             s.add(row)
             s.flush()
             return row.id

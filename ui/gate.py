@@ -26,7 +26,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 COOKIE = "enclave_session"
-PUBLIC_PATHS = frozenset({"/login"})
+PUBLIC_PATHS = frozenset({"/login", "/login/oidc", "/login/oidc/callback"})
 ADMIN_PREFIX = "/admin"
 API_PREFIXES = ("/v1", "/api")
 GRADIO_FILE_RE = re.compile(r"/gradio_api/file[=/]")

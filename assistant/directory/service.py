@@ -11,6 +11,7 @@ API tokens; when the directory enables it again, its next sign-in enables it her
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -19,6 +20,7 @@ from assistant import audit_events
 from assistant.accounts import UNKNOWN_USER, USERNAME_RE, AccountService
 from assistant.audit import AuditLog, Principal, require_admin
 from assistant.directory.ldap import WRONG_PASSWORD, DirectoryEntry
+from assistant.directory.oidc import Flow, OidcProvider
 from assistant.errors import DirectoryUnavailable, SignInFailed
 from assistant.settings import DirectorySettings
 from storage.account_store import AccountStore, UserRecord
@@ -57,9 +59,11 @@ class DirectoryService:
     """Signs people in with any method that is on, and keeps company accounts in step with the directory."""
 
     def __init__(self, settings: DirectorySettings, directory: Directory, store: AccountStore,
-                 accounts: AccountService, audit: AuditLog) -> None:
+                 accounts: AccountService, audit: AuditLog, oidc: OidcProvider | None = None) -> None:
         self.settings = settings
         self.directory = directory
+        self.oidc = oidc
+        """The company's OpenID Connect provider when ``oidc.enabled``."""
         self.store = store
         self.accounts = accounts
         self.audit = audit
@@ -67,7 +71,7 @@ class DirectoryService:
 
     @property
     def enabled(self) -> bool:
-        """Whether company sign-in is on."""
+        """Whether company sign-in with a password (LDAP / Active Directory) is on."""
         return self.settings.enabled
 
     # sign-in
@@ -113,30 +117,69 @@ class DirectoryService:
             raise SignInFailed("this account is disabled in the company directory")
         return entry
 
-    def _account(self, entry: DirectoryEntry, client: str) -> UserRecord:
-        """The Enclave account of a directory entry, made or brought up to date."""
+    def _account(self, entry: DirectoryEntry, client: str, source: str = "directory") -> UserRecord:
+        """The Enclave account of a directory entry (or a provider's ID token), made or brought up to date."""
         if not USERNAME_RE.match(entry.username):
             raise SignInFailed("this company account's name cannot be used in Enclave: tell an admin")
         user = self.store.user(entry.username)
-        if user is not None and user.source != "directory":
+        if user is not None and user.source != source:
             # Never merge: the directory must not take over an account made here (perhaps an admin's).
             self.audit.record(entry.username, audit_events.SignInRefused(
                 entry.username, reason="name taken by a local account", client=client))
             raise SignInFailed("a local account has this name: an admin must rename it before you can sign in")
         if user is None:
-            self.store.add_directory_user(entry.username, entry.dn, self._role(entry))
-            self.audit.record(ACTOR, audit_events.UserCreated(entry.username, role=self._role(entry),
-                                                                source="directory"))
+            self.store.add_directory_user(entry.username, entry.dn, self._role(entry, source), source=source)
+            self.audit.record(ACTOR, audit_events.UserCreated(entry.username, role=self._role(entry, source),
+                                                                source=source))
         elif not user.active and not user.directory_disabled:
             self.audit.record(entry.username, audit_events.SignInRefused(
                 entry.username, reason="disabled in Enclave", client=client))
             raise SignInFailed(WRONG_PASSWORD)
         found = self.store.user(entry.username)
         assert found is not None
-        self._apply(found, entry, SyncReport())
+        self._apply(found, entry, SyncReport(), source)
         refreshed = self.store.user(entry.username)
         assert refreshed is not None
         return refreshed
+
+    # OpenID Connect
+
+    def oidc_start(self, redirect_url: str) -> tuple[str, Flow]:
+        """Where to send the browser to sign in at the company's provider, and the flow its cookie keeps."""
+        if self.oidc is None:
+            raise SignInFailed("company single sign-on is not turned on")
+        return self.oidc.start(redirect_url)
+
+    def oidc_finish(self, code: str, state: str, flow: Flow | None, redirect_url: str,
+                    client: str = "") -> tuple[Principal, str]:
+        """Sign in the person the provider sent back; returns the principal and the session's cookie token.
+
+        Raises:
+            SignInFailed: a wrong state (not this browser's attempt), a refused code, or an invalid ID token.
+            DirectoryUnavailable: the provider cannot be reached.
+        """
+        if self.oidc is None:
+            raise SignInFailed("company single sign-on is not turned on")
+        self.accounts.check_client(client)
+        if flow is None or not secrets.compare_digest(flow.state, state):
+            self._refused_oidc("state does not match", client)
+        assert flow is not None
+        try:
+            entry = self.oidc.finish(code, flow, redirect_url)
+        except DirectoryUnavailable:
+            self.audit.record(UNKNOWN_USER, audit_events.SignInRefused(UNKNOWN_USER, reason="provider unavailable",
+                                                                      client=client))
+            raise
+        except SignInFailed as exc:
+            self._refused_oidc(str(exc.__cause__ or exc)[:200], client)
+        user = self._account(entry, client, source="oidc")
+        token = self.accounts.open_session(user, client, method="oidc")
+        return Principal(user.id, user.username, user.role), token
+
+    def _refused_oidc(self, why: str, client: str) -> None:
+        self.accounts.count_client_failure(client)
+        self.audit.record(UNKNOWN_USER, audit_events.SignInRefused(UNKNOWN_USER, reason=f"oidc: {why}", client=client))
+        raise SignInFailed("the company sign-in did not complete: start again from the sign-in page")
 
     # sync
 
@@ -188,21 +231,27 @@ class DirectoryService:
 
     # changes
 
-    def _role(self, entry: DirectoryEntry) -> str:
-        return "admin" if set(entry.groups) & set(self.settings.admin_groups) else "user"
+    def _mapping(self, source: str) -> tuple[dict[str, str], list[str]]:
+        """The group map and admin groups of a source of accounts (``directory`` or ``oidc``)."""
+        if source == "oidc" and self.oidc is not None:
+            return self.oidc.settings.group_map, self.oidc.settings.admin_groups
+        return self.settings.group_map, self.settings.admin_groups
+
+    def _role(self, entry: DirectoryEntry, source: str = "directory") -> str:
+        return "admin" if set(entry.groups) & set(self._mapping(source)[1]) else "user"
 
     def _disable(self, user: UserRecord, reason: str) -> None:
         self.store.update_user(user.id, active=False, directory_disabled=True)
         self.store.delete_sessions(user_id=user.id)
         self.audit.record(ACTOR, audit_events.DirectoryUserDisabled(user.username, reason=reason))
 
-    def _apply(self, user: UserRecord, entry: DirectoryEntry, report: SyncReport) -> None:
+    def _apply(self, user: UserRecord, entry: DirectoryEntry, report: SyncReport, source: str = "directory") -> None:
         """Role, details and directory-made memberships from the entry; re-enable an account the directory disabled."""
         if user.directory_disabled:
             self.store.update_user(user.id, active=True, directory_disabled=False)
             self.audit.record(ACTOR, audit_events.DirectoryUserEnabled(user.username))
             report.changes.append(f"{user.username}: enabled")
-        role = self._role(entry)
+        role = self._role(entry, source)
         if role != user.role:
             self.store.update_user(user.id, role=role)
             self.audit.record(ACTOR, audit_events.DirectoryRoleChanged(user.username, role=role))
@@ -210,13 +259,13 @@ class DirectoryService:
         if (entry.name, entry.email, entry.dn) != (user.display_name, user.email, user.directory_dn):
             self.store.update_user(user.id, display_name=entry.name[:200], email=entry.email[:200],
                                    directory_dn=entry.dn)
-        self._apply_groups(user, entry, report)
+        self._apply_groups(user, entry, report, source)
 
-    def _apply_groups(self, user: UserRecord, entry: DirectoryEntry, report: SyncReport) -> None:
-        wanted = self._enclave_groups(entry.groups)
+    def _apply_groups(self, user: UserRecord, entry: DirectoryEntry, report: SyncReport, source: str) -> None:
+        wanted = self._enclave_groups(entry.groups, self._mapping(source)[0])
         current = {m.group: m.source for m in self.store.memberships(user.id)}
-        for group, source in current.items():
-            if source == "directory" and group not in wanted:
+        for group, made_by in current.items():
+            if made_by == source and group not in wanted:
                 group_id = self.store.group_id(group)
                 if group_id is not None:
                     self.store.set_member(group_id, user.id, False)
@@ -227,17 +276,17 @@ class DirectoryService:
                 continue  # already a member, by the directory or by an admin's choice
             group_id = self.store.group_id(group, create=True)
             assert group_id is not None
-            self.store.set_member(group_id, user.id, True, source="directory", directory_group=directory_group)
+            self.store.set_member(group_id, user.id, True, source=source, directory_group=directory_group)
             self.audit.record(ACTOR, audit_events.GroupMemberAdded(group, user=user.username,
                                                                    directory_group=directory_group))
             report.changes.append(f"{user.username}: joined {group}")
 
-    def _enclave_groups(self, directory_groups: tuple[str, ...]) -> dict[str, str]:
+    def _enclave_groups(self, directory_groups: tuple[str, ...], group_map: dict[str, str]) -> dict[str, str]:
         """Enclave group -> the directory group that puts the user in it."""
         existing = {str(g["name"]) for g in self.store.groups()}
         wanted: dict[str, str] = {}
         for name in directory_groups:
-            mapped = self.settings.group_map.get(name)
+            mapped = group_map.get(name)
             if mapped is not None:
                 wanted.setdefault(mapped, name)
             elif name in existing:
