@@ -125,8 +125,8 @@ class DirectoryService:
         if user is not None and user.source != source:
             # Never merge: the directory must not take over an account made here (perhaps an admin's).
             self.audit.record(entry.username, audit_events.SignInRefused(
-                entry.username, reason="name taken by a local account", client=client))
-            raise SignInFailed("a local account has this name: an admin must rename it before you can sign in")
+                entry.username, reason=f"name taken by a {user.source} account", client=client))
+            raise SignInFailed("an account of this name signs in another way: an admin must rename one of them")
         if user is None:
             self.store.add_directory_user(entry.username, entry.dn, self._role(entry, source), source=source)
             self.audit.record(ACTOR, audit_events.UserCreated(entry.username, role=self._role(entry, source),
