@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from html import escape
 from typing import Annotated
+from urllib.parse import quote, unquote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -52,7 +53,7 @@ def oidc_router(signin: DirectoryService, settings: WebSettings, page: Callable[
         except DirectoryUnavailable as exc:
             return page(str(exc), target=next, status=503)
         response = RedirectResponse(url, status_code=303)
-        response.set_cookie(FLOW_COOKIE, f"{safe_next(next)} {flow.to_cookie()}", max_age=FLOW_SECONDS,
+        response.set_cookie(FLOW_COOKIE, f"{quote(safe_next(next), safe='')} {flow.to_cookie()}", max_age=FLOW_SECONDS,
                             httponly=True, secure=settings.cookie_secure, samesite="lax", path="/login/oidc")
         return response
 
@@ -73,7 +74,7 @@ def oidc_router(signin: DirectoryService, settings: WebSettings, page: Callable[
             return page(str(exc), status=503)
         except SignInFailed as exc:
             return page(str(exc), status=401)
-        onward = safe_next(target)
+        onward = safe_next(unquote(target))
         response = HTMLResponse(ONWARD.format(target=escape(onward)), headers={"cache-control": "no-store"})
         response.set_cookie(COOKIE, token, max_age=int(settings.session_hours * 3600), httponly=True,
                             secure=settings.cookie_secure, samesite="strict", path="/")
