@@ -237,9 +237,25 @@ def test_users_explain_json(slapd: Slapd, make_services: Callable[..., Any], tmp
     services.web.access.set_grant(SYSTEM, "payroll-team", "payroll")
     services.web.directory.sign_in("bob", PASSWORDS["bob"])
     services.close()
+    section = directory_settings(slapd)
+    lines = [f"{key} = {json.dumps(value)}" for key, value in section.items() if not isinstance(value, dict)]
+    (data / "enclave.toml").write_text("\n".join(["[directory]", *lines, "[directory.group_map]",
+                                                  *(f"{json.dumps(k)} = {json.dumps(v)}"
+                                                    for k, v in section["group_map"].items())]) + "\n")
     result = CliRunner().invoke(build_cli(), ["users", "explain", "bob", "--json", "--data-dir", str(data)])
     assert result.exit_code == 0, result.output
     shown = json.loads(result.stdout)
     assert shown["source"] == "directory" and shown["active"] is True
     assert shown["collections"] == [{"collection": "payroll", "reasons": [
         {"group": "payroll-team", "source": "directory", "directory_group": "Payroll"}]}]
+
+    synced = CliRunner().invoke(build_cli(), ["users", "sync-directory", "--json", "--data-dir", str(data)])
+    assert synced.exit_code == 0, synced.output
+    assert json.loads(synced.stdout) == {"accounts": 1, "disabled": [], "changes": []}
+
+
+def test_sync_refuses_while_company_sign_in_is_off(make_services: Callable[..., Any]) -> None:
+    from assistant.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="not turned on"):
+        make_services().web.directory.sync(SYSTEM)

@@ -21,7 +21,7 @@ from assistant.accounts import UNKNOWN_USER, USERNAME_RE, AccountService
 from assistant.audit import AuditLog, Principal, require_admin
 from assistant.directory.ldap import WRONG_PASSWORD, DirectoryEntry
 from assistant.directory.oidc import Flow, OidcProvider
-from assistant.errors import DirectoryUnavailable, SignInFailed
+from assistant.errors import DirectoryUnavailable, InvalidInput, SignInFailed
 from assistant.settings import DirectorySettings
 from storage.account_store import AccountStore, UserRecord
 
@@ -191,8 +191,12 @@ class DirectoryService:
         """
         if actor is not None:
             require_admin(actor)
+        if not self.enabled:
+            raise InvalidInput("company sign-in is not turned on: set [directory] enabled = true")
         with self._syncing:
             users = self.store.directory_users()
+            if not users:
+                return SyncReport()
             try:
                 entries = self.directory.lookup_many([u.username for u in users])
             except DirectoryUnavailable as exc:
