@@ -133,7 +133,7 @@ class AccountService:
         except (VerificationError, InvalidHashError):
             return False
 
-    def _count_failure(self, user: UserRecord, client: str) -> None:
+    def _count_failure(self, user: UserRecord, client: str, method: str = "local") -> None:
         failures = user.failed_sign_ins + 1
         if failures >= self.settings.max_failed_sign_ins:
             until = datetime.now(UTC) + timedelta(minutes=self.settings.lockout_minutes)
@@ -142,7 +142,17 @@ class AccountService:
             self.audit.record(user.username, locked)
         else:
             self.store.update_user(user.id, failed_sign_ins=failures)
-            self.audit.record(user.username, audit_events.SignInFailed(user.username, client=client))
+            self.audit.record(user.username, audit_events.SignInFailed(user.username, client=client, method=method))
+
+    def check_account(self, user: UserRecord, client: str) -> None:
+        """Raise AccountLocked while too many failures in a row keep the account locked (any sign-in method)."""
+        if _locked(user, datetime.now(UTC)):
+            self.audit.record(user.username, audit_events.SignInRefused(user.username, reason="locked", client=client))
+            raise AccountLocked(LOCKED_MESSAGE)
+
+    def count_failure(self, user: UserRecord, client: str, method: str = "local") -> None:
+        """One more failed sign-in of an account in a row; locks it at ``max_failed_sign_ins``."""
+        self._count_failure(user, client, method)
 
     def check_client(self, client: str) -> None:
         """Raise SignInFailed when a client address failed too often lately (any sign-in method)."""

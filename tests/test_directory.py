@@ -78,6 +78,26 @@ def test_wrong_or_empty_password_and_unknown_names_are_refused_alike(web: Any) -
     assert all(a[1] != "nobody" for a in actions(web))  # a typed name that is no account is never stored
 
 
+def test_guessing_locks_the_account_here_before_it_can_lock_the_company_account(
+    slapd: Slapd, make_services: Callable[..., Any]
+) -> None:
+    from assistant.errors import AccountLocked
+
+    web = make_services(directory=directory_settings(slapd), web={"max_failed_sign_ins": 3}).web
+    web.directory.sign_in("alice", PASSWORDS["alice"])
+    for _ in range(3):
+        with pytest.raises(SignInFailed):
+            web.directory.sign_in("alice", "a-guess-1234")
+    slapd.stop()  # locked here: the directory is not even asked
+    try:
+        with pytest.raises(AccountLocked):
+            web.directory.sign_in("alice", PASSWORDS["alice"])
+    finally:
+        slapd.start()
+    web.accounts.set_active(SYSTEM, "alice", True)  # an admin unlocks, as for local accounts
+    assert web.directory.sign_in("alice", PASSWORDS["alice"])[0].username == "alice"
+
+
 def test_account_disabled_in_the_directory_cannot_sign_in(web: Any) -> None:
     with pytest.raises(SignInFailed, match="disabled in the company directory"):
         web.directory.sign_in("carol", PASSWORDS["carol"])

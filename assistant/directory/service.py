@@ -93,6 +93,8 @@ class DirectoryService:
             return self.accounts.sign_in(username, password, client,
                                          admins_only=self.settings.local_accounts == "admins")
         self.accounts.check_client(client)
+        if known is not None:  # locked here before the directory is asked: guessing never locks the company account
+            self.accounts.check_account(known, client)
         entry = self._authenticate(username, password, client, known)
         user = self._account(entry, client)
         token = self.accounts.open_session(user, client, method="directory")
@@ -107,8 +109,11 @@ class DirectoryService:
             raise
         except SignInFailed:
             self.accounts.count_client_failure(client)
-            failed = audit_events.SignInFailed(shown, client=client, unknown_user=known is None, method="directory")
-            self.audit.record(shown, failed)
+            if known is not None:
+                self.accounts.count_failure(known, client, method="directory")
+            else:
+                failed = audit_events.SignInFailed(shown, client=client, unknown_user=True, method="directory")
+                self.audit.record(shown, failed)
             raise
         if entry.disabled:
             self.audit.record(shown, audit_events.SignInRefused(shown, reason="disabled in directory", client=client))
@@ -137,6 +142,8 @@ class DirectoryService:
             raise SignInFailed(WRONG_PASSWORD)
         found = self.store.user(entry.username)
         assert found is not None
+        if found.failed_sign_ins or found.locked_until:
+            self.store.update_user(found.id, failed_sign_ins=0, locked_until=None)
         self._apply(found, entry, SyncReport(), source)
         refreshed = self.store.user(entry.username)
         assert refreshed is not None
