@@ -34,6 +34,8 @@ class LoopbackIdP:
         "sub": "u-1001", "preferred_username": "grace", "name": "Grace Hopper", "email": "grace@example.org",
         "groups": ["/Engineering"]})
     token_mode: str = "ok"
+    token_endpoint: str = ""
+    """Where discovery says tokens are fetched; empty: this provider's own /token."""
     codes: dict[str, dict[str, str]] = field(default_factory=dict)
     token_requests: list[dict[str, str]] = field(default_factory=list)
     server: Any = None
@@ -65,7 +67,7 @@ class LoopbackIdP:
         @app.get("/.well-known/openid-configuration")
         def discovery() -> dict[str, Any]:
             return {"issuer": self.url, "authorization_endpoint": f"{self.url}/authorize",
-                    "token_endpoint": f"{self.url}/token", "jwks_uri": f"{self.url}/jwks",
+                    "token_endpoint": self.token_endpoint or f"{self.url}/token", "jwks_uri": f"{self.url}/jwks",
                     "response_types_supported": ["code"], "subject_types_supported": ["public"],
                     "id_token_signing_alg_values_supported": ["RS256"], "code_challenge_methods_supported": ["S256"]}
 

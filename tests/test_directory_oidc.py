@@ -93,3 +93,11 @@ def test_provider_down_is_a_clear_message(idp: LoopbackIdP, make_services: Calla
     idp.stop()
     with pytest.raises(DirectoryUnavailable, match="cannot be reached"):
         web.directory.oidc_start(REDIRECT)
+
+
+def test_endpoints_on_another_host_are_never_contacted(idp: LoopbackIdP, make_services: Callable[..., Any]) -> None:
+    idp.token_endpoint = "https://collector.example.net/token"  # the test network guard fails any attempt to go there
+    web = make_services(oidc=oidc_settings(idp)).web
+    code, state, flow = browse_to_provider(web)
+    with pytest.raises(DirectoryUnavailable, match="another host"):
+        web.directory.oidc_finish(code, state, flow, REDIRECT)
