@@ -14,7 +14,7 @@ import logging
 import secrets
 import threading
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from assistant import audit_events
 from assistant.accounts import UNKNOWN_USER, USERNAME_RE, AccountService
@@ -170,7 +170,6 @@ class DirectoryService:
         self.accounts.check_client(client)
         if flow is None or not secrets.compare_digest(flow.state, state):
             self._refused_oidc("state does not match", client)
-        assert flow is not None
         try:
             entry = self.oidc.finish(code, flow, redirect_url)
         except DirectoryUnavailable:
@@ -183,7 +182,7 @@ class DirectoryService:
         token = self.accounts.open_session(user, client, method="oidc")
         return Principal(user.id, user.username, user.role), token
 
-    def _refused_oidc(self, why: str, client: str) -> None:
+    def _refused_oidc(self, why: str, client: str) -> NoReturn:
         self.accounts.count_client_failure(client)
         self.audit.record(UNKNOWN_USER, audit_events.SignInRefused(UNKNOWN_USER, reason=f"oidc: {why}", client=client))
         raise SignInFailed("the company sign-in did not complete: start again from the sign-in page")
