@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from assistant import audit_events
+from assistant.access_explain import AccessExplanation, explain_access
 from assistant.audit import AuditLog, Principal, require_admin
 from assistant.errors import InvalidInput, NotFoundError, PermissionDenied
 from storage.account_store import AccountStore
@@ -54,6 +55,10 @@ class AccessService:
             PermissionDenied: a requested collection is not readable (or does not exist).
         """
         return choose_among(self.readable(principal), requested)
+
+    def explain(self, actor: Principal, username: str) -> AccessExplanation:
+        """Which collections a user reads and why: through which group, made by an admin or the directory."""
+        return explain_access(self.store, self.documents, actor, username)
 
     # administration
 

@@ -75,8 +75,12 @@ class AccountService:
 
     # sign-in and sessions
 
-    def sign_in(self, username: str, password: str, client: str = "") -> tuple[Principal, str]:
+    def sign_in(self, username: str, password: str, client: str = "",
+                admins_only: bool = False) -> tuple[Principal, str]:
         """Check a password and open a session; returns the principal and the cookie token.
+
+        With ``admins_only`` (company sign-in on, ``directory.local_accounts = "admins"``) only local
+        admins get in: the break-glass accounts.
 
         Raises:
             AccountLocked: too many failures in a row; the account unlocks after ``lockout_minutes``.
@@ -99,14 +103,22 @@ class AccountService:
         if not matches or not user.active:
             self._count_failure(user, client)
             raise SignInFailed("wrong user name or password")
+        if admins_only and user.role != "admin":
+            self.audit.record(username, audit_events.SignInRefused(username, reason="local sign-in is for admins",
+                                                                   client=client))
+            raise SignInFailed("sign in with your company account")
         self.store.update_user(user.id, failed_sign_ins=0, locked_until=None)
         if self._hasher.check_needs_rehash(user.password_hash):
             self.store.update_user(user.id, password_hash=self._hasher.hash(password))
+        return _principal(user), self.open_session(user, client)
+
+    def open_session(self, user: UserRecord, client: str, method: str = "local") -> str:
+        """Start a session for a user whose identity was just proven; returns the cookie token."""
         token = secrets.token_urlsafe(32)
-        expires = now + timedelta(hours=self.settings.session_hours)
+        expires = datetime.now(UTC) + timedelta(hours=self.settings.session_hours)
         self.store.add_session(_hash_token(token), user.id, expires, client)
-        self.audit.record(username, audit_events.SignIn(username, client=client))
-        return _principal(user), token
+        self.audit.record(user.username, audit_events.SignIn(user.username, client=client, method=method))
+        return token
 
     @functools.cache  # noqa: B019 - one hash per service, made on the first unknown name
     def _dummy_hash(self) -> str:
@@ -121,7 +133,7 @@ class AccountService:
         except (VerificationError, InvalidHashError):
             return False
 
-    def _count_failure(self, user: UserRecord, client: str) -> None:
+    def _count_failure(self, user: UserRecord, client: str, method: str = "local") -> None:
         failures = user.failed_sign_ins + 1
         if failures >= self.settings.max_failed_sign_ins:
             until = datetime.now(UTC) + timedelta(minutes=self.settings.lockout_minutes)
@@ -130,7 +142,25 @@ class AccountService:
             self.audit.record(user.username, locked)
         else:
             self.store.update_user(user.id, failed_sign_ins=failures)
-            self.audit.record(user.username, audit_events.SignInFailed(user.username, client=client))
+            self.audit.record(user.username, audit_events.SignInFailed(user.username, client=client, method=method))
+
+    def check_account(self, user: UserRecord, client: str) -> None:
+        """Raise AccountLocked while too many failures in a row keep the account locked (any sign-in method)."""
+        if _locked(user, datetime.now(UTC)):
+            self.audit.record(user.username, audit_events.SignInRefused(user.username, reason="locked", client=client))
+            raise AccountLocked(LOCKED_MESSAGE)
+
+    def count_failure(self, user: UserRecord, client: str, method: str = "local") -> None:
+        """One more failed sign-in of an account in a row; locks it at ``max_failed_sign_ins``."""
+        self._count_failure(user, client, method)
+
+    def check_client(self, client: str) -> None:
+        """Raise SignInFailed when a client address failed too often lately (any sign-in method)."""
+        self._check_client(client, datetime.now(UTC))
+
+    def count_client_failure(self, client: str) -> None:
+        """One more failed sign-in from a client address (any sign-in method)."""
+        self._count_client(client, datetime.now(UTC))
 
     def _check_client(self, client: str, now: datetime) -> None:
         """Refuse a client address with too many recent failures, before any account is looked at."""
@@ -189,7 +219,7 @@ class AccountService:
         require_admin(actor)
         now = datetime.now(UTC)
         return [{"username": u.username, "role": u.role, "active": u.active, "groups": groups,
-                 "locked": _locked(u, now)}
+                 "locked": _locked(u, now), "source": u.source}
                 for u, groups in self.store.users()]
 
     def create_user(self, actor: Principal, username: str, password: str, role: str = "user") -> None:

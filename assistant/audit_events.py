@@ -70,6 +70,8 @@ class _AccountEvent(AuditEvent, target="username"):
 
 class SignIn(_AccountEvent, action="sign_in"):
     client: str
+    method: str = "local"
+    """``local`` (a password kept here) or ``directory`` (checked by the company directory)."""
 
 
 class SignInFailed(_AccountEvent, action="sign_in_failed"):
@@ -77,6 +79,7 @@ class SignInFailed(_AccountEvent, action="sign_in_failed"):
 
     client: str
     unknown_user: bool = False
+    method: str = "local"
 
 
 class SignInRefused(_AccountEvent, action="sign_in_refused"):
@@ -97,6 +100,7 @@ class SignOut(_AccountEvent, action="sign_out"): ...
 class UserCreated(_AccountEvent, action="user_created"):
     role: str
     first_start: bool = False
+    source: str = "local"
 
 
 class PasswordChanged(_AccountEvent, action="password_changed"): ...
@@ -110,6 +114,38 @@ class UserEnabled(_AccountEvent, action="user_enabled"): ...
 
 
 class UserDisabled(_AccountEvent, action="user_disabled"): ...
+
+
+# --- the company directory --------------------------------------------------------------------
+
+
+class DirectoryUserDisabled(_AccountEvent, action="directory_user_disabled"):
+    """The directory disabled or no longer has the account: its sessions and API tokens stopped working."""
+
+    reason: str
+
+
+class DirectoryUserEnabled(_AccountEvent, action="directory_user_enabled"):
+    """An account the directory had disabled signed in again after the directory enabled it."""
+
+
+class DirectoryRoleChanged(_AccountEvent, action="directory_role_changed"):
+    role: str
+
+
+class DirectorySynced(AuditEvent, action="directory_synced", target="server"):
+    """A periodic or requested sync finished: how many accounts it looked at and how many it changed."""
+
+    server: str
+    accounts: int
+    changed: int
+
+
+class DirectorySyncFailed(AuditEvent, action="directory_sync_failed", target="server"):
+    """The directory could not be reached or refused the service account: nobody's access changed."""
+
+    server: str
+    error: str
 
 
 # --- collections, groups and grants -----------------------------------------------------------
@@ -131,10 +167,13 @@ class GroupDeleted(_GroupEvent, action="group_deleted"): ...
 
 class GroupMemberAdded(_GroupEvent, action="group_member_added"):
     user: str
+    directory_group: str = ""
+    """The directory group that made the membership (empty: an admin did)."""
 
 
 class GroupMemberRemoved(_GroupEvent, action="group_member_removed"):
     user: str
+    directory_group: str = ""
 
 
 class _GrantEvent(AuditEvent, target="collection"):
@@ -343,6 +382,7 @@ EVENT_TYPES: dict[str, type[AuditEvent]] = {kind.action: kind for kind in (
     Feedback, FilesUploaded, IngestStarted, IngestFinished, IngestFailed, IngestRequeued, DocumentRemoved,
     SettingsChanged, ModelChosen, ModelAdded, ExpectedAnswerSaved, QualitySetExported,
     SourceAdded, SourceChanged, SourceRemoved, SourceRunHeld, IngestRootAdded, IngestRootRemoved,
+    DirectoryUserDisabled, DirectoryUserEnabled, DirectoryRoleChanged, DirectorySynced, DirectorySyncFailed,
 )}
 """Every kind of event, by its stored action name."""
 

@@ -59,5 +59,9 @@ class AccountLocked(SignInFailed):
     """Too many failed sign-ins in a row; the account unlocks after a while."""
 
 
+class DirectoryUnavailable(SignInFailed):
+    """The company directory cannot be reached, or refused the service account; the message says which."""
+
+
 class InvalidInput(EnclaveError):
     """A value a user typed or uploaded is not acceptable; the message says why."""

@@ -328,6 +328,126 @@ class SourceSettings(Section):
     runs_shown: int = Field(20, description="Runs listed in a source's history.")
 
 
+class DirectorySettings(Section):
+    """``[directory]``: sign-in at the company's LDAP / Active Directory, whose groups decide who reads what."""
+
+    enabled: bool = Field(False, description="Offer sign-in with company accounts (the sign-in page shows it first).")
+    local_accounts: Literal["everyone", "admins"] = Field(
+        "everyone", description="Who may still sign in with an account made in Enclave: 'everyone', or 'admins' "
+        "only (break-glass: local admins can always sign in, also while the directory is down).",
+    )
+    url: str = Field(
+        "ldaps://127.0.0.1:636", description="The directory server: ldaps://host:636, or ldap://host:389 with "
+        "start_tls (or allow_plain).",
+    )
+    start_tls: bool = Field(False, description="Upgrade an ldap:// connection with StartTLS before any bind.")
+    allow_plain: bool = Field(
+        False, description="Allow ldap:// without StartTLS: passwords cross the network readable. Only for a "
+        "directory on this machine or a trusted segment, and only when the admin means it.",
+    )
+    ca_file: str | None = Field(None, description="PEM file of the CA that signed the directory's certificate; "
+                                "none uses the system's CAs. The certificate is always checked.")
+    timeout_s: float = Field(5.0, gt=0, description="Seconds to wait for the directory to connect or answer.")
+    bind_dn: str | None = Field(None, description="The service account that searches for users and groups.")
+    bind_password: SecretStr | None = Field(
+        None, description="The service account's password; best set as ENCLAVE_DIRECTORY__BIND_PASSWORD."
+    )
+    user_base: str = Field("", description="Where users are searched, e.g. ou=people,dc=example,dc=org.")
+    user_filter: str = Field(
+        "(&(objectClass=person)(uid={username}))",
+        description="Finds the entry of a user name ({username}, escaped); Active Directory: "
+        "(&(objectClass=user)(sAMAccountName={username})).",
+    )
+    disabled_filter: str | None = Field(
+        None, description="Matches disabled accounts, which may not sign in and lose access at the next sync; "
+        "Active Directory: (userAccountControl:1.2.840.113556.1.4.803:=2).",
+    )
+    username_attribute: str = Field("uid", description="The attribute that is the user name (AD: sAMAccountName).")
+    name_attribute: str = Field("cn", description="The attribute shown as the person's name (AD: displayName).")
+    email_attribute: str = Field("mail", description="The attribute holding the e-mail address.")
+    member_of_attribute: str = Field(
+        "memberOf", description="The user attribute listing their groups (AD, OpenLDAP's memberof overlay); "
+        "groups are also searched by member, so either is enough.",
+    )
+    group_base: str = Field("", description="Where groups are searched, e.g. ou=groups,dc=example,dc=org.")
+    group_filter: str = Field(
+        "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=group))",
+        description="Which entries under group_base are groups.",
+    )
+    member_attribute: str = Field("member", description="The group attribute listing member DNs.")
+    group_name_attribute: str = Field("cn", description="The group attribute that is its name.")
+    nested_groups: bool = Field(True, description="A member of a group inside a group is a member of both.")
+    group_map: dict[str, str] = Field(
+        default_factory=dict, description="Directory group name -> Enclave group name; the Enclave group is "
+        "created when missing. A directory group not listed maps to an existing Enclave group of the same name.",
+    )
+    admin_groups: list[str] = Field(
+        default_factory=list, description="Directory groups whose members are Enclave admins; other company "
+        "accounts are users.",
+    )
+    sync_minutes: float = Field(
+        15.0, gt=0, description="Minutes between directory syncs: group changes apply, and disabled or removed "
+        "accounts lose their sessions and API tokens.",
+    )
+
+    @model_validator(mode="after")
+    def _transport_is_safe(self) -> DirectorySettings:
+        from urllib.parse import urlsplit
+
+        scheme = urlsplit(self.url).scheme
+        if scheme not in ("ldap", "ldaps"):
+            raise ValueError("directory.url must be ldaps://host[:port] or ldap://host[:port]")
+        if self.enabled and scheme == "ldap" and not (self.start_tls or self.allow_plain):
+            raise ValueError("directory.url is plain ldap://: set directory.start_tls = true, or "
+                             "directory.allow_plain = true to send passwords unencrypted on purpose")
+        return self
+
+
+class OidcSettings(Section):
+    """``[oidc]``: sign-in at the company's OpenID Connect provider (authorization code with PKCE)."""
+
+    enabled: bool = Field(False, description="Offer sign-in at the company's identity provider (shown first).")
+    label: str = Field("Sign in with company single sign-on", description="The button on the sign-in page.")
+    issuer: str = Field("", description="The provider's issuer URL; its discovery document is ISSUER/.well-known/"
+                        "openid-configuration, and every endpoint it names must be on the issuer's host.")
+    client_id: str = Field("", description="Enclave's client id at the provider.")
+    client_secret: SecretStr | None = Field(
+        None, description="The client secret (a confidential client); none for a public client with PKCE only. "
+        "Best set as ENCLAVE_OIDC__CLIENT_SECRET.",
+    )
+    redirect_url: str | None = Field(
+        None, description="The callback URL registered at the provider; none: the app's own address + "
+        "/login/oidc/callback (web.public_url when set).",
+    )
+    scopes: list[str] = Field(["openid", "profile", "email"], description="Scopes asked for ('openid' always).")
+    username_claim: str = Field("preferred_username", description="The ID token claim that is the user name.")
+    name_claim: str = Field("name", description="The claim shown as the person's name.")
+    email_claim: str = Field("email", description="The claim holding the e-mail address.")
+    groups_claim: str = Field("groups", description="The claim listing the person's groups (names or paths).")
+    group_map: dict[str, str] = Field(
+        default_factory=dict, description="Provider group -> Enclave group (made when missing); other groups map "
+        "to an existing Enclave group of the same name.",
+    )
+    admin_groups: list[str] = Field(default_factory=list, description="Provider groups whose members are admins.")
+    ca_file: str | None = Field(None, description="PEM CA file for the provider's HTTPS certificate; none: system CAs.")
+    allow_plain: bool = Field(False, description="Allow an http:// issuer (tests, or a provider on this machine).")
+    timeout_s: float = Field(5.0, gt=0, description="Seconds to wait for the provider.")
+    keys_cache_s: float = Field(3600.0, description="Seconds the provider's signing keys are kept before a refetch "
+                                "(an unknown key id refetches at once).")
+
+    @model_validator(mode="after")
+    def _issuer_is_safe(self) -> OidcSettings:
+        from urllib.parse import urlsplit
+
+        if self.enabled:
+            parts = urlsplit(self.issuer)
+            if parts.scheme not in ("https", "http") or not parts.hostname or not self.client_id:
+                raise ValueError("oidc.issuer must be an https:// URL and oidc.client_id set")
+            if parts.scheme == "http" and not self.allow_plain:
+                raise ValueError("oidc.issuer is plain http://: use https, or set oidc.allow_plain = true on purpose")
+        return self
+
+
 class Settings(BaseSettings):
     """Everything Enclave can be told; every field has a default that works offline."""
 
@@ -346,6 +466,8 @@ class Settings(BaseSettings):
     web: WebSettings = Field(default_factory=WebSettings)  # type: ignore[arg-type]
     jobs: JobSettings = Field(default_factory=JobSettings)  # type: ignore[arg-type]
     sources: SourceSettings = Field(default_factory=SourceSettings)  # type: ignore[arg-type]
+    directory: DirectorySettings = Field(default_factory=DirectorySettings)  # type: ignore[arg-type]
+    oidc: OidcSettings = Field(default_factory=OidcSettings)  # type: ignore[arg-type]
 
     @classmethod
     def settings_customise_sources(

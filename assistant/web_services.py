@@ -12,6 +12,7 @@ from assistant.audit import AuditLog
 from assistant.catalog import Catalog
 from assistant.chats import ChatService
 from assistant.corpus import Corpus
+from assistant.directory import DirectoryService, build_directory_service
 from assistant.ingest_roots import IngestRoots
 from assistant.jobs import IngestJobs
 from assistant.library import Library
@@ -48,6 +49,8 @@ class WebServices:
     models: ModelService
     quality: QualityService
     sources: SourceService
+    directory: DirectoryService
+    """Sign-in with any method that is on (company directory, local accounts), and the directory sync."""
 
 
 def build_web_services(
@@ -59,11 +62,12 @@ def build_web_services(
     audit = AuditLog(account_store)
     access = AccessService(account_store, corpus.store, audit)
     runtime = RuntimeSettings(answers.live, answers, audit)
+    accounts = AccountService(account_store, settings.web, audit)
     roots = IngestRoots(answers.live, audit)
     jobs = IngestJobs(ingest, settings, audit, JobStore(db), roots)
     return WebServices(
         audit=audit,
-        accounts=AccountService(account_store, settings.web, audit),
+        accounts=accounts,
         access=access,
         chats=ChatService(answers, access, ChatStore(db), library_store, audit),
         library=Library(library_store, access, corpus, audit, jobs.upload_dir),
@@ -75,4 +79,5 @@ def build_web_services(
         models=ModelService(answers.live, answers, runtime, audit),
         quality=QualityService(QualityStore(db), library_store, audit),
         sources=SourceService(SourceStore(db), corpus, jobs, settings.sources, audit),
+        directory=build_directory_service(settings.directory, account_store, accounts, audit, settings.oidc),
     )

@@ -29,11 +29,39 @@ class UserRecord:
     active: bool
     failed_sign_ins: int
     locked_until: datetime | None
+    source: str = "local"
+    """``local`` (a password kept here) or ``directory`` (signs in at the company directory)."""
+    directory_dn: str | None = None
+    display_name: str = ""
+    email: str = ""
+    directory_disabled: bool = False
+    """Disabled because the directory disabled or removed the account (a directory sign-in re-enables it)."""
 
 
-def _record(row: User) -> UserRecord:
+@dataclass(frozen=True)
+class Membership:
+    """A user's membership of a group, and who decided it: ``manual`` (an admin) or ``directory``."""
+
+    group: str
+    source: str
+    directory_group: str = ""
+
+
+@dataclass(frozen=True)
+class GrantPath:
+    """One reason a user reads a collection: a group they belong to that the collection is granted to."""
+
+    collection: str
+    group: str
+    source: str
+    directory_group: str = ""
+
+
+def user_record(row: User) -> UserRecord:
+    """The services' view of a user row."""
     return UserRecord(row.id, row.username, row.password_hash, row.role, row.active, row.failed_sign_ins,
-                      row.locked_until)
+                      row.locked_until, row.source, row.directory_dn, row.display_name, row.email,
+                      row.directory_disabled)
 
 
 class AccountStore:
@@ -59,17 +87,32 @@ class AccountStore:
         except IntegrityError:  # two app processes starting at once on an empty database
             return None
 
+    def add_directory_user(self, username: str, directory_dn: str, role: str, source: str = "directory") -> int:
+        """Insert an account the directory (or the OpenID provider, ``oidc``) owns; no hash ever verifies ``!``."""
+        with self.db.session() as s:
+            row = User(username=username, password_hash="!", role=role, active=True, failed_sign_ins=0,
+                       source=source, directory_dn=directory_dn)
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def directory_users(self) -> list[UserRecord]:
+        """Every account the directory owns, by name."""
+        with self.db.session() as s:
+            return [user_record(r) for r in s.scalars(select(User).where(User.source == "directory")
+                                                  .order_by(User.username))]
+
     def user(self, username: str) -> UserRecord | None:
         """A user by name."""
         with self.db.session() as s:
             row = s.scalar(select(User).where(User.username == username))
-            return _record(row) if row else None
+            return user_record(row) if row else None
 
     def user_by_id(self, user_id: int) -> UserRecord | None:
         """A user by id."""
         with self.db.session() as s:
             row = s.get(User, user_id)
-            return _record(row) if row else None
+            return user_record(row) if row else None
 
     def users(self) -> list[tuple[UserRecord, list[str]]]:
         """Every user with the names of their groups, by name."""
@@ -79,7 +122,7 @@ class AccountStore:
             groups: dict[int, list[str]] = {}
             for uid, name in pairs:
                 groups.setdefault(uid, []).append(name)
-            return [(_record(r), sorted(groups.get(r.id, []))) for r in rows]
+            return [(user_record(r), sorted(groups.get(r.id, []))) for r in rows]
 
     def count_users(self, role: str | None = None) -> int:
         """How many (active, when ``role`` is given) users there are."""
@@ -114,12 +157,14 @@ class AccountStore:
             s.execute(delete(CollectionGrant).where(CollectionGrant.group_id == group_id))
             s.execute(delete(Group).where(Group.id == group_id))
 
-    def set_member(self, group_id: int, user_id: int, member: bool) -> None:
-        """Add a user to a group or take them out."""
+    def set_member(self, group_id: int, user_id: int, member: bool, source: str = "manual",
+                   directory_group: str = "") -> None:
+        """Add a user to a group or take them out; ``source`` says who decided a new membership."""
         with self.db.session() as s:
             exists = s.get(GroupMember, (group_id, user_id)) is not None
             if member and not exists:
-                s.add(GroupMember(group_id=group_id, user_id=user_id))
+                s.add(GroupMember(group_id=group_id, user_id=user_id, source=source,
+                                  directory_group=directory_group[:200]))
             elif not member and exists:
                 s.execute(delete(GroupMember).where(GroupMember.group_id == group_id, GroupMember.user_id == user_id))
 
@@ -150,6 +195,27 @@ class AccountStore:
                 readable[gid].append(cname)
         return [{"name": name, "members": sorted(members[gid]), "collections": sorted(readable[gid])}
                 for gid, name in sorted(groups.items(), key=lambda item: item[1])]
+
+    def memberships(self, user_id: int) -> list[Membership]:
+        """The user's groups, by name, with who decided each membership."""
+        query = (select(Group.name, GroupMember.source, GroupMember.directory_group)
+                 .join(GroupMember, GroupMember.group_id == Group.id)
+                 .where(GroupMember.user_id == user_id).order_by(Group.name))
+        with self.db.session() as s:
+            return [Membership(*row) for row in s.execute(query)]
+
+    def grant_paths(self, user_id: int) -> list[GrantPath]:
+        """Every (collection, group) pair through which the user reads a collection."""
+        query = (
+            select(Collection.name, Group.name, GroupMember.source, GroupMember.directory_group)
+            .join(CollectionGrant, CollectionGrant.collection_id == Collection.id)
+            .join(Group, Group.id == CollectionGrant.group_id)
+            .join(GroupMember, GroupMember.group_id == Group.id)
+            .where(GroupMember.user_id == user_id)
+            .order_by(Collection.name, Group.name)
+        )
+        with self.db.session() as s:
+            return [GrantPath(*row) for row in s.execute(query)]
 
     def readable_collections(self, user_id: int) -> set[str]:
         """Names of the collections granted to any group the user belongs to."""
@@ -182,7 +248,7 @@ class AccountStore:
             expires_at, user = row
             if _aware(expires_at) <= now or not user.active:
                 return None
-            return _record(user)
+            return user_record(user)
 
     def delete_sessions(self, token_hash: str | None = None, user_id: int | None = None) -> None:
         """End one session, or every session of a user, and drop expired ones."""

@@ -1,6 +1,6 @@
 """The web app's account tables: users, groups, read grants, sessions and the audit log.
 
-Created by migration 0002. Collections live in ``storage.models``, chats in ``storage.chats``;
+Created by migration 0002; directory fields by 0009. Collections live in ``storage.models``, chats in ``storage.chats``;
 a grant gives one group read access to one collection.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models import Base, utcnow
@@ -29,6 +29,12 @@ class User(Base):
     failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(Stamp, nullable=True)
     created_at: Mapped[datetime] = mapped_column(Stamp, default=utcnow)
+    # Migration 0009: accounts the company directory owns (``source = "directory"``) sign in there only.
+    source: Mapped[str] = mapped_column(String(20), default="local", server_default="local")
+    directory_dn: Mapped[str | None] = mapped_column(Text, nullable=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    email: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    directory_disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Group(Base):
@@ -45,6 +51,10 @@ class GroupMember(Base):
     __tablename__ = "group_members"
     group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    # "manual" (an admin) or "directory" (a directory group; the sync adds and removes these only).
+    source: Mapped[str] = mapped_column(String(20), default="manual", server_default="manual")
+    directory_group: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    """The directory group that made a ``directory`` membership (several map to one: the first)."""
 
 
 class CollectionGrant(Base):

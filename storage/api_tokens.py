@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import DateTime, ForeignKey, Integer, String, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.account_store import UserRecord
+from storage.account_store import UserRecord, user_record
 from storage.accounts import User
 from storage.db import Database
 from storage.models import Base, utcnow
@@ -96,8 +96,7 @@ class ApiTokenStore:
             if row is None:
                 return None
             token, user = row
-            return _record(token), UserRecord(user.id, user.username, user.password_hash, user.role, user.active,
-                                              user.failed_sign_ins, user.locked_until)
+            return _record(token), user_record(user)
 
     def touch(self, token_id: int, at: datetime) -> None:
         """Record when a token was last used."""

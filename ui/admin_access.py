@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from html import escape
 from typing import Any
 
 import gradio as gr
@@ -42,6 +43,11 @@ class AccessTab(AdminTab):
                 self.add_collection = gr.Button("Add collection", elem_id="add-collection")
                 self.grant = gr.Button("Grant read", variant="primary", elem_id="grant")
                 self.revoke = gr.Button("Revoke read", variant="stop", elem_id="revoke")
+            with gr.Row():
+                self.explain = gr.Button("Explain the user's access", elem_id="explain-access")
+                self.sync = gr.Button("Sync with the company directory now", elem_id="directory-sync",
+                                      visible=self.web.directory.enabled)
+            self.explained = gr.HTML(js_on_load=None, elem_id="access-explained")
 
     def wire(self, blocks: gr.Blocks) -> None:
         """Connect the tab's events: each button is one service call, said back in words, then both tables refresh."""
@@ -76,6 +82,25 @@ class AccessTab(AdminTab):
         }
         for button, (inputs, action, said) in actions.items():
             button.click(self._acting(action, said), inputs=inputs, outputs=tables)
+        self.explain.click(self._explain, inputs=[self.username], outputs=[self.explained])
+        self.sync.click(self._sync, outputs=[self.explained, *tables])
+
+    @shows_errors
+    def _explain(self, username: str, request: gr.Request) -> str:
+        found = self.web.access.explain(self.session.principal(request), (username or "").strip())
+        rows = [{"collection": access.collection, "because of group": reason.group,
+                 "membership made by": _made_by(reason.source, reason.directory_group)}
+                for access in found.collections for reason in access.reasons]
+        summary = f"{found.username} ({found.role}, {found.source} account): {found.note}"
+        return f"<p>{escape(summary)}</p>" + table_html(rows, ["collection", "because of group", "membership made by"])
+
+    @shows_errors
+    def _sync(self, request: gr.Request) -> tuple[str, str, str]:
+        report = self.web.directory.sync(self.session.principal(request))
+        lines = [*report.changes, *(f"{name}: disabled" for name in report.disabled)] or ["no changes"]
+        shown = f"<p>{report.accounts} company accounts checked.</p><ul>" + "".join(
+            f"<li>{escape(line)}</li>" for line in lines) + "</ul>"
+        return (shown, *self._tables(request))
 
     def _acting(self, action: Callable[..., object], said: Callable[[str, str, str], str]) -> Any:
         @shows_errors
@@ -90,7 +115,8 @@ class AccessTab(AdminTab):
     @shows_errors
     def _tables(self, request: gr.Request) -> tuple[str, str]:
         principal = self.session.principal(request)
-        users = table_html(self.web.accounts.users(principal), ["username", "role", "active", "locked", "groups"])
+        users = table_html(self.web.accounts.users(principal),
+                           ["username", "role", "source", "active", "locked", "groups"])
         groups = self.web.access.groups(principal)
         readers: dict[str, list[str]] = {}
         for group in groups:
@@ -101,3 +127,10 @@ class AccessTab(AdminTab):
                        for c in self.web.library.status(principal)["collections"]]
         return users, table_html(groups, ["name", "members", "collections"]) + table_html(
             collections, ["collection", "documents", "readable by"])
+
+
+def _made_by(source: str, directory_group: str) -> str:
+    """Who put the user in the group, in words: an admin, or the directory through which of its groups."""
+    if source == "directory":
+        return f"directory group {directory_group}" if directory_group else "the directory"
+    return "an admin" if source == "manual" else source

@@ -111,7 +111,7 @@ def build_app(services: Services) -> FastAPI:
     def favicon() -> FileResponse:  # browsers ask for it on every page, the sign-in page too (ui.gate lets it by)
         return FileResponse(FAVICON, media_type="image/x-icon", headers={"cache-control": "public, max-age=86400"})
 
-    app.include_router(signin_router(web.accounts, services.settings.web))
+    app.include_router(signin_router(web.directory, services.settings.web))
     app.include_router(viewer_router(web.library))
     app.include_router(tokens_router(web.tokens))
     app.include_router(password_router(web.accounts))

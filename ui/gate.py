@@ -27,7 +27,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 COOKIE = "enclave_session"
-PUBLIC_PATHS = frozenset({"/login", "/favicon.ico"})
+PUBLIC_PATHS = frozenset({"/login", "/favicon.ico", "/login/oidc", "/login/oidc/callback"})
 ADMIN_PREFIX = "/admin"
 API_PREFIXES = ("/v1", "/api")
 REFUSALS = {401: "Sign in first.", 403: "This page is for administrators only. Ask one if you need it."}

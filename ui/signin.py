@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from html import escape
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from assistant.accounts import AccountService
-from assistant.errors import SignInFailed
+from assistant.directory import DirectoryService
+from assistant.errors import DirectoryUnavailable, SignInFailed
 from assistant.settings import WebSettings
 from ui.gate import COOKIE
+from ui.signin_oidc import oidc_router
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -28,19 +31,25 @@ input[type=text], input[type=password] {{ width: 100%; box-sizing: border-box; p
         border: 1px solid #d1d5db; border-radius: 6px; font-size: 1rem; }}
 button {{ margin-top: 1.25rem; width: 100%; padding: .6rem; border: 0; border-radius: 6px; background: #2563eb;
          color: #fff; font-size: 1rem; cursor: pointer; }}
+a.sso {{ display: block; text-align: center; padding: .6rem; border-radius: 6px; background: #1f2937; color: #fff;
+         text-decoration: none; margin: 0 0 1rem; }}
+.method {{ margin: 0 0 1rem; font-size: .9rem; color: #374151; }}
 .error {{ background: #fef2f2; color: #991b1b; padding: .5rem .6rem; border-radius: 6px; font-size: .9rem; }}
 </style></head>
 <body><form method="post" action="/login">
 <h1>Enclave</h1><p class="sub">Private document assistant</p>
-{error}
-<label for="username">User name</label>
+{sso}{method}{error}
+<label for="username">{label}</label>
 <input id="username" name="username" type="text" autocomplete="username" required autofocus value="{username}">
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
 <input type="hidden" name="next" value="{next}">
-<button type="submit">Sign in</button>
+<button type="submit">{button}</button>
 </form></body></html>
 """
+
+COMPANY_METHOD = ('<p class="method" id="company-sign-in">Sign in with your company account: the same user name '
+                  'and password as for your computer. Administrators with a local account sign in here too.</p>')
 
 
 def safe_next(target: str | None) -> str:
@@ -50,19 +59,31 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def _page(error: str = "", username: str = "", target: str = "/", status: int = 200) -> HTMLResponse:
+def _page(error: str = "", username: str = "", target: str = "/", status: int = 200,
+          company: bool = False, sso_label: str | None = None) -> HTMLResponse:
     shown = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
-    body = PAGE.format(error=shown, username=escape(username), next=escape(safe_next(target)))
+    method = COMPANY_METHOD if company else ""
+    sso = ""
+    if sso_label:  # the company's single sign-on first: most people have nothing else
+        sso = (f'<a class="sso" id="sso-sign-in" href="/login/oidc?next={quote(safe_next(target), safe="")}">'
+               f"{escape(sso_label)}</a>")
+    body = PAGE.format(error=shown, username=escape(username), next=escape(safe_next(target)), method=method, sso=sso,
+                       label="Company user name" if company else "User name",
+                       button="Sign in with your company account" if company else "Sign in")
     return HTMLResponse(body, status_code=status, headers={"cache-control": "no-store"})
 
 
-def signin_router(accounts: AccountService, settings: WebSettings) -> APIRouter:
-    """Routes ``GET``/``POST /login`` and ``POST /logout``."""
+def signin_router(signin: DirectoryService, settings: WebSettings) -> APIRouter:
+    """Routes ``GET``/``POST /login`` and ``POST /logout``; the form signs in with every method that is on."""
+    accounts = signin.accounts
+    company = signin.enabled
+    sso_label = signin.oidc.settings.label if signin.oidc else None
+    page = functools.partial(_page, company=company, sso_label=sso_label)
     router = APIRouter()
 
     @router.get("/login")
     def login_page(next: str = "/") -> HTMLResponse:
-        return _page(target=next)
+        return page(target=next)
 
     @router.post("/login")
     def login(
@@ -73,9 +94,11 @@ def signin_router(accounts: AccountService, settings: WebSettings) -> APIRouter:
     ) -> Response:
         client = request.client.host if request.client else ""
         try:
-            _, token = accounts.sign_in(username, password, client)
+            _, token = signin.sign_in(username, password, client)
+        except DirectoryUnavailable as exc:
+            return page(str(exc), username, next, status=503)
         except SignInFailed as exc:
-            return _page(str(exc), username, next, status=401)
+            return page(str(exc), username, next, status=401)
         response = RedirectResponse(safe_next(next), status_code=303)
         response.set_cookie(COOKIE, token, max_age=int(settings.session_hours * 3600), httponly=True,
                             secure=settings.cookie_secure, samesite="strict", path="/")
@@ -90,4 +113,5 @@ def signin_router(accounts: AccountService, settings: WebSettings) -> APIRouter:
         response.delete_cookie(COOKIE, path="/", httponly=True, secure=settings.cookie_secure, samesite="strict")
         return response
 
+    router.include_router(oidc_router(signin, settings, page))
     return router

@@ -55,6 +55,11 @@ ONE_OF_EACH: list[ev.AuditEvent] = [
     ev.SourceRunHeld("/mnt/hr", job=9, reason="/mnt/hr is missing: the share looks unmounted"),
     ev.IngestRootAdded("/srv/shares/hr"),
     ev.IngestRootRemoved("/srv/shares/hr"),
+    ev.DirectoryUserDisabled("bob", reason="removed from the directory"),
+    ev.DirectoryUserEnabled("bob"),
+    ev.DirectoryRoleChanged("dan", role="admin"),
+    ev.DirectorySynced("ldaps://dc1.example.org", accounts=40, changed=2),
+    ev.DirectorySyncFailed("ldaps://dc1.example.org", error="the company directory cannot be reached"),
 ]
 
 

@@ -79,7 +79,7 @@ def test_anonymous_is_refused_on_every_route(world: World) -> None:
     routes = [*concrete_routes(world.app), ("GET", "/not-a-route"), ("GET", "/chat/gradio_api/info")]
     with httpx.Client(base_url=world.url, follow_redirects=False, timeout=20) as client:
         for method, path in routes:
-            if ROUTE_POLICIES.get((method, path)) == PUBLIC:
+            if ROUTE_POLICIES.get((method, path)) == PUBLIC:  # the sign-in pages
                 continue
             response = client.request(method, path, headers={"accept": "text/html"})
             assert response.status_code in (401, 303), (method, path, response.status_code)
@@ -161,6 +161,7 @@ PUBLIC, SIGNED_IN, ADMIN = "public", "signed-in", "admin"
 # adds a route decides, here, who may call it. /v1 and /api also take an API token (ui.gate).
 ROUTE_POLICIES: dict[tuple[str, str], str] = {
     ("GET", "/login"): PUBLIC, ("POST", "/login"): PUBLIC, ("GET", "/favicon.ico"): PUBLIC,
+    ("GET", "/login/oidc"): PUBLIC, ("GET", "/login/oidc/callback"): PUBLIC,  # single sign-on (404 while off)
     ("GET", "/"): SIGNED_IN, ("POST", "/logout"): SIGNED_IN,
     ("GET", "/view/chunk/{chunk_id}"): SIGNED_IN,
     ("GET", "/view/doc/{document_id}/page/{ordinal}"): SIGNED_IN,

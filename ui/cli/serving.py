@@ -33,6 +33,7 @@ def register_serving_commands(app: typer.Typer) -> None:
             scheduler = None
             if services.settings.jobs.in_process_worker:
                 services.web.jobs.start_worker()  # jobs queued before a restart carry on
+                services.web.directory.start_periodic_sync()  # one sync per job runner, not per app process
                 scheduler = SourceScheduler(services.web.sources, services.settings.sources)
                 scheduler.start()
             try:
@@ -56,6 +57,7 @@ def register_serving_commands(app: typer.Typer) -> None:
             scheduler = SourceScheduler(services.web.sources, services.settings.sources)
             scheduler.start()  # sources' schedules and watched folders queue runs here
             out.print(f"Ingest worker {jobs.worker_name} is waiting for jobs (Ctrl-C stops it)")
+            services.web.directory.start_periodic_sync()
             try:
                 jobs.run_worker()
             except KeyboardInterrupt:

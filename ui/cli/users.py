@@ -84,6 +84,7 @@ def users_app() -> typer.Typer:
                 {"username": username, "active": active}, f"{username} is now {'enabled' if active else 'disabled'}")
 
     _group_commands(app)
+    _directory_commands(app)
     app.add_typer(tokens_app(), name="token")
     return app
 
@@ -130,3 +131,34 @@ def _group_commands(app: typer.Typer) -> None:
         for g in found:
             table.add_row(str(g["name"]), ", ".join(g["members"]), ", ".join(g["collections"]))  # type: ignore[arg-type]
         emit(options, {"groups": found}, lambda: out.print(table))
+
+
+def _directory_commands(app: typer.Typer) -> None:
+    @app.command()
+    @shared_options
+    def explain(options: CliOptions, username: str) -> None:
+        """Which collections a user reads, and why: through which group, made by an admin or the directory."""
+        with open_services(options) as services:
+            found = services.web.access.explain(SYSTEM, username)
+
+        def show() -> None:
+            out.print(f"{found.username} ({found.role}, {found.source} account): {found.note}", highlight=False)
+            table = Table("collection", "because of group", "membership made by", "directory group")
+            for access in found.collections:
+                for reason in access.reasons:
+                    table.add_row(access.collection, reason.group, reason.source, reason.directory_group)
+            out.print(table)
+
+        emit(options, found.to_json(), show)
+
+    @app.command("sync-directory")
+    @shared_options
+    def sync_directory(options: CliOptions) -> None:
+        """Bring company accounts in step with the directory now (the app does it every directory.sync_minutes)."""
+        with open_services(options) as services:
+            report = services.web.directory.sync(SYSTEM)
+        payload = {"accounts": report.accounts, "disabled": report.disabled, "changes": report.changes}
+        emit(options, payload, lambda: out.print(
+            f"{report.accounts} company accounts checked; {report.changed} changes"
+            + "".join(f"\n  {line}" for line in [*report.changes, *(f"{u}: disabled" for u in report.disabled)]),
+            highlight=False))
