@@ -18,7 +18,6 @@ import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,26 +26,13 @@ from storage.bm25 import BM25Index
 from storage.documents import DocumentStore
 from storage.errors import IndexCorruptError
 from storage.hashing import sha256_file
+from storage.search_index import RepairReport
 from storage.vector_index import VectorIndex, VectorLayout
 
 log = logging.getLogger(__name__)
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 WRITER_LOCK = ".writer.lock"  # beside the collection folder, which only holds versions
-
-
-@dataclass
-class RepairReport:
-    """What opening an index had to fix to agree with the database."""
-
-    removed: int = 0
-    added: int = 0
-    rebuilt_reason: str | None = None
-
-    @property
-    def changed(self) -> bool:
-        """Whether anything was repaired."""
-        return bool(self.removed or self.added or self.rebuilt_reason)
 
 
 class CollectionIndex:
@@ -63,6 +49,11 @@ class CollectionIndex:
 
     def __len__(self) -> int:
         return len(self.vectors)
+
+    def ids(self) -> np.ndarray:
+        """Chunk ids in the dense index (the BM25 index holds the same, reconciled on open)."""
+        with self.lock:
+            return self.vectors.ids()
 
     def add(self, ids: np.ndarray, vectors: np.ndarray, texts: list[str]) -> None:
         """Index chunks under their ids."""
@@ -90,6 +81,10 @@ class CollectionIndex:
         """Chunks indexed, and the chunks each (tokenized) term occurs in."""
         with self.lock:
             return self.bm25.term_counts(terms)
+
+    def has_term(self, term: str) -> bool:
+        """Whether any indexed chunk contains this (tokenized) term."""
+        return self.bm25.has_term(term)
 
 
 def _fsync_dir(path: Path) -> None:
