@@ -109,7 +109,7 @@ def test_renamed_file_keeps_its_embeddings(make_services: Any, tmp_path: Path) -
     assert services.corpus.store.chunk_ids(cid).tolist() == before
     assert _files_found(services, "dental cleanings", 1) == ["benefits/dental-2026.txt"]
     cid_index = services.corpus.index(cid)
-    assert cid_index.bm25.search("2026", 5)  # the new file name is searchable, without re-embedding
+    assert cid_index.search_bm25("2026", 5)  # the new file name is searchable, without re-embedding
     _consistent(services)
 
 
