@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property
 from typing import Any
 
@@ -12,7 +13,7 @@ from assistant.errors import ModelMismatchError, NotFoundError
 from storage import pg_index
 from storage.documents import DocumentStore
 from storage.index_reload import LiveIndexes
-from storage.index_store import IndexStore
+from storage.index_store import IndexStore, sole_worker
 from storage.search_index import IndexBackend, SearchIndex
 from storage.vector_index import VectorLayout
 
@@ -100,6 +101,14 @@ class Corpus:
     def save(self, collection_id: int) -> None:
         """Make a collection's index changes durable (a new version, for the in-process backend)."""
         self.live.save(collection_id)
+
+    def sole_worker(self) -> AbstractContextManager[None]:
+        """Held by `run.py worker` while it runs: the in-process index has one writer per data dir.
+
+        Raises ``IndexWriterBusy`` when another worker holds it. Workers on the PostgreSQL
+        backend write in transactions and need no such lock.
+        """
+        return nullcontext() if self.backend == POSTGRESQL else sole_worker(self.index_root)
 
     def index_bytes(self) -> int:
         """Bytes the index takes: on disk in the data dir, or in the database."""
