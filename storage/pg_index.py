@@ -29,6 +29,7 @@ from storage.search_index import RepairReport
 log = logging.getLogger(__name__)
 K1, B = 1.2, 0.75  # as storage.bm25.BM25Index
 SCHEMA_LOCK_KEY = 0x456E6349  # "EncI": held while creating the index tables or an HNSW index
+INDEX_TABLES = ("index_chunks", "index_stats")  # derived from ``chunks``: copies and backups leave them out
 
 SCHEMA = [
     "CREATE EXTENSION IF NOT EXISTS vector",

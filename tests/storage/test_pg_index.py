@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from sqlalchemy import inspect
 
 from storage.bm25 import BM25Index
 from storage.db import Database
@@ -133,3 +134,11 @@ def test_the_backend_on_sqlite_is_refused_with_what_it_needs(tmp_path: object) -
     with pytest.raises(ConfigError, match="needs database_url to be a PostgreSQL database"):
         PgIndexes(DocumentStore(db), DIM)
     db.dispose()
+
+
+def test_copies_and_backups_accept_a_database_holding_the_index_tables(store: DocumentStore) -> None:
+    from storage.transfer import check_described, model_tables
+
+    with store.db.engine.connect() as connection:
+        assert {"index_chunks", "index_stats"} <= set(inspect(connection).get_table_names())
+        check_described(connection, model_tables())  # derived from chunks: left out, not refused
