@@ -194,18 +194,15 @@ class PgCollectionIndex:
             return [(int(i), float(s)) for i, s in rows if s > 0]
 
     def term_counts(self, terms: list[str]) -> tuple[int, list[int]]:
-        """Chunks indexed, and the chunks each (tokenized) term occurs in."""
+        """Chunks indexed, and the chunks each (tokenized) term occurs in (one round trip)."""
         with self.db.engine.connect() as connection:
             n = connection.execute(text("SELECT chunks FROM index_stats WHERE collection_id = :c"),
                                    {"c": self.collection_id}).scalar()
-            counts = [self._containing(connection, term) for term in terms]
-        return int(n or 0), counts
-
-    def _containing(self, connection: Connection, term: str) -> int:
-        found = connection.execute(
-            text("SELECT count(*) FROM index_chunks WHERE collection_id = :c AND terms @> ARRAY[CAST(:t AS text)]"),
-            {"c": self.collection_id, "t": term})
-        return int(found.scalar() or 0)
+            found: dict[str, int] = dict(connection.execute(text(
+                "SELECT t, (SELECT count(*) FROM index_chunks WHERE collection_id = :c AND terms @> ARRAY[t]) "
+                "FROM unnest(CAST(:terms AS text[])) AS t"), {"c": self.collection_id, "terms": terms}).all()
+            ) if terms else {}
+        return int(n or 0), [int(found.get(term, 0)) for term in terms]
 
     def has_term(self, term: str) -> bool:
         """Whether any chunk of the collection contains this (tokenized) term."""
