@@ -160,7 +160,9 @@ class PgCollectionIndex:
             connection.execute(text(
                 "INSERT INTO index_chunks (chunk_id, collection_id, length, terms, counts, embedding) "
                 "VALUES (:id, :collection, :length, CAST(:terms AS text[]), CAST(:counts AS integer[]), "
-                "CAST(:embedding AS vector))"), rows)
+                "CAST(:embedding AS vector)) "
+                # Another writer indexing the same committed chunk meanwhile (its first reconcile) wrote the same row.
+                "ON CONFLICT (chunk_id) DO NOTHING"), rows)
 
     def remove(self, ids: list[int]) -> None:
         """Drop chunk ids (rows of chunks deleted from the database are gone already)."""
