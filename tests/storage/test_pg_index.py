@@ -142,3 +142,22 @@ def test_copies_and_backups_accept_a_database_holding_the_index_tables(store: Do
     with store.db.engine.connect() as connection:
         assert {"index_chunks", "index_stats"} <= set(inspect(connection).get_table_names())
         check_described(connection, model_tables())  # derived from chunks: left out, not refused
+
+
+def test_two_writers_indexing_the_same_chunks_at_once_keep_one_row_each(store: DocumentStore) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    cid, ids = _fill(store, "hr", "handbook.txt", TEXTS, seed=11)
+    texts = [searchable_text("handbook.txt", "", t) for t in TEXTS]
+    vectors = _unit(len(TEXTS), seed=11)
+    indexes = [PgIndexes(store, DIM, read_only=True).get(cid) for _ in range(2)]  # as two worker processes
+
+    def write(index: object, rounds: int = 15) -> None:
+        for _ in range(rounds):
+            index.add(np.array(ids), vectors, texts)  # type: ignore[attr-defined]
+
+    with ThreadPoolExecutor(2) as pool:
+        for done in [pool.submit(write, index) for index in indexes]:
+            done.result()  # neither writer failed on the other's rows
+    assert sorted(indexes[0].ids().tolist()) == sorted(ids)
+    assert indexes[0].term_counts(["secur"]) == (len(TEXTS), [2])  # the statistics count each chunk once
