@@ -161,3 +161,20 @@ def test_two_writers_indexing_the_same_chunks_at_once_keep_one_row_each(store: D
             done.result()  # neither writer failed on the other's rows
     assert sorted(indexes[0].ids().tolist()) == sorted(ids)
     assert indexes[0].term_counts(["secur"]) == (len(TEXTS), [2])  # the statistics count each chunk once
+
+
+@pytest.mark.postgres
+def test_a_postgresql_without_pgvector_is_refused_with_what_to_install() -> None:
+    from storage.pg_index import vector_available
+    from tests.conftest import postgres_url
+    from tests.storage.conftest import _fresh_postgres_database
+
+    for url in _fresh_postgres_database(postgres_url()):
+        db = Database(url)
+        db.migrate()  # the migration leaves the index tables out, and the rest of the schema is there
+        with db.engine.connect() as connection:
+            if vector_available(connection):
+                pytest.skip("this PostgreSQL offers pgvector")
+        with pytest.raises(ConfigError, match="needs the pgvector extension"):
+            PgIndexes(DocumentStore(db), DIM)
+        db.dispose()
