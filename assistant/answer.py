@@ -31,7 +31,7 @@ from assistant.model_output import complete_sentences, repetition
 from assistant.retrieval import Passage, Retriever, knows_term
 from assistant.settings import Settings
 from storage.bm25 import tokenize
-from storage.index_store import CollectionIndex
+from storage.search_index import SearchIndex
 
 # A 270M-parameter model follows an instruction best when it sits right before the question,
 # after the passages; a separate system turn made it echo the prompt back.
@@ -150,7 +150,7 @@ class AnswerService:
         answer.timings["first_useful_ms"] = min((t for t in shown if t is not None), default=None)
         yield Done(answer)
 
-    def _answer(self, answer: Answer, indexes: list[CollectionIndex], started: float) -> Iterator[Event]:
+    def _answer(self, answer: Answer, indexes: list[SearchIndex], started: float) -> Iterator[Event]:
         """Decide, then generate; ``indexes`` are those the passages were retrieved from."""
         yield Status(Stage.DECIDING)
         verdict = judge(answer.query, answer.retrieved, knows_term(indexes), self.settings.answer)

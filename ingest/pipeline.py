@@ -31,8 +31,8 @@ from storage.disk import is_disk_full
 from storage.documents import DocumentStore, KnownDocument, NewDocument, searchable_text
 from storage.errors import DiskFullError
 from storage.hashing import sha256_file
-from storage.index_store import CollectionIndex
 from storage.job_store import FileProgress, JobStore
+from storage.search_index import SearchIndex
 from storage.sources import SyncRules
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class IngestTarget(Protocol):
 
     def collection_id(self, name: str, create: bool = False) -> int: ...
 
-    def index(self, collection_id: int) -> CollectionIndex: ...
+    def index(self, collection_id: int) -> SearchIndex: ...
 
     def save(self, collection_id: int) -> None: ...
 

@@ -22,6 +22,10 @@ class StorageError(EnclaveError):
     """Base of the errors the database and index layer raises on purpose."""
 
 
+class IndexWriterBusy(StorageError):
+    """Another worker already writes this data dir's in-process index versions."""
+
+
 class IndexCorruptError(StorageError):
     """An index file on disk cannot be read; it is rebuilt from the database."""
 

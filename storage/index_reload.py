@@ -16,7 +16,8 @@ import time
 
 from storage.documents import DocumentStore
 from storage.errors import IndexCorruptError
-from storage.index_store import CollectionIndex, IndexStore, RepairReport
+from storage.index_store import CollectionIndex, IndexStore
+from storage.search_index import RepairReport
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,19 @@ class LiveIndexes:
     def cached(self, collection_id: int) -> CollectionIndex | None:
         """The open index, without loading or checking anything."""
         return self._open.get(collection_id)
+
+    def save(self, collection_id: int) -> None:
+        """Write a new version of an open collection index (a read-only process never does)."""
+        index = self._open.get(collection_id)
+        if index is not None and not self.read_only:
+            self.indexes.save(index)
+
+    def drop(self, collection_id: int) -> None:
+        """Delete every saved version of a collection's index and forget the open one."""
+        with self._lock:
+            self._open.pop(collection_id, None)
+            self._checked.pop(collection_id, None)
+        self.indexes.drop(collection_id)
 
     def clear(self) -> None:
         """Forget every open index (after the embedding model changed)."""

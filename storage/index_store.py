@@ -15,38 +15,26 @@ import json
 import logging
 import os
 import shutil
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from storage.bm25 import BM25Index
 from storage.documents import DocumentStore
-from storage.errors import IndexCorruptError
+from storage.errors import IndexCorruptError, IndexWriterBusy
 from storage.hashing import sha256_file
+from storage.search_index import RepairReport
 from storage.vector_index import VectorIndex, VectorLayout
 
 log = logging.getLogger(__name__)
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 WRITER_LOCK = ".writer.lock"  # beside the collection folder, which only holds versions
-
-
-@dataclass
-class RepairReport:
-    """What opening an index had to fix to agree with the database."""
-
-    removed: int = 0
-    added: int = 0
-    rebuilt_reason: str | None = None
-
-    @property
-    def changed(self) -> bool:
-        """Whether anything was repaired."""
-        return bool(self.removed or self.added or self.rebuilt_reason)
+WORKER_LOCK = ".worker.lock"  # held by the one `run.py worker` of a data dir while it runs
 
 
 class CollectionIndex:
@@ -63,6 +51,11 @@ class CollectionIndex:
 
     def __len__(self) -> int:
         return len(self.vectors)
+
+    def ids(self) -> np.ndarray:
+        """Chunk ids in the dense index (the BM25 index holds the same, reconciled on open)."""
+        with self.lock:
+            return self.vectors.ids()
 
     def add(self, ids: np.ndarray, vectors: np.ndarray, texts: list[str]) -> None:
         """Index chunks under their ids."""
@@ -91,6 +84,10 @@ class CollectionIndex:
         with self.lock:
             return self.bm25.term_counts(terms)
 
+    def has_term(self, term: str) -> bool:
+        """Whether any indexed chunk contains this (tokenized) term."""
+        return self.bm25.has_term(term)
+
 
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
@@ -103,6 +100,31 @@ def _fsync_dir(path: Path) -> None:
 def _fsync_file(path: Path) -> None:
     with path.open("rb") as fh:
         os.fsync(fh.fileno())
+
+
+@contextmanager
+def sole_worker(root: Path) -> Iterator[None]:
+    """Hold the index folder as its one ingest worker while the block runs; refuse when another holds it.
+
+    The lock is ``flock`` (NFSv4 carries it to other machines) and goes when the process dies.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / WORKER_LOCK).open("a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise IndexWriterBusy(
+                f"another `run.py worker` ({holder}) is already writing the index in {root}: one worker per data dir "
+                "writes its index versions (stop that one first; with retrieval.index_backend = 'postgresql' "
+                "several workers may share one database)"
+            ) from exc
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        handle.flush()
+        yield
 
 
 class IndexStore:

@@ -31,6 +31,7 @@ import storage
 from storage.db import Database, alembic_config
 from storage.errors import ConfigError
 from storage.models import Base, Document
+from storage.pg_index import INDEX_TABLES
 
 BATCH_ROWS = 1000
 ALEMBIC_TABLE = "alembic_version"
@@ -95,7 +96,7 @@ def table_counts(conn: Connection, tables: list[Table]) -> dict[str, int]:
 
 def check_described(conn: Connection, tables: list[Table]) -> None:
     """Refuse a database holding tables no model describes (they would not be copied)."""
-    known = {t.name for t in tables} | {ALEMBIC_TABLE}
+    known = {t.name for t in tables} | {ALEMBIC_TABLE} | set(INDEX_TABLES)  # the index is rebuilt from chunks
     unknown = sorted(set(inspect(conn).get_table_names()) - known)
     if unknown:
         raise ConfigError(

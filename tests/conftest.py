@@ -225,3 +225,36 @@ def postgres_url() -> str:
     if not url:
         pytest.skip("ENCLAVE_TEST_POSTGRES_URL is not set (.ci/run starts a throwaway PostgreSQL and sets it)")
     return url
+
+
+@pytest.fixture(scope="session")
+def pgvector_server_url() -> Iterator[str]:
+    """A PostgreSQL server with pgvector for this session (``ENCLAVE_TEST_PGVECTOR_URL``, or one started here)."""
+    from tests.pgvector_server import Unavailable, pgvector_server
+
+    given = os.environ.get("ENCLAVE_TEST_PGVECTOR_URL")
+    if given:
+        yield given
+        return
+    try:
+        with pgvector_server() as url:
+            yield url
+    except Unavailable as exc:
+        pytest.skip(f"no PostgreSQL with pgvector could be started: {exc}")
+
+
+@pytest.fixture
+def pgvector_url(pgvector_server_url: str) -> Iterator[str]:
+    """A fresh, empty database on the pgvector server, dropped after the test."""
+    from tests.storage.conftest import _fresh_postgres_database
+
+    yield from _fresh_postgres_database(pgvector_server_url)
+
+
+@pytest.fixture(params=["in-process", "postgresql"])
+def index_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each index backend in turn, for the services ``make_services`` builds (through the environment)."""
+    if request.param == "postgresql":
+        monkeypatch.setenv("ENCLAVE_DATABASE_URL", request.getfixturevalue("pgvector_url"))
+        monkeypatch.setenv("ENCLAVE_RETRIEVAL__INDEX_BACKEND", "postgresql")
+    return str(request.param)

@@ -11,6 +11,7 @@ import typer
 
 from ui.cli.answers import register_answer_commands
 from ui.cli.corpus import register_corpus_commands
+from ui.cli.indexes import register_index_commands
 from ui.cli.install import register_install_commands
 from ui.cli.models import register_model_commands
 from ui.cli.options import command_group
@@ -32,5 +33,6 @@ def build_cli() -> typer.Typer:
     app.add_typer(sources_app(), name="sources")  # folders kept in step: add, list, sync, pause, ...
     app.add_typer(roots_app(), name="roots")  # roots list/add/remove
     register_install_commands(app)  # copy-database, backup, restore
+    register_index_commands(app)  # copy-index
     register_model_commands(app)  # models list/add/use, advise
     return app

@@ -52,7 +52,7 @@ def register_serving_commands(app: typer.Typer) -> None:
         refuse_json(options, "worker", "it runs jobs until stopped")
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
         signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop like Ctrl-C: the running job is queued again
-        with open_services(options) as services:
+        with open_services(options) as services, services.corpus.sole_worker():
             jobs = services.web.jobs
             scheduler = SourceScheduler(services.web.sources, services.settings.sources)
             scheduler.start()  # sources' schedules and watched folders queue runs here
