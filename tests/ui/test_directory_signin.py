@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,7 +13,7 @@ from tests.fake_ollama import FakeOllama
 from tests.slapd_server import PASSWORDS as DIRECTORY_PASSWORDS
 from tests.slapd_server import Slapd, directory_settings, running_slapd
 from tests.ui.conftest import PASSWORDS, World, build_world
-from tests.ui.test_browser import SHOTS, chromium, foreign_requests
+from tests.ui.test_browser import chromium, foreign_requests
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +65,7 @@ def test_directory_down_says_so_and_the_local_admin_still_signs_in(world: World,
 
 
 @pytest.mark.slow
-def test_the_admin_explains_a_company_users_access_in_chromium(world: World) -> None:
+def test_the_admin_explains_a_company_users_access_in_chromium(world: World, screenshots: Path) -> None:
     assert post_login(world, "dan", DIRECTORY_PASSWORDS["dan"]).status_code == 303  # dan's account exists
     with chromium() as browser:
         context = browser.new_context(viewport={"width": 1440, "height": 960})
@@ -82,7 +83,7 @@ def test_the_admin_explains_a_company_users_access_in_chromium(world: World) -> 
         page.wait_for_selector("#access-explained td:has-text('handbook')", timeout=30_000)
         explained = page.inner_text("#access-explained")
         assert "directory account" in explained and "directory group IT Admins" in explained
-        page.screenshot(path=str(SHOTS / "admin-directory-explain.png"), full_page=True)
+        page.screenshot(path=str(screenshots / "admin-directory-explain.png"), full_page=True)
         page.click("#directory-sync")
         page.wait_for_selector("#access-explained:has-text('company accounts checked')", timeout=30_000)
         assert foreign_requests(context, world) == []

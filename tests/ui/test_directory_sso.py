@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,7 +12,7 @@ import pytest
 from tests.fake_ollama import FakeOllama
 from tests.oidc_idp import CLIENT_ID, CLIENT_SECRET, LoopbackIdP
 from tests.ui.conftest import World, build_world
-from tests.ui.test_browser import SHOTS, chromium
+from tests.ui.test_browser import chromium
 
 
 @pytest.fixture(scope="module")
@@ -44,13 +45,15 @@ def test_a_callback_without_this_browsers_attempt_is_refused(world: World) -> No
 
 
 @pytest.mark.slow
-def test_single_sign_on_in_chromium_lands_in_the_chat_with_the_groups_collection(world: World) -> None:
+def test_single_sign_on_in_chromium_lands_in_the_chat_with_the_groups_collection(
+    world: World, screenshots: Path
+) -> None:
     with chromium() as browser:
         context = browser.new_context(viewport={"width": 1280, "height": 800})
         page = context.new_page()
         page.goto(world.url + "/")
         page.wait_for_selector("#sso-sign-in")
-        page.screenshot(path=str(SHOTS / "sign-in-sso.png"))
+        page.screenshot(path=str(screenshots / "sign-in-sso.png"))
         page.click("#sso-sign-in")
         page.wait_for_selector("#question textarea", timeout=30_000)
         assert page.url.startswith(world.url + "/chat")
