@@ -22,7 +22,7 @@ from storage.bm25 import tokenize
 QUOTED_HEADING = "Quoted from the documents:"
 MOST_QUOTES = 3
 FROM_TOP = 3  # passages read for quotes: the best-ranked ones
-MIN_QUOTE_CHARS = 16  # shorter pieces are headings and list numbers
+MIN_QUOTE_WORDS = 5  # shorter pieces are headings ("Routine eye exams") and list numbers, which answer nothing
 PASSAGE_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+|\s*[•▪●◦]\s*")
 
 
@@ -40,11 +40,11 @@ class Quote:
 
 
 def passage_sentences(text: str) -> list[str]:
-    """A passage's sentences and list items, without Markdown heading marks, bullets or markers."""
+    """A passage's sentences and list items of five words or more, without heading marks, bullets or markers."""
     found = []
     for piece in PASSAGE_SENTENCE.split(text):
         piece = " ".join(MARKER_RE.sub("", piece).split()).lstrip("#>*-+ ").strip()
-        if len(piece) >= MIN_QUOTE_CHARS:
+        if len(piece.split()) >= MIN_QUOTE_WORDS:
             found.append(piece)
     return found
 

@@ -350,3 +350,17 @@ def test_all_failed_keeps_a_single_error_and_its_kind() -> None:
     assert all_failed([only], "server") is only
     mixed = all_failed([BackendUnavailable("a is down"), GenerationError("b lacks the model")], "server")
     assert type(mixed) is GenerationError and str(mixed) == "no server could answer: a is down; b lacks the model"
+
+
+# --- quote_evidence ---------------------------------------------------------------------------
+
+
+def test_evidence_quotes_sentences_that_answer_never_a_bare_heading() -> None:
+    from dataclasses import replace
+
+    from assistant.evidence import quote_evidence
+
+    sentence = "The Chief Executive Officer (CEO) will be responsible for strategic direction."
+    passage = Passage(replace(chunk(1), text=f"Contoso Electronics\n{sentence}"), 1.0)
+    quotes = quote_evidence("Who is the CEO of Contoso Electronics?", [passage])
+    assert [q.text for q in quotes] == [sentence], "the heading answers nothing"
