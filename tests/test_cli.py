@@ -56,7 +56,8 @@ def test_ingest_status_and_ask_json(qa_set: Path, tmp_path: Path) -> None:
     data = tmp_path / "data"
     first = _json(_run("ingest", str(qa_set / "docs"), "--json", data_dir=data))
     assert set(first) == {"added", "updated", "unchanged", "removed", "renamed", "failed", "documents", "chunks",
-                          "seconds"}
+                          "seconds", "held", "phases"}
+    assert first["held"] is None and set(first["phases"]) >= {"scan", "plan", "parse_embed"}
     assert (first["added"], first["documents"]) == (2, 2)
     assert first["failed"] == [{"path": "empty.txt", "reason": "empty file (0 bytes)"}]
     again = _json(_run("ingest", str(qa_set / "docs"), "--json", data_dir=data))
@@ -78,7 +79,8 @@ def test_eval_reports_the_documented_figures(qa_set: Path, tmp_path: Path) -> No
     report = _json(_run("eval", str(qa_set), "--retrieve-only", "--json", data_dir=tmp_path / "data"))
     assert report["questions"] == 2
     assert report["retrieval"]["file_recall@1"] == 1.0 and report["retrieval"]["mrr@10"] == 1.0
-    assert set(report["latency_ms"]) == {"retrieve_p50", "retrieve_p95", "first_token_p50", "first_token_p95"}
+    assert set(report["latency_ms"]) == {"retrieve_p50", "retrieve_p95", "first_token_p50", "first_token_p95",
+                                         "first_useful_p50", "first_useful_p95"}
     assert "single" in report["by_type"]
 
 

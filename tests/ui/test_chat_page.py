@@ -7,6 +7,7 @@ perks page and a hostile text file, granted to alice's group; bob reads nothing.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -103,7 +104,7 @@ def test_a_question_asked_while_an_answer_streams_waits_and_joins_the_same_conve
 
 
 def test_markdown_renders_in_answers_cards_and_the_viewer_while_hostile_text_stays_inert(
-        context: Any, world: World) -> None:
+        context: Any, world: World, screenshots: Path) -> None:
     page = sign_in(context, world, "alice")
     page.on("dialog", lambda dialog: pytest.fail(f"a dialog opened: {dialog.message}"))
     page.fill("#question textarea", "Which vacation perks does PerksPlus give?")
@@ -115,7 +116,7 @@ def test_markdown_renders_in_answers_cards_and_the_viewer_while_hostile_text_sta
     assert "<script>" in answer.inner_text(), "raw HTML is shown as the characters it is"
     card = page.locator("#sources .source:has-text('perks.md')").first
     assert card.locator(".passage h2, .passage table").count() >= 1, card.inner_text()
-    shot(page, "chat-markdown")
+    shot(page, screenshots, "chat-markdown")
     with context.expect_page() as opened:
         card.locator("a.open-doc").click()
     viewer = opened.value
@@ -129,7 +130,7 @@ def test_markdown_renders_in_answers_cards_and_the_viewer_while_hostile_text_sta
     assert foreign_requests(context, world) == []
 
 
-def test_thumbs_and_a_comment_are_stored_for_each_answer(context: Any, world: World) -> None:
+def test_thumbs_and_a_comment_are_stored_for_each_answer(context: Any, world: World, screenshots: Path) -> None:
     page = sign_in(context, world, "alice")
     for turns, question in enumerate(("How many wellness days are there?", "What is repaid for bicycles?"), 1):
         page.fill("#question textarea", question)
@@ -150,7 +151,7 @@ def test_thumbs_and_a_comment_are_stored_for_each_answer(context: Any, world: Wo
     icon = page.evaluate("getComputedStyle(document.querySelector('.rate .thumb.up'), '::before').maskImage")
     assert "/static/icons/thumb-up.svg" in icon, "the thumbs are icons shipped with the app, not emoji"
     assert "👍" not in page.content() and "👎" not in page.content()
-    shot(page, "chat-thumbs")
+    shot(page, screenshots, "chat-thumbs")
     assert foreign_requests(context, world) == []
 
 
@@ -188,11 +189,11 @@ def test_delete_asks_first_and_rename_says_it_is_done(context: Any, world: World
 
 
 def test_someone_with_no_documents_is_told_what_to_do_first(context: Any, world: World,
-                                                            empty_world: World) -> None:
+                                                            empty_world: World, screenshots: Path) -> None:
     page = sign_in(context, world, "bob")
     page.wait_for_selector("#transcript .no-documents", timeout=30_000)
     assert "No documents are shared with you yet" in page.inner_text("#transcript")
     admin = sign_in(context, empty_world, "admin")
     admin.wait_for_selector("#transcript .no-documents", timeout=30_000)
     assert admin.locator("#transcript a.ingest-link").get_attribute("href") == "/admin/"
-    shot(admin, "chat-no-documents")
+    shot(admin, screenshots, "chat-no-documents")
