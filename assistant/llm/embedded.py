@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assistant.default_model import default_gguf
 from assistant.errors import ConfigError, GenerationError
 from assistant.llm.base import BackendSpec, ChatMessage, FormField
 from assistant.llm.ollama_store import model_blob
@@ -100,7 +101,7 @@ def _load(path: Path, settings: EmbeddedModelSettings) -> Llama:
     except ValueError as error:  # llama.cpp reports only "Failed to load model from file"
         raise GenerationError(
             f"llama.cpp could not load {path}: it is not a complete GGUF model llama.cpp knows; set "
-            "generation.embedded.gguf_path to another GGUF file, or leave it empty for the packaged Gemma 3 270M"
+            "generation.embedded.gguf_path to another GGUF file, or leave it empty for the packaged default model"
         ) from error
 
 
@@ -198,13 +199,13 @@ class EmbeddedChatModel:
         if not gguf.is_file():
             raise ConfigError(
                 f"generation.embedded.gguf_path is {gguf}, which is not a file: point it at a GGUF "
-                "model, or leave it empty for the packaged Gemma 3 270M"
+                "model, or leave it empty for the packaged default model"
             )
         return gguf
 
     @property
     def name(self) -> str:
-        """Which model answers, e.g. ``Embedded Gemma 3 270M (llama.cpp)``."""
+        """Which model answers, e.g. ``Embedded SmolLM2-135M-Instruct (llama.cpp)``."""
         return f"Embedded {self._settings.label()}"
 
     def count_tokens(self, text: str) -> int:
@@ -267,7 +268,7 @@ class EmbeddedChatModel:
         """The loaded model, assembling and loading it on first use."""
         with self._load_lock:
             if self._llama is None:
-                path = self._gguf if self._gguf is not None else packaged_gguf(self._models_dir)
+                path = self._gguf or default_gguf() or packaged_gguf(self._models_dir)
                 llama = _load(path, self._settings)
                 self._speaking = read_speaking(path, llama)
                 self._llama = llama

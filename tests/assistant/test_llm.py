@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from assistant.default_model import default_name
 from assistant.errors import BackendUnavailable, ConfigError, GenerationError
 from assistant.llm.base import ChatMessage, ChatModel
 from assistant.llm.embedded import EmbeddedChatModel, packaged_gguf
@@ -212,7 +213,7 @@ def test_auto_picks_the_embedded_model_when_ollama_is_down(tmp_path: Path) -> No
 
     model = choose_chat_model(settings, tmp_path).model
 
-    assert model.name == "Embedded Gemma 3 270M (llama.cpp)"
+    assert model.name == f"Embedded {default_name()} (llama.cpp)"
     assert list(tmp_path.iterdir()) == []  # nothing is assembled or loaded before first use
 
 
@@ -281,7 +282,7 @@ def test_all_hosts_stopped_says_so_for_each_and_how_to_fix_it(make_ollama: MakeO
     assert "ollama serve" in message and "generation.ollama.hosts" in message
 
 
-# The embedded model: the real Gemma 3 270M in llama.cpp
+# The embedded model: the packaged default model, real, in llama.cpp
 
 
 @pytest.fixture(scope="module")
@@ -301,7 +302,7 @@ def test_embedded_answers_a_short_question(gemma: EmbeddedChatModel) -> None:
     answer = ask(gemma, max_tokens=16)
 
     assert answer.strip()
-    assert gemma.name == "Embedded Gemma 3 270M (llama.cpp)"
+    assert gemma.name == f"Embedded {default_name()} (llama.cpp)"
 
 
 def test_embedded_counts_tokens_exactly(gemma: EmbeddedChatModel) -> None:

