@@ -26,11 +26,12 @@ def figure(value: float | None, digits: int = 2) -> str:
 
 def row(r: ModelReport, chosen: ModelReport | None) -> str:
     first = [None if v is None else v / 1000 for v in (r.first_token_p50_ms, r.first_token_p95_ms)]
+    useful = [None if v is None else v / 1000 for v in (r.first_useful_p50_ms, r.first_useful_p95_ms)]
     size = r.size_bytes / 2**20 if r.size_bytes else None
     return (f"| {r.model.name}{' (advised)' if r is chosen else ''} | {figure(size, 0)} | {figure(r.token_f1)} | "
             f"{figure(r.containment)} | {figure(r.citation_precision)} | {figure(r.refusal_accuracy)} / "
             f"{figure(r.false_refusal_rate)} | {figure(r.quality, 3)} | "
-            f"{figure(first[0], 1)} / {figure(first[1], 1)} | "
+            f"{figure(useful[0])} / {figure(useful[1])} | {figure(first[0], 1)} / {figure(first[1], 1)} | "
             f"{figure(r.tokens_per_s, 1)} | {figure(r.peak_memory_mb, 0)} |")
 
 
@@ -45,12 +46,15 @@ def main() -> None:
     entries, results = [], {}
     for run in args.runs:
         folder, name = run.split("=", 1)
-        entry = (next(m for m in catalogue.models if m.source == "packaged" and "gemma" in m.name)
-                 if name == "packaged" else catalogue.find(name))
+        text = (Path(folder) / RESULTS).read_text()
+        lines = [QuestionResult.from_json(json.loads(line)) for line in text.splitlines()]
+        measured = {r.model for r in lines}  # the model the run measured: a file of several sources is one of them
+        entry = next((m for m in catalogue.models if m.key in measured), None) or (
+            next(m for m in catalogue.models if m.source == "packaged" and "gemma" in m.name)
+            if name == "packaged" else catalogue.find(name))
         assert entry is not None, f"{name} is not in the catalogue of {args.data_dir}"
         entries.append(entry)
-        for line in (Path(folder) / RESULTS).read_text().splitlines():
-            result = QuestionResult.from_json(json.loads(line))
+        for result in lines:
             results[(result.model, result.question_id)] = result
     common = sorted(set.intersection(*({q for (m, q) in results if m == e.key} for e in entries)))
     reports = [ModelReport.of(e, [results[(e.key, q)] for q in common]) for e in entries]
@@ -61,8 +65,8 @@ def main() -> None:
     advice.plot = str(draw(advice, args.png))
     args.json.write_text(json.dumps({**advice.to_json(), "question_ids": common}, indent=1) + "\n")
     print("| model (GGUF) | size MiB | token F1 | containment | citation precision | refusal acc. / false | quality "
-          "| first token p50 / p95 s | tokens/s | peak MiB |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| first useful p50 / p95 s | first token p50 / p95 s | tokens/s | peak MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in reports:
         print(row(r, chosen))
     print(f"\n{reason}")
