@@ -42,4 +42,5 @@ lint: install
 # The screenshots in docs/web-app.md: the browser tests, saving theirs into docs/screenshots (tests alone use a tmp folder).
 screenshots: install
 	ENCLAVE_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(VENV)/bin/python -m pytest tests/ui/test_browser.py \
-		tests/ui/test_admin_quality.py tests/ui/test_pages.py
+		tests/ui/test_admin_quality.py tests/ui/test_pages.py tests/ui/test_chat_page.py tests/ui/test_uploads.py \
+		tests/ui/test_admin_sources.py tests/ui/test_directory_signin.py tests/ui/test_directory_sso.py
