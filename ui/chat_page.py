@@ -130,10 +130,11 @@ class ChatPage:
                       outputs=[self.pending, self.question, self.ask, self.busy], queue=False)
         answered = taken.success(self._ask, inputs=[self.pending, self.chat_id, self.collections],
                                  outputs=[*view, self.chat_list, self.header, self.pending])
-        # Gradio runs .then() after success only; .failure() covers an answer that failed.
-        for settled in (answered.then, answered.failure):
-            settled(self._settle, inputs=[self.pending, self.question],
-                    outputs=[self.ask, self.busy, self.question, self.pending], queue=False)
+        # Gradio runs .then() after success only; .failure() covers an answer that failed. After success the
+        # question box is left alone: a next question typed as the answer finished must not be wiped.
+        answered.then(self._ready, outputs=[self.ask, self.busy], queue=False)
+        answered.failure(self._settle, inputs=[self.pending, self.question],
+                         outputs=[self.ask, self.busy, self.question, self.pending], queue=False)
 
     # what the handlers return
 
@@ -178,8 +179,13 @@ class ChatPage:
         return question, "", gr.update(interactive=False), True
 
     @staticmethod
+    def _ready() -> tuple[Any, ...]:
+        """Ask is enabled again once the answer is saved."""
+        return gr.update(interactive=True), False
+
+    @staticmethod
     def _settle(pending: str, question: str) -> tuple[Any, ...]:
-        """Ask is enabled again; a question whose answer failed goes back into the box unless another is there."""
+        """After a failed answer: Ask is enabled again; the question goes back into the box unless another is."""
         return gr.update(interactive=True), False, question if question.strip() else pending, ""
 
     @shows_errors

@@ -66,8 +66,10 @@ def alices_chats(world: World) -> list[Any]:
 
 
 def answered(page: Any, turns: int) -> None:
+    """Wait until ``turns`` answers are saved and shown, and Ask takes the next question."""
     page.wait_for_function(f"document.querySelectorAll('#transcript .turn .rate').length === {turns}",
                            timeout=60_000)
+    page.wait_for_selector("#ask:not([disabled])", timeout=30_000)
 
 
 def test_a_question_asked_while_an_answer_streams_waits_and_joins_the_same_conversation(
