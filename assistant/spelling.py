@@ -5,9 +5,7 @@ embedding model sees unfamiliar word pieces, so both miss such words. A word is 
 only when no readable document contains it and it is no English word either (SymSpell's
 frequency dictionary, shipped inside the package), and only to a word within two edits that
 the documents contain, or to a stop word ("Wht" to "What"). Real words the documents lack
-("postnatal") stay as typed, so the refusal check still sees them. Words in capitals are acronyms
-or names ("PTO", "DPO", "EBITDA") and are never corrected: within two edits of a short acronym lie
-stop words ("PTO" to "TO") that would drop the very word the question is about.
+("postnatal") stay as typed, so the refusal check still sees them.
 """
 
 from __future__ import annotations
@@ -58,7 +56,7 @@ def _same_case(typed: str, word: str) -> str:
 def correct_word(word: str, known: Callable[[str], bool]) -> str:
     """``word``, or the likeliest word within two edits that the documents contain when it is misspelt."""
     lower = word.lower()
-    if len(lower) < 3 or word.isupper() or lower in STOPWORDS or _in_documents(lower, known):
+    if len(lower) < 3 or lower in STOPWORDS or _in_documents(lower, known):
         return word
     speller = dictionary()
     if lower in speller.words:
