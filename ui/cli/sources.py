@@ -109,17 +109,13 @@ def sources_app() -> typer.Typer:
     @shared_options
     def pause(options: CliOptions, name: str) -> None:
         """Stop a source's schedule and watching (`sources sync` still runs it)."""
-        with open_services(options, no_worker=True) as services:
-            source = services.web.sources.set_enabled(SYSTEM, name, False)
-        _show(options, source, f"{name} is paused")
+        _switch(options, name, False)
 
     @app.command()
     @shared_options
     def resume(options: CliOptions, name: str) -> None:
         """Start a paused source's schedule and watching again."""
-        with open_services(options, no_worker=True) as services:
-            source = services.web.sources.set_enabled(SYSTEM, name, True)
-        _show(options, source, f"{name} is on again ({source.schedule})")
+        _switch(options, name, True)
 
     @app.command()
     @shared_options
@@ -130,6 +126,13 @@ def sources_app() -> typer.Typer:
         emit(options, {"removed": name}, lambda: out.print(f"removed {name}; its documents stay", highlight=False))
 
     return app
+
+
+def _switch(options: CliOptions, name: str, enabled: bool) -> None:
+    """Pause or resume a source, and say so."""
+    with open_services(options, no_worker=True) as services:
+        source = services.web.sources.set_enabled(SYSTEM, name, enabled)
+    _show(options, source, f"{name} is on again ({source.schedule})" if enabled else f"{name} is paused")
 
 
 def _run(options: CliOptions, name: str, wait: bool, confirm: bool) -> None:
