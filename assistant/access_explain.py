@@ -6,18 +6,12 @@ from dataclasses import asdict, dataclass
 
 from assistant.audit import Principal, require_admin
 from assistant.errors import NotFoundError
-from storage.account_store import AccountStore
+from storage.account_store import AccountStore, Membership
 from storage.documents import DocumentStore
 
-
-@dataclass(frozen=True)
-class Reason:
-    """One path to a collection: membership of ``group``, made by ``source`` (``manual``: an admin; ``directory``)."""
-
-    group: str
-    source: str
-    directory_group: str = ""
-    """For a ``directory`` membership, the directory group that made it."""
+Reason = Membership
+"""One path to a collection: membership of ``group``, made by ``source`` (``manual``: an admin; ``directory``,
+then ``directory_group`` made it)."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +48,7 @@ def explain_access(store: AccountStore, documents: DocumentStore, actor: Princip
     user = store.user(username)
     if user is None:
         raise NotFoundError(f"there is no user named {username!r}")
-    groups = tuple(Reason(m.group, m.source, m.directory_group) for m in store.memberships(user.id))
+    groups = tuple(store.memberships(user.id))
     every = sorted(set(documents.collections().values()))
     if not user.active:
         why = "disabled by the directory sync" if user.directory_disabled else "disabled by an admin"
