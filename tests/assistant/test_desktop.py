@@ -55,6 +55,7 @@ def test_a_disabled_account_is_not_opened(make_services: Any) -> None:
     accounts = make_services().web.accounts
     sign_in = DesktopSignIn(accounts, "pat")
     sign_in.prepare()
+    accounts.create_user(SYSTEM, "kim", "kim-password-1", role="admin")  # pat is no longer the last admin
     accounts.set_active(SYSTEM, "pat", False)
     with pytest.raises(SignInFailed, match="disabled"):
         sign_in.prepare()
