@@ -39,6 +39,8 @@ X_LIBRARIES = "libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0 l
 PROBE = ("import webview; from qtpy.QtWebEngineWidgets import QWebEngineView; "
          "from qtpy.QtWidgets import QApplication; QApplication(['enclave'])")
 SERVER_START_S = 60.0
+# qtpy would take PyQt (GPL) before PySide6 (LGPL) when both are installed: the window uses the one we ship.
+QT_API = "pyside6"
 
 
 def desktop_router(sign_in: DesktopSignIn, cookie_secure: bool, session_hours: float) -> APIRouter:
@@ -61,7 +63,7 @@ def desktop_router(sign_in: DesktopSignIn, cookie_secure: bool, session_hours: f
 
 def window_problem(environ: dict[str, str] | None = None) -> str | None:
     """Why no desktop window can open here, in words a user can act on; None when one can."""
-    env = dict(os.environ if environ is None else environ)
+    env = {"QT_API": QT_API, **(os.environ if environ is None else environ)}
     if not sys.platform.startswith("linux"):
         try:
             import webview  # noqa: F401
@@ -148,6 +150,7 @@ class _Windows(webbrowser.BaseBrowser):
 
 def run_desktop(services: Services, username: str, say: Callable[[str], None]) -> None:
     """Serve on loopback, open the window signed in as ``username``, and return when it closes."""
+    os.environ.setdefault("QT_API", QT_API)  # before pywebview imports qtpy
     import webview
 
     from ui.app import build_app
@@ -172,6 +175,7 @@ def run_desktop(services: Services, username: str, say: Callable[[str], None]) -
     say(f"Enclave is open in its window as {sign_in.username} (serving on {origin}, this machine only)")
     try:
         main = webview.create_window("Enclave", windows.link("/chat/"), width=1280, height=860, min_size=(480, 400))
+        assert main is not None  # None only when a handler of its `initialized` event cancels it: none here
         main.events.closed += lambda: _close_others(main)
         webview.start(gui="qt" if sys.platform.startswith("linux") else None, private_mode=True)
     finally:
