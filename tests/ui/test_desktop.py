@@ -217,6 +217,8 @@ def _drive_window(app: subprocess.Popen[str], env: dict[str, str], devtools_port
                   display: str, screenshots: Path) -> None:
     chat = _page_at(devtools_port, "/chat/", app, timeout_s=90)  # signed in by itself: no sign-in page
     chat.wait_for("document.querySelector('#question textarea')", 60)
+    second = _desktop(["--data-dir", str(data_dir)], env)  # a second window on the same data dir
+    assert second.returncode == 1 and "already writing the index" in second.stderr, second.stderr
     _wait_for_ingest(data_dir, env, 90)
     chat.type_into("#question textarea", QUESTION)
     chat.evaluate("document.querySelector('#ask').click()")

@@ -30,7 +30,8 @@ def register_desktop_command(app: typer.Typer) -> None:
         if problem:
             err.print(f"[red]error:[/red] {problem}", highlight=False)
             raise typer.Exit(1)
-        with open_services(options, serving=True) as services:
+        # The one ingest worker of this data dir: a second window on it (or a `run.py worker`) is refused.
+        with open_services(options, serving=True) as services, services.corpus.sole_worker():
             found = follow_folders(services.web.sources, folder or ())
             for source in found:
                 out.print(f"following {source.folder} ({source.collection})", highlight=False)
