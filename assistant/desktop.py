@@ -69,7 +69,8 @@ class DesktopSignIn:
         """Spend a one-time token and open a session; returns the session cookie's token.
 
         Raises:
-            SignInFailed: a wrong, spent or expired token, or a client that is not this machine.
+            SignInFailed: a wrong, spent or expired token, a client that is not this machine, or a
+                disabled account.
         """
         with self._lock:
             deadline = next((d for t, d in self._links.items() if hmac.compare_digest(t.encode(), token.encode())),
@@ -83,7 +84,10 @@ class DesktopSignIn:
             self.accounts.audit.record(self.username, audit_events.SignInRefused(
                 self.username, reason="desktop link not valid", client=client))
             raise SignInFailed(REFUSED)
-        return self.accounts.open_session(self._account(), client, method="desktop")
+        user = self._account()
+        if not user.active:  # disabled by an admin while the window was open
+            raise SignInFailed(f"the account {user.username} is disabled here: an admin can enable it")
+        return self.accounts.open_session(user, client, method="desktop")
 
     def _account(self) -> UserRecord:
         store = self.accounts.store

@@ -18,7 +18,7 @@ import time
 import webbrowser
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -177,6 +177,7 @@ def run_desktop(services: Services, username: str, say: Callable[[str], None]) -
         main = webview.create_window("Enclave", windows.link("/chat/"), width=1280, height=860, min_size=(480, 400))
         assert main is not None  # None only when a handler of its `initialized` event cancels it: none here
         main.events.closed += lambda: _close_others(main)
+        main.events.loaded += lambda: _sign_in_again(main, windows)
         webview.start(gui="qt" if sys.platform.startswith("linux") else None, private_mode=True)
     finally:
         server.stop()
@@ -191,3 +192,13 @@ def _close_others(main: Any) -> None:
     for window in list(webview.windows):
         if window is not main:
             window.destroy()
+
+
+def _sign_in_again(window: Any, windows: _Windows) -> None:
+    """On the sign-in page (signed out, or the session ran out), sign the window in again.
+
+    The account is the person's own and has no password to type: the page would be a dead end.
+    """
+    shown = urlsplit(window.get_current_url() or "")
+    if shown.path == "/login":
+        window.load_url(windows.link(parse_qs(shown.query).get("next", ["/chat/"])[0]))

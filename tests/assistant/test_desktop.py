@@ -56,9 +56,12 @@ def test_a_disabled_account_is_not_opened(make_services: Any) -> None:
     sign_in = DesktopSignIn(accounts, "pat")
     sign_in.prepare()
     accounts.create_user(SYSTEM, "kim", "kim-password-1", role="admin")  # pat is no longer the last admin
+    token = sign_in.new_link()
     accounts.set_active(SYSTEM, "pat", False)
     with pytest.raises(SignInFailed, match="disabled"):
         sign_in.prepare()
+    with pytest.raises(SignInFailed, match="disabled"):  # a link made before it was disabled opens nothing
+        sign_in.redeem(token, "127.0.0.1")
 
 
 def test_login_names_become_account_names() -> None:

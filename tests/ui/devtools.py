@@ -57,8 +57,11 @@ class DevToolsPage:
         """Wait until a JavaScript expression is truthy in the page."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.evaluate(f"!!({script})"):
-                return
+            try:
+                if self.evaluate(f"!!({script})"):
+                    return
+            except RuntimeError:  # the page is between two documents
+                pass
             time.sleep(0.25)
         raise TimeoutError(f"still false after {timeout_s} s: {script}")
 

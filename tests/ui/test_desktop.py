@@ -233,6 +233,10 @@ def _drive_window(app: subprocess.Popen[str], env: dict[str, str], devtools_port
     viewer = _page_at(devtools_port, cited, app, timeout_s=30, title="leave.md")  # a second window, signed in
     assert viewer.evaluate("document.querySelector('h1').innerText") == "leave.md"
     viewer.close()
+    chat.evaluate("window.beforeSignOut = true; document.querySelector('button.signout').click()")
+    # No sign-in page the password-less account could not pass: the window is signed in again.
+    chat.wait_for("!window.beforeSignOut && location.pathname === '/chat/' && "
+                  "document.querySelector('#question textarea')", 30)
     port = int(chat.evaluate("location.port"))
     chat.close()
     assert _listening(port)
