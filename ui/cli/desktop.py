@@ -20,7 +20,8 @@ def register_desktop_command(app: typer.Typer) -> None:
     def desktop(
         options: CliOptions,
         folder: Annotated[list[Path] | None, typer.Option(
-            "--folder", metavar="FOLDER", help="A folder of your documents to follow (repeatable; remembered for next time).")] = None,
+            "--folder", metavar="FOLDER",
+            help="A folder of your documents to follow (repeatable; remembered for next time).")] = None,
     ) -> None:
         """Open Enclave in its own window, signed in, on this machine only; closing the window stops it."""
         from ui.desktop import run_desktop, window_problem  # Gradio and Qt take seconds to import
