@@ -173,6 +173,9 @@ def run_desktop(services: Services, username: str, say: Callable[[str], None]) -
     windows = _Windows(origin, sign_in)
     webbrowser.register(windows.name, None, windows, preferred=True)
     say(f"Enclave is open in its window as {sign_in.username} (serving on {origin}, this machine only)")
+    if os.environ.get("QTWEBENGINE_REMOTE_DEBUGGING"):  # Qt's own switch: tests drive the window with it
+        say("warning: QTWEBENGINE_REMOTE_DEBUGGING is set: any program on this machine can drive the signed-in "
+            "window through that port; unset it unless you are testing")
     try:
         main = webview.create_window("Enclave", windows.link("/chat/"), width=1280, height=860, min_size=(480, 400))
         assert main is not None  # None only when a handler of its `initialized` event cancels it: none here
