@@ -103,6 +103,14 @@ def test_where_the_window_toolkit_cannot_open_it_says_what_to_install(tmp_path: 
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="the message for root: run as root to see it")
+def test_as_root_it_says_the_web_engine_will_not_run(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "QTWEBENGINE_DISABLE_SANDBOX"}
+    env["DISPLAY"] = _free_display()
+    result = _desktop(["--data-dir", str(tmp_path / "data")], env)
+    assert result.returncode == 1 and "will not run as root" in result.stderr and "as yourself" in result.stderr
+
+
 @pytest.fixture
 def xvfb() -> Iterator[str]:
     """A virtual X display for the window; the test skips where Xvfb is not installed."""
@@ -244,3 +252,4 @@ def _drive_window(app: subprocess.Popen[str], env: dict[str, str], devtools_port
     output, _ = app.communicate(timeout=30)
     assert app.returncode == 0, output
     assert "the app has stopped" in output and not _listening(port)
+    assert "QTWEBENGINE_REMOTE_DEBUGGING is set" in output  # the test's open DevTools port was pointed out
