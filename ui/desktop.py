@@ -87,11 +87,10 @@ def window_problem(environ: dict[str, str] | None = None) -> str | None:
 
 
 def _loopback_socket() -> socket.socket:
-    """A listening socket on 127.0.0.1 on a port nobody else holds: bound before the app is built."""
+    """A listening socket on 127.0.0.1 on a port nobody else holds: bound before the app is built, not inherited."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
-    sock.set_inheritable(True)
     return sock
 
 
