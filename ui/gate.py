@@ -27,7 +27,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 COOKIE = "enclave_session"
-PUBLIC_PATHS = frozenset({"/login", "/favicon.ico", "/login/oidc", "/login/oidc/callback"})
+# /desktop/open checks its own one-time token (ui/desktop.py); it exists only under `run.py desktop`.
+PUBLIC_PATHS = frozenset({"/login", "/favicon.ico", "/login/oidc", "/login/oidc/callback", "/desktop/open"})
 ADMIN_PREFIX = "/admin"
 API_PREFIXES = ("/v1", "/api")
 REFUSALS = {401: "Sign in first.", 403: "This page is for administrators only. Ask one if you need it."}

@@ -61,6 +61,11 @@ def _warm_up(services: Services) -> None:
         log.warning("could not load the models at start: %s", exc)
 
 
+def start_warm_up(services: Services) -> None:
+    """Load the models on a background thread (``run.py serve`` and ``desktop``)."""
+    threading.Thread(target=_warm_up, args=(services,), name="warm-up", daemon=True).start()
+
+
 def serve(services: Services, open_browser: bool, say: Callable[[str], None]) -> None:
     """Run the web app until interrupted."""
     import uvicorn
@@ -74,7 +79,7 @@ def serve(services: Services, open_browser: bool, say: Callable[[str], None]) ->
     for warning in warnings(services):
         say(f"warning: {warning}")
     app = build_app(services)  # applies the settings admins saved, so warm-up loads the model they chose
-    threading.Thread(target=_warm_up, args=(services,), name="warm-up", daemon=True).start()
+    start_warm_up(services)
     url = address(services)
     say(f"Enclave is serving at {url}")
     if open_browser and web.open_browser and has_display():

@@ -59,6 +59,12 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+def set_session_cookie(response: Response, token: str, secure: bool, hours: float) -> None:
+    """Hand the browser its session: script-proof, sent to this site only, for ``hours``."""
+    response.set_cookie(COOKIE, token, max_age=int(hours * 3600), httponly=True, secure=secure,
+                        samesite="strict", path="/")
+
+
 def _page(error: str = "", username: str = "", target: str = "/", status: int = 200,
           company: bool = False, sso_label: str | None = None) -> HTMLResponse:
     shown = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
@@ -100,8 +106,7 @@ def signin_router(signin: DirectoryService, settings: WebSettings) -> APIRouter:
         except SignInFailed as exc:
             return page(str(exc), username, next, status=401)
         response = RedirectResponse(safe_next(next), status_code=303)
-        response.set_cookie(COOKIE, token, max_age=int(settings.session_hours * 3600), httponly=True,
-                            secure=settings.cookie_secure, samesite="strict", path="/")
+        set_session_cookie(response, token, settings.cookie_secure, settings.session_hours)
         return response
 
     @router.post("/logout")

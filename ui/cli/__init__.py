@@ -11,6 +11,7 @@ import typer
 
 from ui.cli.answers import register_answer_commands
 from ui.cli.corpus import register_corpus_commands
+from ui.cli.desktop import register_desktop_command
 from ui.cli.indexes import register_index_commands
 from ui.cli.install import register_install_commands
 from ui.cli.models import register_model_commands
@@ -28,6 +29,7 @@ def build_cli() -> typer.Typer:
     register_corpus_commands(app)  # ingest, status, reindex
     register_answer_commands(app)  # ask, eval
     register_serving_commands(app)  # serve, worker
+    register_desktop_command(app)  # desktop: a window of its own
     app.add_typer(users_app(), name="users")
     app.add_typer(quality_app(), name="quality")  # quality export
     app.add_typer(sources_app(), name="sources")  # folders kept in step: add, list, sync, pause, ...
