@@ -250,7 +250,10 @@ class AnswerService:
         if unusable:
             self._quote(answer, unusable, refuse=True)
             return
-        answer.sentences = attribute_sentences(text, passages, embed, self.settings.answer.attribution_threshold)
+        rules = self.settings.answer
+        answer.sentences = attribute_sentences(
+            text, passages, embed, rules.attribution_threshold, rules.attribution_anchor_margin
+        )
         cited: dict[int, str] = {n: "cited" for n in used}
         for s in answer.sentences:
             if s.status == "attributed":

@@ -89,13 +89,16 @@ def attribute_sentences(
     passage_texts: list[str],
     embed: Callable[[list[str]], np.ndarray],
     threshold: float,
+    anchor_margin: float = 0.0,
 ) -> list[SentenceSupport]:
     """Classify each sentence as cited, attributed to its best-supporting passage, or unsupported.
 
     A sentence copied word for word from a passage is attributed to it outright; others are
     compared with each passage and each of its sentences (a long passage's own vector is a blend
     of all it says). Identical sentences get one verdict: the first citation any copy carries,
-    else one support score, computed once.
+    else one support score, computed once. With ``anchor_margin``, the sentences go to the one
+    passage that supports them best together unless another supports a sentence better by more
+    than the margin (see ``_support``).
     """
     sentences = split_sentences(answer)
     cited_as: dict[str, list[int]] = {}
@@ -103,7 +106,7 @@ def attribute_sentences(
         if markers_in(sentence):
             cited_as.setdefault(plain(sentence), markers_in(sentence))
     uncited = list(dict.fromkeys(plain(s) for s in sentences if plain(s) not in cited_as and plain(s)))
-    support = _support(uncited, passage_texts, embed)
+    support = _support(uncited, passage_texts, embed, anchor_margin)
     result: list[SentenceSupport] = []
     for sentence in sentences:
         key = plain(sentence)
@@ -121,9 +124,17 @@ def attribute_sentences(
 
 
 def _support(
-    sentences: list[str], passage_texts: list[str], embed: Callable[[list[str]], np.ndarray]
+    sentences: list[str], passage_texts: list[str], embed: Callable[[list[str]], np.ndarray], anchor_margin: float
 ) -> dict[str, tuple[int, float]]:
-    """For each (plain) sentence: the index of the passage that supports it best, and how well (1.0: copied)."""
+    """For each (plain) sentence: the index of the passage that supports it, and how well (1.0: copied).
+
+    The passage is the sentence's best, or, with ``anchor_margin``, the answer's anchor: the
+    passage with the best mean support over all the sentences (the earlier-ranked on a tie),
+    wherever the sentence's support from it is within the margin of its best. An answer's
+    sentences mostly restate one section, and neighbouring pages that repeat a phrase would
+    otherwise each take a sentence; measured on contoso-hr's reference answers, this cites the
+    labelled page 0.72 of the time against 0.57 for each sentence's best (docs/benchmarks.md).
+    """
     passages = [plain(text) for text in passage_texts]
     found: dict[str, tuple[int, float]] = {}
     for sentence in sentences:
@@ -137,9 +148,16 @@ def _support(
     owners = [(i, piece) for i, text in enumerate(passage_texts) for piece in [text, *pieces(text)]]
     vectors = embed(rest + [piece for _, piece in owners])
     similarity = vectors[: len(rest)] @ vectors[len(rest) :].T
+    per_passage = np.full((len(rest), len(passage_texts)), -1.0)
+    for column, (i, _) in enumerate(owners):
+        per_passage[:, i] = np.maximum(per_passage[:, i], similarity[:, column])
+    anchor = int(np.argmax(per_passage.mean(axis=0)))
     for row, sentence in enumerate(rest):
-        column = int(np.argmax(similarity[row]))
-        found[sentence] = (owners[column][0], float(similarity[row, column]))
+        scores = per_passage[row]
+        best = int(np.argmax(scores))
+        if anchor_margin > 0 and scores[anchor] >= scores[best] - anchor_margin:
+            best = anchor
+        found[sentence] = (best, float(scores[best]))
     return found
 
 

@@ -107,6 +107,11 @@ class AnswerSettings(Section):
     attribution_threshold: float = Field(
         0.55, description="Cosine support an uncited sentence needs to be attributed to a passage."
     )
+    attribution_anchor_margin: float = Field(
+        0.2,
+        description="An answer's uncited sentences go to the passage that supports them best together (its anchor) "
+        "unless another passage supports a sentence better by more than this cosine; 0 picks each sentence's best.",
+    )
     refuse_below_dense: float = Field(
         0.40, description="Refuse without calling the model when the best passage's cosine is below this."
     )

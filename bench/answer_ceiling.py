@@ -13,9 +13,11 @@ containment against the reference answer; citation precision: cited passages on 
   answer in hand (up to four of the top passages' sentences, the eight that cover most of the
   reference, the combination best on both F1/0.50 and containment/0.60): no selection rule can
   beat it, so where it misses a target, only a model that rewrites the passages can reach it;
-- ``cite first`` and ``cite best-supported``: citation precision when the answer cites only the
-  first passage, or each reference sentence's best-supporting passage (cosine, as the app
-  attributes uncited sentences): what citation assignment can give a model that answers perfectly.
+- ``cite first``, ``cite best-supported`` and ``cite anchored``: citation precision when the answer
+  cites only the first passage, each reference sentence's best-supporting passage (cosine), or
+  the passages the app's attribution gives them (`answer.attribution_anchor_margin`: the passage
+  that supports the answer best together, unless another supports a sentence clearly better):
+  what citation assignment can give a model that answers perfectly.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)  # the project root, not bench/, so `ingest` is the project's package
 
-from assistant.citations import pieces, split_sentences  # noqa: E402
+from assistant.citations import attribute_sentences  # noqa: E402
 from assistant.evaluation import QAItem, containment, load_qa, token_f1  # noqa: E402
 from assistant.evidence import passage_sentences, quote_evidence  # noqa: E402
 from assistant.retrieval import Passage  # noqa: E402
@@ -58,15 +60,11 @@ def oracle(item: QAItem, passages: list[Passage]) -> str:
     return max(answers, key=lambda a: min(token_f1(a, reference) / 0.5, containment(a, reference) / 0.6))
 
 
-def best_supported(item: QAItem, passages: list[Passage], embed: Any) -> set[int]:
-    """The passages (indexes) that best support each sentence of the reference answer, as attribution picks."""
-    sentences = split_sentences(item.answer or "")
-    owners = [(i, piece) for i, p in enumerate(passages) for piece in [p.chunk.text, *pieces(p.chunk.text)]]
-    if not sentences or not owners:
-        return set()
-    vectors = embed(sentences + [piece for _, piece in owners])
-    similarity = vectors[: len(sentences)] @ vectors[len(sentences):].T
-    return {owners[int(np.argmax(row))][0] for row in similarity}
+def supported_by(item: QAItem, passages: list[Passage], embed: Any, anchor_margin: float) -> set[int]:
+    """The passages (indexes) attribution gives the reference answer's sentences, as the app attributes them."""
+    texts = [p.chunk.text for p in passages]
+    found = attribute_sentences(item.answer or "", texts, embed, threshold=-1.0, anchor_margin=anchor_margin)
+    return {n - 1 for s in found for n in s.passages}
 
 
 def main() -> None:
@@ -80,7 +78,8 @@ def main() -> None:
     items = [i for i in load_qa(args.dataset) if i.answerable and i.answer]
     figures: dict[str, list[float]] = {k: [] for k in ("quotes_f1", "quotes_containment", "oracle_f1",
                                                        "oracle_containment")}
-    cited: dict[str, list[bool]] = {"quotes": [], "cite first": [], "cite best-supported": []}
+    cited: dict[str, list[bool]] = {"quotes": [], "cite first": [], "cite best-supported": [], "cite anchored": []}
+    margin = settings.answer.attribution_anchor_margin
     started = time.perf_counter()
     try:
         for item in items:
@@ -97,8 +96,9 @@ def main() -> None:
             figures["oracle_f1"].append(token_f1(best, item.answer or ""))
             figures["oracle_containment"].append(containment(best, item.answer or ""))
             cited["cite first"].append(on_gold_page(item, passages[0]))
-            supported = best_supported(item, passages, services.corpus.embedder.embed_passages)
-            cited["cite best-supported"] += [on_gold_page(item, passages[i]) for i in supported]
+            embed = services.corpus.embedder.embed_passages
+            for name, anchor in (("cite best-supported", 0.0), ("cite anchored", margin)):
+                cited[name] += [on_gold_page(item, passages[i]) for i in supported_by(item, passages, embed, anchor)]
     finally:
         services.close()
     result = {

@@ -7,11 +7,12 @@ DATA_DIR holds DATASET_DIR's documents already ingested (`run.py eval DATASET_DI
 DATA_DIR --retrieve-only` makes it). The questions: every unanswerable one, plus every
 ``--every``-th answerable one. Each question is retrieved as the app does; those the app
 already refuses without a model (best dense score under `answer.refuse_below_dense`) are
-counted and left out. For each remaining question the embedded GGUF model (the packaged
-Gemma 3 270M unless `generation.embedded.gguf_path` names another) reads each of the top
-``--passages`` passages with the question and "Does the passage answer the question? Reply
-Yes or No."; the verdict is the log-odds of "Yes" over "No" of its next token, the best
-over the passages.
+counted and left out. For each remaining question the embedded GGUF model (``--model``, else
+the one `generation.embedded.gguf_path` names, else the install's default) reads each of the
+top ``--passages`` passages with the question and "Does the passage answer the question? Reply
+Yes or No.", as one user turn in its own chat template (a base model without a template gets
+Gemma's turn markers); the verdict is the log-odds of "Yes" over "No" of its next token, the
+best over the passages.
 
 Printed: the area under the ROC curve (0.5 is chance) for telling answerable from
 unanswerable, and how many unanswerable questions the best threshold that refuses no
@@ -37,8 +38,8 @@ sys.path[0] = str(ROOT)  # the project root, not bench/, so `ingest` is the proj
 from bench.machine import load_average, machine_info  # noqa: E402
 
 DEFAULT_JSON = ROOT / "bench" / "results" / "verdict.json"
-PROMPT = ("<start_of_turn>user\nPassage:\n{passage}\n\nQuestion: {question}\n"
-          "Does the passage answer the question? Reply Yes or No.<end_of_turn>\n<start_of_turn>model\n")
+ASK = "Passage:\n{passage}\n\nQuestion: {question}\nDoes the passage answer the question? Reply Yes or No."
+BASE_TURN = "<start_of_turn>user\n{ask}<end_of_turn>\n<start_of_turn>model\n"
 
 
 def parse_args() -> argparse.Namespace:
@@ -47,6 +48,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, required=True, help="A data dir holding the set's documents.")
     parser.add_argument("--every", type=int, default=7, help="Take every n-th answerable question.")
     parser.add_argument("--passages", type=int, default=3, help="Passages the model judges per question.")
+    parser.add_argument("--model", type=Path, help="A GGUF file to judge with (default: the install's model).")
     parser.add_argument("--json-out", type=Path, default=DEFAULT_JSON)
     return parser.parse_args()
 
@@ -71,7 +73,10 @@ class YesNoJudge:
     def __init__(self, gguf: Path) -> None:
         from llama_cpp import Llama
 
+        from assistant.llm.embedded import read_speaking
+
         self.llm = Llama(model_path=str(gguf), n_ctx=2048, n_threads=2, logits_all=True, verbose=False)
+        self.formatter = read_speaking(gguf, self.llm).formatter
         self.yes = self._first_tokens(["Yes", " Yes", "yes"])
         self.no = self._first_tokens(["No", " No", "no"])
 
@@ -79,9 +84,13 @@ class YesNoJudge:
         return sorted({self.llm.tokenize(w.encode(), add_bos=False, special=False)[0] for w in words})
 
     def score(self, question: str, passage: str) -> float:
-        prompt = PROMPT.format(passage=passage[:1500], question=question)
+        ask = ASK.format(passage=passage[:1500], question=question)
+        if self.formatter is None:
+            prompt = BASE_TURN.format(ask=ask)
+        else:
+            prompt = self.formatter(messages=[{"role": "user", "content": ask}]).prompt
         self.llm.reset()
-        self.llm.eval(self.llm.tokenize(prompt.encode(), add_bos=True, special=True))
+        self.llm.eval(self.llm.tokenize(prompt.encode(), add_bos=self.formatter is None, special=True))
         logits = np.asarray(self.llm.scores[self.llm.n_tokens - 1], dtype=np.float64)
         return float(np.logaddexp.reduce(logits[self.yes]) - np.logaddexp.reduce(logits[self.no]))
 
@@ -91,6 +100,7 @@ def main() -> None:
     from assistant.offline import enforce_offline
 
     enforce_offline()
+    from assistant.default_model import default_gguf
     from assistant.evaluation import load_qa
     from assistant.llm.embedded import packaged_gguf
     from assistant.services import build_services
@@ -103,7 +113,8 @@ def main() -> None:
     items = load_qa(args.dataset)
     chosen = [i for i in items if not i.answerable] + [i for i in items if i.answerable][:: args.every]
     gguf_setting = settings.generation.embedded.gguf_path
-    gguf = Path(gguf_setting).expanduser() if gguf_setting else packaged_gguf(settings.data_dir / "models")
+    configured = args.model or (Path(gguf_setting).expanduser() if gguf_setting else None)
+    gguf = configured or default_gguf() or packaged_gguf(settings.data_dir / "models")
     judge = YesNoJudge(gguf)
     threshold = settings.answer.refuse_below_dense
     rows: list[dict[str, Any]] = []

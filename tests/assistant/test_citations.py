@@ -64,3 +64,19 @@ def test_text_copied_from_a_passage_is_supported_and_repeats_get_one_verdict(emb
     twice = attribute_sentences("Lasagna is served on Thursdays. Lasagna is served on Thursdays.", passages,
                                 embedder.embed_passages, threshold=0.55)
     assert twice[0].status == twice[1].status and twice[0].support == twice[1].support
+
+
+def test_an_answer_is_attributed_to_the_section_it_restates_not_a_page_that_repeats_a_phrase(embedder: Any) -> None:
+    """A summary page that repeats one phrase must not take a sentence from the section the answer restates;
+    a sentence only another passage supports still goes to that passage."""
+    section = ("Prior authorization. Some services need prior authorization from Northwind Health Plus before you "
+               "receive them. Your doctor submits the request to Northwind Health Plus. A decision on the request "
+               "is made within fourteen days.")
+    passages = [section, "Decisions on requests take up to 14 days.", "The Contoso gym opens at six in the morning."]
+    answer = ("Your doctor asks Northwind Health Plus for prior authorization before the service. "
+              "Decisions take up to 14 days. The gym opens at six.")
+    each_best = attribute_sentences(answer, passages, embedder.embed_passages, 0.55)
+    assert [s.passages for s in each_best] == [[1], [2], [3]], "without the anchor the summary page takes one"
+    anchored = attribute_sentences(answer, passages, embedder.embed_passages, 0.55, anchor_margin=0.2)
+    assert [(s.status, s.passages) for s in anchored] == [("attributed", [1]), ("attributed", [1]),
+                                                          ("attributed", [3])]
