@@ -251,7 +251,9 @@ class PgIndexes:
         return PgCollectionIndex(self.db, collection_id, self.dim)
 
     def save(self, collection_id: int) -> None:
-        """Nothing to do: every change was committed when it was made."""
+        """Every change was committed when it was made; index the chunks a killed worker committed unindexed."""
+        if not self.read_only:
+            self.reconcile(collection_id)
 
     def reconcile(self, collection_id: int) -> RepairReport:
         """Index the collection's chunks that have no index row (a worker died between two commits)."""
