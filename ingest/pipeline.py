@@ -116,6 +116,9 @@ class IngestProgress(Protocol):
     def doing(self, what: str) -> None:
         """What the run does now, in words ("parsing report.pdf"), before the step's files are done."""
 
+    def flush(self) -> None:
+        """Send what is pending now: a shared job ends without a last ``file_done`` here (workers record theirs)."""
+
 
 class _Quiet:
     def started(self, total_files: int) -> None:
@@ -125,6 +128,9 @@ class _Quiet:
         pass
 
     def doing(self, what: str) -> None:
+        pass
+
+    def flush(self) -> None:
         pass
 
 

@@ -81,6 +81,7 @@ class SharedFiles:
             report.updated += done.outcome == "updated"
             report.added += done.outcome == "added"
             report.embedded_chunks += done.chunks
+        progress.flush()  # before the job is marked done: no reader sees "done" with files missing
 
     def work(self, job_id: int | None = None, progress: IngestProgress | None = None) -> int:
         """Handle open files (of ``job_id``, or of any running job) until none is left; returns how many."""
