@@ -87,12 +87,15 @@ class SharedFiles:
         """Handle open files (of ``job_id``, or of any running job) until none is left; returns how many."""
         from ingest.pipeline import _Quiet
 
+        first = self.claims.claim(self.worker, 1, job_id)
+        if not first:  # checked before any parser process starts: idle workers ask this every poll
+            return 0
         held: deque[FileClaim] = deque()
         window = self.service.settings.parse_workers + 1  # the next file parses while this one embeds
         handled = 0
         try:
             with _ClaimLease(self.claims, self.worker):
-                todo = self._claimed(job_id, held)
+                todo = self._claimed(first[0], job_id, held)
                 for entry, _, _, outcome in self.service._prepared(todo, progress or _Quiet(), window):
                     claim = held.popleft()
                     if isinstance(outcome, str):
@@ -105,22 +108,22 @@ class SharedFiles:
             raise
         return handled
 
-    def _claimed(self, job_id: int | None, held: deque[FileClaim]) -> Iterator[tuple[FileEntry, str, bool]]:
-        """Files claimed one by one as the parsers have room; a file that cannot be read fails at once."""
-        while True:
-            found = self.claims.claim(self.worker, 1, job_id)
-            if not found:
-                return
+    def _claimed(self, first: FileClaim, job_id: int | None,
+                 held: deque[FileClaim]) -> Iterator[tuple[FileEntry, str, bool]]:
+        """``first``, then files claimed one by one as the parsers have room; an unreadable file fails at once."""
+        found = [first]
+        while found:
             claim = found[0]
             path = Path(claim.root) / claim.file.path
             try:
                 stat = path.stat()
             except OSError as exc:
                 self._failed(claim, f"cannot read file: {exc.strerror or exc}")
-                continue
-            held.append(claim)
-            yield FileEntry(claim.file.path, path, stat.st_size, stat.st_mtime_ns), claim.file.content_hash, \
-                claim.file.is_update
+            else:
+                held.append(claim)
+                yield FileEntry(claim.file.path, path, stat.st_size, stat.st_mtime_ns), claim.file.content_hash, \
+                    claim.file.is_update
+            found = self.claims.claim(self.worker, 1, job_id)
 
     def _failed(self, claim: FileClaim, reason: str) -> None:
         try:
