@@ -59,7 +59,8 @@ def build_services(
         return embedder or build_embedder(settings.embedding)
 
     retrieval = settings.retrieval
-    layout = VectorLayout(approximate_above=retrieval.approximate_above, nprobe=retrieval.nprobe)
+    layout = VectorLayout(approximate_above=retrieval.approximate_above, nprobe=retrieval.nprobe,
+                          ef_search=retrieval.ef_search)
     corpus = Corpus(DocumentStore(db), settings.index_dir, settings.embedding.model, make_embedder, layout,
                     read_only=not index_writer, index_check_s=settings.jobs.index_check_s,
                     backend=retrieval.index_backend)
