@@ -84,7 +84,7 @@ def recall_at_10(found: list[list[int]], truth: list[list[int]]) -> float:
 
 def measure_size(
     size: int, base: np.ndarray, queries: np.ndarray, layout: Any, pgvector_url: str | None = None,
-    hnsw: dict[str, Any] | None = None,
+    hnsw: dict[str, Any] | None = None, skip_ivf: bool = False,
 ) -> dict[str, Any]:
     """Build both indexes over the same N vectors and time the same queries on each."""
     import faiss
@@ -101,6 +101,13 @@ def measure_size(
     exact_build = time.perf_counter() - started
     exact_rss = rss_bytes() - rss_before
 
+    exact_ms, truth = search_ms(lambda q: (exact.search(q.reshape(1, -1), 10)[1][0] + 1).tolist(), queries)
+    exact_figures = {"build_s": exact_build, "index_bytes": index_bytes(exact), "rss_growth_bytes": exact_rss,
+                     "search_ms": latency_stats(exact_ms)}
+    if skip_ivf:
+        del exact
+        pg = measure_pgvector(pgvector_url, vectors, queries, truth, hnsw or HNSW) if pgvector_url else None
+        return {"pgvector": pg, "exact": exact_figures}
     started, rss_before = time.perf_counter(), rss_bytes()
     ours = VectorIndex(base.shape[1], layout=layout)
     for start in range(0, size, BATCH):
@@ -108,7 +115,6 @@ def measure_size(
     ours_build = time.perf_counter() - started
     ours_rss = rss_bytes() - rss_before
 
-    exact_ms, truth = search_ms(lambda q: (exact.search(q.reshape(1, -1), 10)[1][0] + 1).tolist(), queries)
     ours_ms, found = search_ms(lambda q: [i for i, _ in ours.search(q, 10)], queries)
     pg = measure_pgvector(pgvector_url, vectors, queries, truth, hnsw or HNSW) if pgvector_url else None
     return {"pgvector": pg} | {
@@ -177,6 +183,10 @@ def measure_pgvector(url: str, vectors: np.ndarray, queries: np.ndarray, truth: 
         cast = f"vector({dim})"
         sql = (f"SELECT chunk_id FROM bench_index_chunks WHERE collection_id = 1 "
                f"ORDER BY embedding::{cast} <=> %s::{cast} LIMIT 10")
+        # Warm-up: every question once at the largest ef_search, untimed, as a server in use has its index cached.
+        connection.execute(f"SET hnsw.ef_search = {max(hnsw['ef_search'])}")
+        for query in queries:
+            connection.execute(sql, (vector_literal(query),)).fetchall()
         sweep = {}
         for ef in hnsw["ef_search"]:
             connection.execute(f"SET hnsw.ef_search = {int(ef)}")
@@ -237,7 +247,7 @@ def query_embedding_ms(embedder: Any, questions: list[str]) -> dict[str, float]:
 
 def run(
     sizes: list[int], dataset: Path, n_queries: int, nprobe: int | None, pgvector_url: str | None = None,
-    hnsw: dict[str, Any] | None = None,
+    hnsw: dict[str, Any] | None = None, skip_ivf: bool = False,
 ) -> dict[str, Any]:
     """Source vectors and questions once, then every size."""
     from storage.vector_index import VectorLayout
@@ -260,7 +270,7 @@ def run(
         results["keywords"] = keyword_agreement(pgvector_url, texts, setup.queries)
     for size in sizes:
         print(f"{size:,} vectors: building Enclave's index and the exact baseline ...", flush=True)
-        results["sizes"][str(size)] = measure_size(size, base, queries, layout, pgvector_url, hnsw)
+        results["sizes"][str(size)] = measure_size(size, base, queries, layout, pgvector_url, hnsw, skip_ivf)
     return results
 
 
@@ -271,6 +281,8 @@ def print_table(results: dict[str, Any]) -> None:
               "ratio p50", "p50 +embed", "recall@10", "target")
     rows = []
     for size, e in results["sizes"].items():
+        if "enclave" not in e:  # --skip-ivf
+            continue
         ours, ex = e["enclave"], e["exact"]
         target = ""
         if int(size) == TARGET["size"]:
@@ -323,6 +335,9 @@ def main() -> None:
     parser.add_argument("--ef-search", default="100", help="hnsw.ef_search values to sweep, comma-separated.")
     parser.add_argument("--maintenance-work-mem", default="2GB", help="PostgreSQL maintenance_work_mem for the build.")
     parser.add_argument("--parallel-workers", type=int, default=1, help="max_parallel_maintenance_workers.")
+    parser.add_argument("--shared-buffers", default="", help="shared_buffers of the server --pgvector start starts.")
+    parser.add_argument("--skip-ivf", action="store_true",
+                        help="Leave out Enclave's FAISS IVF index (exact search still gives recall's truth).")
     args = parser.parse_args()
     hnsw = {"m": args.hnsw_m, "ef_construction": args.ef_construction,
             "ef_search": [int(e) for e in args.ef_search.split(",")],
@@ -336,8 +351,10 @@ def main() -> None:
         if url == "start":
             from tests.pgvector_server import pgvector_server
 
-            url = stack.enter_context(pgvector_server())
-        results = run(sizes, args.dataset.resolve(), args.queries, args.nprobe or None, url or None, hnsw)
+            url = stack.enter_context(pgvector_server(
+                {"shared_buffers": args.shared_buffers} if args.shared_buffers else None))
+        results = run(sizes, args.dataset.resolve(), args.queries, args.nprobe or None, url or None, hnsw,
+                      args.skip_ivf)
     load_end = load_average()
     print()
     print_table(results)
