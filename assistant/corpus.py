@@ -95,7 +95,7 @@ class Corpus:
     def open_backend(self, backend: str) -> IndexBackend:
         """Collection indexes kept by ``backend`` (``live`` is the configured one; `copy-index` opens the other)."""
         if backend == POSTGRESQL:
-            return pg_index.PgIndexes(self.store, self.embedder.dim, self.read_only)
+            return pg_index.PgIndexes(self.store, self.embedder.dim, self.read_only, self.layout.ef_search)
         return LiveIndexes(self.index_store, self.store, self.read_only, self.index_check_s)
 
     def save(self, collection_id: int) -> None:

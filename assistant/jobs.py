@@ -221,11 +221,12 @@ class IngestJobs:
                 self._wake.clear()
 
     def run_next(self) -> bool:
-        """Requeue jobs of dead workers, then claim and run the oldest queued job; False when none."""
+        """Requeue jobs of dead workers, then claim and run the oldest queued job, else help with another
+        worker's job's files; False when there was nothing to do."""
         self.expire_leases()
         claimed = self.store.claim(self.worker_name)
-        if claimed is None:
-            return False
+        if claimed is None:  # no job to plan: take files of jobs other workers planned (PostgreSQL backend)
+            return self.ingest.help_other_jobs(self.worker_name) > 0
         log.info("ingest job %s claimed by %s (attempt %s)", claimed.id, self.worker_name, claimed.attempts)
         self._run(claimed)
         return True
@@ -285,7 +286,7 @@ class IngestJobs:
                 # its fixed copy a duplicate (the reason is on the job).
                 uploaded = Path(job.root).resolve().is_relative_to(self.upload_dir.resolve())
                 report = self.ingest.ingest(Path(job.root), job.collection, job.sync, progress, job_id=job.id,
-                                            rules=job.rules, remove_failed=uploaded)
+                                            rules=job.rules, remove_failed=uploaded, worker=self.worker_name)
         except KeyboardInterrupt:
             self.store.requeue(job.id)  # the worker is stopping: the next one finishes the job
             raise

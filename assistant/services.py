@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from assistant.answer import AnswerService
-from assistant.corpus import Corpus
+from assistant.corpus import POSTGRESQL, Corpus
 from assistant.data_dir import make_data_dir
 from assistant.embeddings import Embedder, build_embedder, tokenizer_source
 from assistant.live_settings import LiveSettings
@@ -17,6 +17,7 @@ from assistant.web_services import WebServices, build_web_services
 from ingest.pipeline import IngestService
 from storage.db import Database
 from storage.documents import DocumentStore
+from storage.file_claims import FileClaims
 from storage.job_store import JobStore
 from storage.vector_index import VectorLayout
 
@@ -58,7 +59,8 @@ def build_services(
         return embedder or build_embedder(settings.embedding)
 
     retrieval = settings.retrieval
-    layout = VectorLayout(approximate_above=retrieval.approximate_above, nprobe=retrieval.nprobe)
+    layout = VectorLayout(approximate_above=retrieval.approximate_above, nprobe=retrieval.nprobe,
+                          ef_search=retrieval.ef_search)
     corpus = Corpus(DocumentStore(db), settings.index_dir, settings.embedding.model, make_embedder, layout,
                     read_only=not index_writer, index_check_s=settings.jobs.index_check_s,
                     backend=retrieval.index_backend)
@@ -68,7 +70,9 @@ def build_services(
     retriever = Retriever(corpus, settings.retrieval, reranker)
     live = LiveSettings(settings, corpus.store)
     answers = AnswerService(live, corpus, retriever, AnsweringModel(settings.data_dir / "models"))
+    # On the PostgreSQL backend every worker may take files of any queued job (SKIP LOCKED claims with leases).
+    claims = FileClaims(db, settings.jobs.lease_s) if retrieval.index_backend == POSTGRESQL else None
     ingest = IngestService(settings.ingest, corpus, partial(tokenizer_source, settings.embedding.model),
-                           settings.default_collection, settings.data_dir, JobStore(db))
+                           settings.default_collection, settings.data_dir, JobStore(db), claims=claims)
     web = build_web_services(settings, db, corpus, ingest, answers)
     return Services(settings, db, corpus, ingest, retriever, answers, web)

@@ -96,6 +96,10 @@ class RetrievalSettings(Section):
         description="Collections with more chunks than this are searched with an IVF index, not exactly; 0 never.",
     )
     nprobe: int = Field(32, description="Inverted lists an approximate search looks in (more: better recall, slower).")
+    ef_search: int = Field(
+        100, ge=10, le=1000,
+        description="Candidates a pgvector HNSW search keeps (index_backend 'postgresql'; more: better recall, slower)",
+    )
 
 
 class AnswerSettings(Section):

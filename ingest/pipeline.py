@@ -13,7 +13,7 @@ import logging
 import multiprocessing
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +26,12 @@ from ingest.parser_process import PreparedFile, init_parser_process, prepare_fil
 from ingest.parsers import FORMATS, FormatRegistry
 from ingest.scanner import FileEntry, scan_folder
 from ingest.settings import IngestSettings
+from ingest.shared_jobs import SharedFiles
 from ingest.uploads import Upload, UploadBatch, UploadFolder
 from storage.disk import is_disk_full
 from storage.documents import DocumentStore, KnownDocument, NewDocument, searchable_text
 from storage.errors import DiskFullError
+from storage.file_claims import FileClaims
 from storage.hashing import sha256_file
 from storage.job_store import FileProgress, JobStore
 from storage.search_index import SearchIndex
@@ -114,6 +116,9 @@ class IngestProgress(Protocol):
     def doing(self, what: str) -> None:
         """What the run does now, in words ("parsing report.pdf"), before the step's files are done."""
 
+    def flush(self) -> None:
+        """Send what is pending now: a shared job ends without a last ``file_done`` here (workers record theirs)."""
+
 
 class _Quiet:
     def started(self, total_files: int) -> None:
@@ -123,6 +128,9 @@ class _Quiet:
         pass
 
     def doing(self, what: str) -> None:
+        pass
+
+    def flush(self) -> None:
         pass
 
 
@@ -173,10 +181,11 @@ class IngestService(Generic[Target]):
 
     def __init__(
         self, settings: IngestSettings, corpus: Target, tokenizer: Callable[[], str], default_collection: str,
-        data_dir: Path, jobs: JobStore, formats: FormatRegistry = FORMATS,
+        data_dir: Path, jobs: JobStore, formats: FormatRegistry = FORMATS, claims: FileClaims | None = None,
     ) -> None:
         """``tokenizer`` says what chunk tokens are counted with (``chunk_document``), asked once a run parses;
-        ``formats`` are the document formats read (``ingest.parsers.formats``)."""
+        ``formats`` are the document formats read (``ingest.parsers.formats``); with ``claims`` (the PostgreSQL
+        index backend) a queued job's files are shared with every other worker (``ingest.shared_jobs``)."""
         self.settings = settings
         self.corpus = corpus
         self.tokenizer = tokenizer
@@ -184,11 +193,12 @@ class IngestService(Generic[Target]):
         self.data_dir = data_dir
         self.jobs = jobs
         self.formats = formats
+        self.claims = claims
 
     def ingest(
         self, folder: Path, collection: str | None = None, sync: bool = False,
         progress: IngestProgress | None = None, job_id: int | None = None, rules: SyncRules | None = None,
-        remove_failed: bool = False,
+        remove_failed: bool = False, worker: str = "",
     ) -> IngestReport:
         """Ingest new and changed files under ``folder``; with ``sync``, drop files that are gone.
 
@@ -197,7 +207,7 @@ class IngestService(Generic[Target]):
         files count and how large a share of the documents a run may remove: a run that would remove
         more, or finds the folder missing, removes nothing and ends ``held`` with the reason.
         ``remove_failed`` deletes the files that could not be ingested before the job is marked done (an
-        upload folder's own copies).
+        upload folder's own copies). ``worker`` is who claimed ``job_id``: with ``claims``, it shares the files.
         """
         started = time.perf_counter()
         progress = progress or _Quiet()
@@ -217,7 +227,7 @@ class IngestService(Generic[Target]):
         for path, reason in scan.failures:
             progress.file_done(path, "failed", 0, reason)
         try:
-            self._run(cid, root, scan.files, sync, report, progress, rules)
+            self._run(cid, root, scan.files, sync, report, progress, rules, worker if job_id is not None else "")
         except BaseException as exc:
             report.seconds = time.perf_counter() - started
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
@@ -276,7 +286,7 @@ class IngestService(Generic[Target]):
 
     def _run(
         self, cid: int, root: Path, files: list[FileEntry], sync: bool, report: IngestReport,
-        progress: IngestProgress, rules: SyncRules | None = None,
+        progress: IngestProgress, rules: SyncRules | None = None, worker: str = "",
     ) -> None:
         store = self.corpus.store
         since = time.perf_counter()
@@ -295,7 +305,9 @@ class IngestService(Generic[Target]):
             for ids, vectors, texts in store.iter_chunk_payloads(moved):
                 index.add(ids, vectors, texts)
         report.unchanged = len(plan.unchanged)
-        if plan.parse:
+        if plan.parse and worker and self.claims is not None and report.job_id is not None:
+            SharedFiles(self, self.claims, worker).run_job(report.job_id, plan.parse, report, progress)
+        elif plan.parse:
             self._parse_and_embed(cid, root, plan.parse, report, progress)
         since = report.timed("parse_embed", since)
         if sync and plan.gone and rules is not None:
@@ -383,29 +395,40 @@ class IngestService(Generic[Target]):
             self._commit_group(cid, root, group, report, progress)
 
     def _prepared(
-        self, todo: list[tuple[FileEntry, str, bool]], progress: IngestProgress,
+        self, todo: Iterable[tuple[FileEntry, str, bool]], progress: IngestProgress, window: int = 0,
     ) -> Iterator[tuple[FileEntry, str, bool, PreparedFile | str]]:
-        """Parse files in parser processes ahead of the embedder, in order, with a time limit each."""
+        """Parse files in parser processes ahead of the embedder, in order, with a time limit each.
+
+        ``todo`` is read lazily, at most ``window`` files ahead of the one handed back (a worker
+        sharing a job claims files as it reads them).
+        """
         from pebble import ProcessFuture, ProcessPool
         from pebble.common import ProcessExpired
 
         settings = self.settings
         tokenizer = self.tokenizer()
-        window = max(4, settings.parse_workers * 4)
+        window = window or max(4, settings.parse_workers * 4)
         with ProcessPool(
             max_workers=settings.parse_workers, initializer=init_parser_process, initargs=(settings.worker_memory_mb,),
             context=parser_context(),
         ) as pool:
             pending: deque[tuple[FileEntry, str, bool, ProcessFuture]] = deque()
-            queue = deque(todo)
-            while queue or pending:
-                while queue and len(pending) < window:
-                    entry, digest, is_update = queue.popleft()
+            queue = iter(todo)
+            more = True
+            while more or pending:
+                while more and len(pending) < window:
+                    item = next(queue, None)
+                    if item is None:
+                        more = False
+                        break
+                    entry, digest, is_update = item
                     future = pool.schedule(
                         prepare_file, args=(entry.path, settings, tokenizer, self.formats),
                         timeout=settings.parse_timeout_s,
                     )
                     pending.append((entry, digest, is_update, future))
+                if not pending:
+                    break
                 entry, digest, is_update, future = pending.popleft()
                 progress.doing(f"parsing {entry.rel}")
                 try:
@@ -446,3 +469,7 @@ class IngestService(Generic[Target]):
             report.embedded_tokens += sum(c.token_count for c in prepared.chunks)
             report.pages += len(prepared.pages)
             progress.file_done(entry.rel, "updated" if is_update else "added", len(prepared.chunks))
+
+    def help_other_jobs(self, worker: str) -> int:
+        """Parse and embed open files of jobs other workers run (PostgreSQL backend); returns how many."""
+        return SharedFiles(self, self.claims, worker).work() if self.claims is not None else 0

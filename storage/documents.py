@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
 
 from storage.db import Database
 from storage.models import Chunk, Collection, Document, DocumentPage, Meta, utcnow
@@ -141,9 +142,10 @@ class DocumentStore:
             )
 
     def write_documents(
-        self, collection_id: int, root: str, docs: Sequence[NewDocument]
+        self, collection_id: int, root: str, docs: Sequence[NewDocument],
+        also: Callable[[Session], None] | None = None,
     ) -> tuple[list[int], list[int]]:
-        """Insert or replace documents in one transaction.
+        """Insert or replace documents in one transaction; ``also`` writes more in it (a file claim marked done).
 
         Returns:
             The ids of chunks removed (old versions) and of chunks added, in input order.
@@ -163,6 +165,8 @@ class DocumentStore:
                     s.execute(delete(DocumentPage).where(DocumentPage.document_id == old))
                     s.execute(delete(Document).where(Document.id == old))
                 added += self._insert_document(s, collection_id, root, doc)
+            if also is not None:
+                also(s)
         return removed, added
 
     def _insert_document(self, s: Any, collection_id: int, root: str, doc: NewDocument) -> list[int]:

@@ -231,10 +231,7 @@ class JobStore:
         if not files:
             return
         with self.db.session() as s:
-            s.add_all(IngestJobFileRow(job_id=job_id, path=f.path, outcome=f.outcome, chunks=f.chunks,
-                                       reason=f.reason) for f in files)
-            s.execute(update(IngestJobRow).where(IngestJobRow.id == job_id).values(
-                done_files=IngestJobRow.done_files + len(files)))
+            add_files(s, job_id, files)
 
     def finish(self, job_id: int, state: str, summary: Mapping[str, Any],
                failures: Sequence[FileProgress] = (), error: str | None = None) -> None:
@@ -308,6 +305,14 @@ class JobStore:
             query = query.where(IngestJobRow.requested_by.is_not(None))
         with self.db.session() as s:
             return [_record(s, job, name) for job, name in s.execute(query).all()]
+
+
+def add_files(s: Session, job_id: int, files: Sequence[FileProgress]) -> None:
+    """Append handled files to a job's progress, in the caller's transaction."""
+    s.add_all(IngestJobFileRow(job_id=job_id, path=f.path, outcome=f.outcome, chunks=f.chunks,
+                               reason=f.reason) for f in files)
+    s.execute(update(IngestJobRow).where(IngestJobRow.id == job_id).values(
+        done_files=IngestJobRow.done_files + len(files)))
 
 
 def _record(s: Session, job: IngestJobRow, collection: str) -> IngestJob:

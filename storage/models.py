@@ -177,3 +177,25 @@ class IngestJobFileRow(Base):
     outcome: Mapped[str] = mapped_column(String(20))
     chunks: Mapped[int] = mapped_column(Integer, default=0)
     reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class IngestFileClaimRow(Base):
+    """One file of a job shared between workers (PostgreSQL index backend): open, claimed under a lease, or done.
+
+    Marked done in the transaction that writes the file's chunks, so a file is written at most once.
+    """
+
+    __tablename__ = "ingest_file_claims"
+    __table_args__ = (UniqueConstraint("job_id", "path", name="uq_ingest_file_claims_job_path"),
+                      Index("ix_ingest_file_claims_status", "status", "job_id"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("ingest_jobs.id", ondelete="CASCADE"))
+    path: Mapped[str] = mapped_column(Text, doc="Relative to the job's folder.")
+    content_hash: Mapped[str] = mapped_column(String(64))
+    is_update: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(String(10), default="open", doc="open, claimed or done.")
+    worker: Mapped[str | None] = mapped_column(String(200), nullable=True, doc="Who holds the claim.")
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(20), nullable=True, doc="added, updated or failed.")
+    chunks: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str] = mapped_column(Text, default="")

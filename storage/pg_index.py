@@ -130,10 +130,11 @@ def chunk_terms(text_: str) -> tuple[list[str], list[int], int]:
 class PgCollectionIndex:
     """One collection's rows in ``index_chunks``; holds nothing but its id."""
 
-    def __init__(self, db: Database, collection_id: int, dim: int) -> None:
+    def __init__(self, db: Database, collection_id: int, dim: int, ef_search: int = 100) -> None:
         self.db = db
         self.collection_id = collection_id
         self.dim = dim
+        self.ef_search = ef_search
 
     def __len__(self) -> int:
         return self.term_counts([])[0]
@@ -181,7 +182,7 @@ class PgCollectionIndex:
             # The collection filter is applied inside the index scan; relaxed order keeps scanning until k pass it.
             connection.execute(text("SELECT set_config('hnsw.ef_search', :ef, true), "
                                     "set_config('hnsw.iterative_scan', 'relaxed_order', true)"),
-                               {"ef": str(min(1000, max(100, 2 * k)))})
+                               {"ef": str(min(1000, max(self.ef_search, 2 * k)))})
             rows = connection.execute(query, {"q": vector_literal(vector), "collection": self.collection_id, "k": k})
             hits = [(int(i), float(s)) for i, s in rows]
         return sorted(hits, key=lambda hit: hit[1], reverse=True)
@@ -218,11 +219,13 @@ class PgCollectionIndex:
 class PgIndexes:
     """Every collection's index in the database: nothing is loaded, nothing is saved."""
 
-    def __init__(self, store: DocumentStore, dim: int, read_only: bool = False) -> None:
-        """``read_only`` app processes never write; a writer checks the tables and the HNSW index once."""
+    def __init__(self, store: DocumentStore, dim: int, read_only: bool = False, ef_search: int = 100) -> None:
+        """``read_only`` app processes never write; a writer checks the tables and the HNSW index once;
+        ``ef_search``: the candidates an HNSW search keeps (``retrieval.ef_search``)."""
         self.store = store
         self.db = store.db
         self.dim = dim
+        self.ef_search = ef_search
         self.read_only = read_only
         self._reconciled: set[int] = set()
         require_schema(self.db)
@@ -248,10 +251,12 @@ class PgIndexes:
         if not self.read_only and collection_id not in self._reconciled:
             self._reconciled.add(collection_id)
             self.reconcile(collection_id)
-        return PgCollectionIndex(self.db, collection_id, self.dim)
+        return PgCollectionIndex(self.db, collection_id, self.dim, self.ef_search)
 
     def save(self, collection_id: int) -> None:
-        """Nothing to do: every change was committed when it was made."""
+        """Every change was committed when it was made; index the chunks a killed worker committed unindexed."""
+        if not self.read_only:
+            self.reconcile(collection_id)
 
     def reconcile(self, collection_id: int) -> RepairReport:
         """Index the collection's chunks that have no index row (a worker died between two commits)."""

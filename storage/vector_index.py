@@ -35,6 +35,7 @@ class VectorLayout:
 
     approximate_above: int = 50_000
     nprobe: int = 32
+    ef_search: int = 100  # pgvector HNSW candidates a search keeps (the PostgreSQL backend, storage/pg_index.py)
     lists_per_sqrt: float = 4.0
     train_points_per_list: int = 40
     train_iterations: int = 12

@@ -6,6 +6,7 @@ import ipaddress
 import os
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -249,6 +250,19 @@ def pgvector_url(pgvector_server_url: str) -> Iterator[str]:
     from tests.storage.conftest import _fresh_postgres_database
 
     yield from _fresh_postgres_database(pgvector_server_url)
+
+
+@contextmanager
+def backend_settings(request: pytest.FixtureRequest, backend: str) -> Iterator[dict[str, Any]]:
+    """Settings overrides that put services on ``backend``: a fresh pgvector database for ``postgresql``
+    (for module-scoped worlds, which ``index_backend``'s environment cannot reach)."""
+    if backend != "postgresql":
+        yield {}
+        return
+    from tests.storage.conftest import _fresh_postgres_database
+
+    for url in _fresh_postgres_database(request.getfixturevalue("pgvector_server_url")):
+        yield {"database_url": url, "retrieval": {"index_backend": "postgresql"}}
 
 
 @pytest.fixture(params=["in-process", "postgresql"])

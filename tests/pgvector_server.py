@@ -13,7 +13,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -43,8 +43,9 @@ def _run(command: list[str]) -> None:
 
 
 @contextmanager
-def pgvector_server() -> Iterator[str]:
-    """Start a server; yields its SQLAlchemy URL (database ``postgres``) and stops it afterwards."""
+def pgvector_server(options: Mapping[str, str] | None = None) -> Iterator[str]:
+    """Start a server (with ``options``: settings such as shared_buffers); yields its SQLAlchemy URL (database
+    ``postgres``) and stops it afterwards."""
     bin_dir = _bin_dir()
     as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     folder = Path(tempfile.mkdtemp(prefix="enclave-pgvector-"))
@@ -52,10 +53,11 @@ def pgvector_server() -> Iterator[str]:
         if as_postgres:
             shutil.chown(folder, "postgres")
         port = _free_port()
+        extra = "".join(f" -c {name}={value}" for name, value in (options or {}).items())
         _run([*as_postgres, str(bin_dir / "initdb"), "-D", str(folder / "data"), "-U", "postgres",
               "--auth=trust", "-E", "UTF8"])
         _run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(folder / "data"), "-l", str(folder / "log"), "-w",
-              "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off", "start"])
+              "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off{extra}", "start"])
         try:
             yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
         finally:

@@ -29,7 +29,8 @@ def ollama() -> Iterator[FakeOllama]:
 
 
 @pytest.fixture
-def services(make_services: Any, ollama: FakeOllama, tmp_path: Path) -> Any:
+def services(make_services: Any, ollama: FakeOllama, tmp_path: Path, index_backend: str) -> Any:
+    """On each index backend (``index_backend``)."""
     share = tmp_path / "share"
     for rel, text in DOCS.items():
         (share / rel).parent.mkdir(parents=True, exist_ok=True)

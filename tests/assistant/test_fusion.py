@@ -99,7 +99,8 @@ NOTES = (
 
 
 @pytest.fixture
-def filings(make_services: Any, tmp_path: Path) -> Any:
+def filings(make_services: Any, tmp_path: Path, index_backend: str) -> Any:
+    """On each index backend (``index_backend``)."""
     share = tmp_path / "filings"
     share.mkdir()
     for n, company in enumerate(["FABRIKAM", "NORTHWIND", "TAILSPIN", "LITWARE", "ADVENTUREWORKS"]):
@@ -122,7 +123,9 @@ def test_a_question_naming_a_company_and_year_finds_that_filing(filings: Any) ->
 
 
 @pytest.mark.slow
-def test_a_question_in_the_documents_words_still_follows_bm25(make_services: Any, tmp_path: Path) -> None:
+def test_a_question_in_the_documents_words_still_follows_bm25(
+    make_services: Any, tmp_path: Path, index_backend: str,
+) -> None:
     share = tmp_path / "manuals"
     share.mkdir()
     models = {"XR-7731": "Das Gerät XR-7731 wird mit 24 Volt betrieben.",

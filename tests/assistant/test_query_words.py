@@ -50,7 +50,8 @@ DENTAL = [
 
 
 @pytest.fixture
-def services(make_services: Any, tmp_path: Path) -> Any:
+def services(make_services: Any, tmp_path: Path, index_backend: str) -> Any:
+    """On each index backend (``index_backend``)."""
     share = tmp_path / "share"
     share.mkdir()
     for n, text in enumerate(DENTAL):

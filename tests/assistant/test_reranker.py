@@ -44,7 +44,8 @@ def cross_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def services(make_services: Any, cross_encoder_dir: Path, tmp_path: Path) -> Any:
+def services(make_services: Any, cross_encoder_dir: Path, tmp_path: Path, index_backend: str) -> Any:
+    """On each index backend (``index_backend``)."""
     hr, payroll = tmp_path / "hr", tmp_path / "payroll"
     hr.mkdir()
     payroll.mkdir()

@@ -18,12 +18,12 @@ def _doc(path: str, digest: str, texts: list[str]) -> NewDocument:
 
 
 def test_migrate_creates_schema_at_head(db: Database) -> None:
-    assert db.schema_version() == "0010"
+    assert db.schema_version() == "0011"
     tables = set(inspect(db.engine).get_table_names())
     assert {"collections", "documents", "document_pages", "chunks", "ingest_jobs",
             "ingest_job_files", "expected_answers", "sources"} <= tables
     db.migrate()  # running again is a no-op
-    assert db.schema_version() == "0010"
+    assert db.schema_version() == "0011"
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path) -> None:

@@ -13,6 +13,7 @@ import pytest
 from fastapi.routing import iter_route_contexts
 from starlette.routing import Mount
 
+from tests.conftest import backend_settings
 from tests.fake_ollama import FakeOllama, FakeOllamaScript
 from tests.ui.conftest import PASSWORDS, World, build_world
 from tests.worlds import make_pdf
@@ -29,11 +30,14 @@ def hr_and_payroll_shares(root: Path) -> dict[str, Path]:
     return {"hr": root / "hr", "payroll": root / "payroll"}
 
 
-@pytest.fixture(scope="module")
-def world(embedder: Any, tmp_path_factory: pytest.TempPathFactory, serve: Any) -> Iterator[World]:
+@pytest.fixture(scope="module", params=["in-process", "postgresql"])
+def world(request: pytest.FixtureRequest, embedder: Any, tmp_path_factory: pytest.TempPathFactory,
+          serve: Any) -> Iterator[World]:
+    """The app on each index backend: grants are applied to the same searches either way."""
     root = tmp_path_factory.mktemp("access")
-    with FakeOllama(FakeOllamaScript(reply="Economy class [1].")) as fake:
-        built = build_world(root, embedder, fake, hr_and_payroll_shares(root), ["hr"])
+    with backend_settings(request, request.param) as backend, \
+            FakeOllama(FakeOllamaScript(reply="Economy class [1].")) as fake:
+        built = build_world(root, embedder, fake, hr_and_payroll_shares(root), ["hr"], **backend)
         serve(built)
         library = built.services.web.library
         from assistant.audit import SYSTEM

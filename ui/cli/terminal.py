@@ -73,6 +73,9 @@ class RichIngestProgress:
         rate = f"{(task.completed + 1) / elapsed:.1f} files/s" if elapsed > 0 else ""
         self.progress.update(self.task, advance=1, chunks=self.chunks, failed=self.failed, rate=rate)
 
+    def flush(self) -> None:
+        """Nothing waits: every file is shown as it is done."""
+
     def doing(self, what: str) -> None:
         if self.task is not None:
             self.progress.update(self.task, now=what)
