@@ -103,8 +103,8 @@ class Chunk(Base):
     __tablename__ = "chunks"
     __table_args__ = (
         Index("ix_chunks_collection", "collection_id", "id"),
-        # The chunks still waiting for their embedding (migration 0012): keyword-searchable meanwhile.
-        Index("ix_chunks_unembedded", "collection_id", "id", sqlite_where=text("embedding IS NULL"),
+        # The chunks still waiting for their embedding (migration 0012), and their files, without a table read.
+        Index("ix_chunks_unembedded", "collection_id", "id", "document_id", sqlite_where=text("embedding IS NULL"),
               postgresql_where=text("embedding IS NULL")),
     )
     id: Mapped[int] = mapped_column(ChunkId, primary_key=True, autoincrement=True)

@@ -21,7 +21,7 @@ def upgrade() -> None:
     """Let the embedding wait; index the chunks that wait."""
     with op.batch_alter_table("chunks") as batch:
         batch.alter_column("embedding", existing_type=sa.LargeBinary(), nullable=True)
-    op.create_index("ix_chunks_unembedded", "chunks", ["collection_id", "id"],
+    op.create_index("ix_chunks_unembedded", "chunks", ["collection_id", "id", "document_id"],
                     sqlite_where=sa.text("embedding IS NULL"), postgresql_where=sa.text("embedding IS NULL"))
 
 
