@@ -2,7 +2,10 @@
 
 An ingest writes each parsed file's chunks without embeddings first, so they are
 keyword-searchable (BM25) within seconds; this pass embeds them behind the parser, oldest
-first, and makes them dense-searchable. It works from the database, not from a queue: the
+first, and makes them dense-searchable. The parser gets a head start: embedding begins once
+parsing is done or ``HEAD_START_GROUPS`` groups wait, so on a small machine a folder's files
+are all keyword-searchable before the cores go to the model, and a large sync still embeds
+alongside its parsing. It works from the database, not from a queue: the
 chunks a killed run wrote but never embedded are simply the oldest waiting, and the next run
 of the collection embeds them.
 """
@@ -15,6 +18,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ingest.pipeline import IngestTarget
+
+HEAD_START_GROUPS = 8  # groups of waiting chunks after which embedding starts although parsing goes on
 
 
 class EmbeddingPass:
@@ -52,11 +57,16 @@ class EmbeddingPass:
         self._written.set()
         self._executor.shutdown(wait=True)
 
+    def _backlog(self) -> bool:
+        """Whether so many chunks wait that embedding starts before parsing ends."""
+        head_start = self.group_chunks * HEAD_START_GROUPS
+        return len(self.corpus.store.unembedded(self.collection_id, head_start)) >= head_start
+
     def _run(self) -> None:
         store = self.corpus.store
         while not self._stop.is_set():
             waiting = store.unembedded(self.collection_id, self.group_chunks)
-            if not waiting:
+            if not waiting or not (self._last.is_set() or self._backlog()):
                 if self._last.is_set():
                     return
                 self._written.wait(timeout=1.0)  # a run that died without abort() never leaves it waiting
