@@ -19,7 +19,19 @@ from assistant.answerability import judge
 from assistant.citations import MARKER_RE, attribute_sentences, clean_markers, grounding
 from assistant.corpus import Corpus
 from assistant.errors import GenerationError
-from assistant.events import Answer, Citation, Done, Event, Evidence, Sources, Stage, Status, Token, waiting
+from assistant.events import (
+    Answer,
+    Citation,
+    Done,
+    Event,
+    Evidence,
+    Sources,
+    Stage,
+    Status,
+    Token,
+    indexing_note,
+    waiting,
+)
 from assistant.evidence import quote_evidence, quoted_answer
 from assistant.followup import standalone_question
 from assistant.generation_queue import GenerationQueue
@@ -140,8 +152,11 @@ class AnswerService:
         query, passages = retrieval.query, retrieval.passages  # follow-ups made standalone, typos corrected
         if query != question:
             yield Status(Stage.REWRITING, query)
+        indexing = indexing_note(retrieval.indexing)
+        if indexing:
+            yield Status(Stage.INDEXING, indexing)
         yield Sources(passages)
-        answer = Answer(question, query, "", False, "retrieve-only", retrieved=passages,
+        answer = Answer(question, query, "", False, "retrieve-only", retrieved=passages, indexing=indexing,
                         timings={"retrieve_ms": retrieval.retrieve_ms, "first_token_ms": None})
         if not retrieve_only:
             yield from self._answer(answer, retrieval.indexes, started)

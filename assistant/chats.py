@@ -214,6 +214,7 @@ class ChatService:
             refused=answer.refused, refusal_reason=answer.refusal_reason, error=answer.error, quoted=answer.quoted,
             timings=answer.rounded_timings(),
             searched=answer.query if answer.query != answer.question else None,  # follow-up or typos rewritten
+            indexing=answer.indexing,
         )
         payload = stored.model_dump(mode="json")
         message_id = self.store.add_message(chat_id, answer.question, answer.text, answer.backend, payload)

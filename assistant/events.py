@@ -17,6 +17,7 @@ class Stage(StrEnum):
 
     RETRIEVING = "retrieving"
     REWRITING = "rewriting"  # the question searched differs: a follow-up made standalone, typos corrected
+    INDEXING = "indexing"  # files searched are still being embedded: keyword search alone finds them
     DECIDING = "deciding"
     WAITING = "waiting"  # in line for the model
     GENERATING = "generating"
@@ -42,6 +43,14 @@ def waiting(ahead: int, waited_s: float) -> Waiting:
     """The waiting status with its words, e.g. ``waiting: 3 ahead of you``."""
     detail = f"waiting: {ahead} ahead of you" if ahead else "your turn: the model is answering"
     return Waiting(Stage.WAITING, detail, ahead, waited_s)
+
+
+def indexing_note(files: dict[str, int]) -> str | None:
+    """What to tell the asker while some files are keyword-searchable only; None when every file is embedded."""
+    total = sum(files.values())
+    if not total:
+        return None
+    return f"still indexing {total} file{'s' if total != 1 else ''}; answers use keyword search for them"
 
 
 @dataclass(frozen=True)
@@ -101,6 +110,8 @@ class Answer:
     """Why the answer quotes the passages instead of the model (it wrote nothing usable); None otherwise."""
     evidence: list[Quote] = field(default_factory=list)
     """The passages' best sentences, sent before the model's answer (``Evidence``)."""
+    indexing: str | None = None
+    """Files searched were still being embedded (``indexing_note``); None when every file was."""
 
     def support(self, citation: Citation) -> list[str]:
         """The sentences of a cited passage that back this answer, to check it without opening the document."""
@@ -113,7 +124,7 @@ class Answer:
         return {
             "question": self.question, "query": self.query, "answer": self.text, "refused": self.refused,
             "refusal_reason": self.refusal_reason, "backend": self.backend, "error": self.error,
-            "quoted": self.quoted,
+            "quoted": self.quoted, "indexing": self.indexing,
             "evidence": [{"text": q.text, "n": q.n} for q in self.evidence],
             "citations": [{**c.as_json(), "support": self.support(c)} for c in self.citations],
             "sentences": [{"text": s.text, "status": s.status, "passages": s.passages} for s in self.sentences],

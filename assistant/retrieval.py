@@ -96,6 +96,8 @@ class Retrieval:
     retrieve_ms: float
     indexes: list[SearchIndex] = field(default_factory=list)
     """The indexes searched, so that what else needs them (the answerability check) does not fetch them again."""
+    indexing: dict[str, int] = field(default_factory=dict)
+    """Per collection searched, the files still being embedded: found by keyword search only until they are."""
 
 
 def fuse_rrf(rankings: Iterable[list[tuple[Any, float]]], k: int) -> dict[Any, float]:
@@ -187,6 +189,7 @@ class Retriever:
         indexes = self.indexes(collections)
         if not indexes:
             return Retrieval([], query, (time.perf_counter() - started) * 1000, indexes)
+        indexing = self.still_indexing(collections)
         if self.settings.correct_spelling:
             query = correct(query, knows_term(indexes))
         queries = [query, *(question_parts(query) if self.settings.split_questions else [])]
@@ -197,7 +200,7 @@ class Retriever:
         counts = summed_term_counts(indexes)
         # A part ("If it is not useful, say why") rarely repeats the names the whole question gives.
         rankings = [self._ranked(q, *found, chunks, k, counts, query) for q, found in zip(queries, hits, strict=True)]
-        return Retrieval(interleave(rankings, k), query, (time.perf_counter() - started) * 1000, indexes)
+        return Retrieval(interleave(rankings, k), query, (time.perf_counter() - started) * 1000, indexes, indexing)
 
     def warm_up(self, spelling: bool = True) -> None:
         """Load what the first question would otherwise wait for.
@@ -209,6 +212,13 @@ class Retriever:
         self.indexes(None)
         if spelling and self.settings.correct_spelling:
             dictionary()
+
+    def still_indexing(self, collections: list[str] | None) -> dict[str, int]:
+        """Of ``collections`` (all when None), those with files still being embedded, and how many files."""
+        names = self.corpus.store.collections()
+        waiting = self.corpus.store.files_waiting()
+        return {names[cid]: n for cid, n in waiting.items()
+                if cid in names and (collections is None or names[cid] in collections)}
 
     def indexes(self, collections: list[str] | None) -> list[SearchIndex]:
         """The indexes of ``collections`` (all when None): all that a search may read."""

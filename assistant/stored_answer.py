@@ -63,6 +63,8 @@ class StoredAnswer(BaseModel):
     quoted: str | None = Field(default=None, description="Why the answer quotes the passages instead of the model.")
     timings: dict[str, float | None] = Field(default_factory=dict)
     searched: str | None = Field(default=None, description="The question searched, if a follow-up or typo rewrote it.")
+    indexing: str | None = Field(
+        default=None, description="Files searched were still being embedded, so keyword search alone found them.")
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -1,10 +1,15 @@
-"""Incremental ingestion of a folder into a collection: scan, diff, parse, embed, commit, index.
+"""Incremental ingestion of a folder into a collection: scan, diff, parse, commit, index, embed.
 
-Order of writes, which is what makes a crash at any point safe: a file's new chunks
-(with embeddings) and the removal of its old ones are committed to the database in one
-transaction first; only then do the in-memory indexes change, and they are saved
-atomically now and then. The database is the truth, and opening an index reconciles
-it, so a crash between any two steps loses at most unacknowledged work.
+Keyword first: a parsed file's chunks are committed without embeddings (replacing its old
+ones in the same transaction) and go into the BM25 index at once, so the file is
+keyword-searchable within seconds; an embedding pass (``ingest.embedding_pass``) embeds
+them behind the parser, stores the vectors and adds them to the dense index.
+
+Order of writes, which is what makes a crash at any point safe: the database changes first,
+in one transaction a step; only then do the in-memory indexes change, and they are saved
+atomically now and then. The database is the truth, and opening an index reconciles it
+(BM25 holds every chunk, the dense index the embedded ones); chunks a crash left without
+embeddings are embedded by the collection's next run. A crash loses at most unacknowledged work.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
+from ingest.embedding_pass import EmbeddingPass
 from ingest.errors import SkipFile
 from ingest.parser_process import PreparedFile, init_parser_process, prepare_file
 from ingest.parsers import FORMATS, FormatRegistry
@@ -38,7 +44,6 @@ from storage.search_index import SearchIndex
 from storage.sources import SyncRules
 
 log = logging.getLogger(__name__)
-EMBED_GROUP_CHUNKS = 256
 
 
 @dataclass
@@ -61,7 +66,8 @@ class IngestReport:
     held: str | None = None
     """Why the run removed nothing although files are gone (a source's removal limit); None when it did not hold."""
     phases: dict[str, float] = field(default_factory=dict)
-    """Seconds spent scanning, planning (hashing), parsing and embedding, removing, and saving the index."""
+    """Seconds spent scanning, planning (hashing), parsing (every file keyword-searchable at its end, embedding
+    meanwhile), embedding what was left after parsing, removing, and saving the index."""
 
     def as_json(self) -> dict[str, Any]:
         """The summary as a JSON-ready dict."""
@@ -294,7 +300,8 @@ class IngestService(Generic[Target]):
         plan = self._plan(files, known, report, progress)
         self._drop_duplicates(cid, plan, report, progress)
         since = report.timed("plan", since)
-        index = self.corpus.index(cid) if (plan.parse or plan.gone or plan.renames) else None
+        waiting = bool(store.unembedded(cid, 1))  # chunks a killed run wrote but never embedded
+        index = self.corpus.index(cid) if (plan.parse or plan.gone or plan.renames or waiting) else None
         for doc_id, entry in plan.renames:
             store.rename(doc_id, entry.rel, entry.mtime_ns)
             report.renamed += 1
@@ -306,10 +313,15 @@ class IngestService(Generic[Target]):
                 index.add(ids, vectors, texts)
         report.unchanged = len(plan.unchanged)
         if plan.parse and worker and self.claims is not None and report.job_id is not None:
+            # Shared among workers (PostgreSQL backend): each worker parses and embeds the files it claims, so
+            # the job's time is all "parse" here.
             SharedFiles(self, self.claims, worker).run_job(report.job_id, plan.parse, report, progress)
-        elif plan.parse:
-            self._parse_and_embed(cid, root, plan.parse, report, progress)
-        since = report.timed("parse_embed", since)
+            since = report.timed("parse", since)
+            report.phases["embed"] = 0.0
+        elif plan.parse or waiting:
+            since = self._parse_and_embed(cid, root, plan.parse, report, progress, since)
+        else:
+            report.phases.update(parse=0.0, embed=0.0)
         if sync and plan.gone and rules is not None:
             report.held = _removal_hold(len(plan.gone), len(known), len(files), rules)
         if sync and plan.gone and index is not None and not report.held:
@@ -375,7 +387,25 @@ class IngestService(Generic[Target]):
 
     def _parse_and_embed(
         self, cid: int, root: Path, todo: list[tuple[FileEntry, str, bool]], report: IngestReport,
-        progress: IngestProgress,
+        progress: IngestProgress, since: float,
+    ) -> float:
+        """Parse and keyword-index ``todo`` while a thread embeds; returns when all is embedded (phase times kept)."""
+        embedding = EmbeddingPass(self.corpus, cid, self.settings.embed_group_chunks)
+        try:
+            if todo:
+                self._parse(cid, root, todo, report, progress, embedding)
+            self.corpus.save(cid)  # every parsed file keyword-searchable in other processes too
+            since = report.timed("parse", since)
+            progress.doing("embedding the passages keyword search finds already")
+            report.embedded_chunks = embedding.finish()
+        except BaseException:
+            embedding.abort()
+            raise
+        return report.timed("embed", since)
+
+    def _parse(
+        self, cid: int, root: Path, todo: list[tuple[FileEntry, str, bool]], report: IngestReport,
+        progress: IngestProgress, embedding: EmbeddingPass,
     ) -> None:
         group: list[tuple[FileEntry, str, bool, PreparedFile]] = []
         last_save = time.monotonic()
@@ -385,14 +415,16 @@ class IngestService(Generic[Target]):
                 progress.file_done(entry.rel, "failed", 0, outcome)
                 continue
             group.append((entry, digest, is_update, outcome))
-            if sum(len(g[3].chunks) for g in group) >= EMBED_GROUP_CHUNKS:
+            if sum(len(g[3].chunks) for g in group) >= self.settings.embed_group_chunks:
                 self._commit_group(cid, root, group, report, progress)
+                embedding.wrote()
                 group = []
             if time.monotonic() - last_save > self.settings.save_every_s:
                 self.corpus.save(cid)
                 last_save = time.monotonic()
         if group:
             self._commit_group(cid, root, group, report, progress)
+            embedding.wrote()
 
     def _prepared(
         self, todo: Iterable[tuple[FileEntry, str, bool]], progress: IngestProgress, window: int = 0,
@@ -448,24 +480,17 @@ class IngestService(Generic[Target]):
         self, cid: int, root: Path, group: list[tuple[FileEntry, str, bool, PreparedFile]],
         report: IngestReport, progress: IngestProgress,
     ) -> None:
-        """Embed a group of files, commit them in one transaction, then update the index."""
+        """Commit a group of files without embeddings in one transaction, then make them keyword-searchable."""
         texts = [searchable_text(e.rel, c.heading, c.text) for e, _, _, p in group for c in p.chunks]
-        progress.doing(f"embedding {len(texts)} passages of {len(group)} file{'s' if len(group) > 1 else ''}")
-        vectors = self.corpus.embedder.embed_passages(texts, background=True)
-        docs, offset = [], 0
-        for entry, digest, _, prepared in group:
-            n = len(prepared.chunks)
-            docs.append(NewDocument(entry.rel, digest, entry.size, entry.mtime_ns, prepared.title,
-                                    prepared.pages, prepared.chunks, vectors[offset : offset + n], prepared.ocr_used))
-            offset += n
+        docs = [NewDocument(entry.rel, digest, entry.size, entry.mtime_ns, prepared.title, prepared.pages,
+                            prepared.chunks, None, prepared.ocr_used) for entry, digest, _, prepared in group]
         removed, added = self.corpus.store.write_documents(cid, str(root), docs)
         index = self.corpus.index(cid)
         index.remove(removed)
-        index.add(np.array(added, dtype=np.int64), vectors, texts)
+        index.add_keyword(np.array(added, dtype=np.int64), texts)
         for entry, _, is_update, prepared in group:
             report.updated += is_update
             report.added += not is_update
-            report.embedded_chunks += len(prepared.chunks)
             report.embedded_tokens += sum(c.token_count for c in prepared.chunks)
             report.pages += len(prepared.pages)
             progress.file_done(entry.rel, "updated" if is_update else "added", len(prepared.chunks))

@@ -21,4 +21,7 @@ class IngestSettings(BaseModel):
     ocr_languages: str = Field("eng", description="Tesseract language codes, joined by '+'.")
     save_every_s: float = Field(20.0, description="Seconds between index checkpoints during a long ingest.")
     parse_workers: int = Field(1, description="Parser processes working ahead of the embedder.")
+    embed_group_chunks: int = Field(
+        256, ge=1, description="Chunks written (keyword-searchable at once) and then embedded together in one "
+        "step; smaller groups make the first files searchable sooner, larger ones commit less often.")
     worker_memory_mb: int = Field(3072, description="Address-space cap of each parser process; 0 for none.")

@@ -75,6 +75,9 @@ class BM25Index:
     def __len__(self) -> int:
         return len(self._where)
 
+    def __contains__(self, chunk_id: object) -> bool:
+        return chunk_id in self._where
+
     def ids(self) -> np.ndarray:
         """Chunk ids in the index."""
         return np.fromiter(self._where.keys(), dtype=np.int64, count=len(self._where))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from storage.db import Database
@@ -47,7 +47,7 @@ class ChunkDraft:
 
 @dataclass
 class NewDocument:
-    """A parsed, chunked and embedded file ready to be written in one transaction."""
+    """A parsed and chunked file ready to be written in one transaction, embedded or not yet."""
 
     path: str
     content_hash: str
@@ -56,8 +56,8 @@ class NewDocument:
     title: str | None
     pages: list[tuple[int | None, str]]
     chunks: list[ChunkDraft]
-    embeddings: np.ndarray
-    """One row per chunk, in the same order."""
+    embeddings: np.ndarray | None
+    """One row per chunk, in the same order; None stores the chunks keyword-searchable only, to embed later."""
     ocr_used: bool = False
 
 
@@ -181,13 +181,15 @@ class DocumentStore:
             DocumentPage(document_id=row.id, ordinal=i, number=number, text=text)
             for i, (number, text) in enumerate(doc.pages)
         )
+        vectors = [None] * len(doc.chunks) if doc.embeddings is None else list(doc.embeddings)
         chunk_rows = [
             Chunk(
                 document_id=row.id, collection_id=collection_id, ordinal=i, page_ordinal=c.page_ordinal,
                 page=c.page, heading=c.heading, text=c.text, char_start=c.char_start, char_end=c.char_end,
-                token_count=c.token_count, embedding=np.asarray(vector, dtype=np.float32).tobytes(),
+                token_count=c.token_count,
+                embedding=None if vector is None else np.asarray(vector, dtype=np.float32).tobytes(),
             )
-            for i, (c, vector) in enumerate(zip(doc.chunks, doc.embeddings, strict=True))
+            for i, (c, vector) in enumerate(zip(doc.chunks, vectors, strict=True))
         ]
         s.add_all(chunk_rows)
         s.flush()
@@ -205,11 +207,27 @@ class DocumentStore:
             s.execute(delete(Document).where(Document.id.in_(ids)))
         return removed
 
-    def chunk_ids(self, collection_id: int) -> np.ndarray:
-        """Every chunk id of a collection, sorted."""
+    def chunk_ids(self, collection_id: int, embedded: bool | None = None) -> np.ndarray:
+        """Every chunk id of a collection, sorted; ``embedded`` keeps only those with (True) or without an embedding."""
+        query = select(Chunk.id).where(Chunk.collection_id == collection_id).order_by(Chunk.id)
+        if embedded is not None:
+            query = query.where(Chunk.embedding.is_not(None) if embedded else Chunk.embedding.is_(None))
         with self.db.session() as s:
-            ids = s.scalars(select(Chunk.id).where(Chunk.collection_id == collection_id).order_by(Chunk.id))
-            return np.fromiter(ids, dtype=np.int64)
+            return np.fromiter(s.scalars(query), dtype=np.int64)
+
+    def unembedded(self, collection_id: int, limit: int) -> list[int]:
+        """Up to ``limit`` chunk ids of a collection still waiting for their embedding, oldest first."""
+        query = (select(Chunk.id).where(Chunk.collection_id == collection_id, Chunk.embedding.is_(None))
+                 .order_by(Chunk.id).limit(limit))
+        with self.db.session() as s:
+            return list(s.scalars(query))
+
+    def files_waiting(self) -> dict[int, int]:
+        """Per collection id, how many documents have chunks not embedded yet (keyword-searchable only)."""
+        query = (select(Chunk.collection_id, func.count(func.distinct(Chunk.document_id)))
+                 .where(Chunk.embedding.is_(None)).group_by(Chunk.collection_id))
+        with self.db.session() as s:
+            return {int(cid): int(n) for cid, n in s.execute(query)}
 
     def chunk_ids_of(self, document_ids: list[int]) -> list[int]:
         """The chunk ids of some documents."""
@@ -219,32 +237,43 @@ class DocumentStore:
     def iter_chunk_payloads(
         self, ids: Sequence[int], batch: int = 5000
     ) -> Iterator[tuple[np.ndarray, np.ndarray, list[str]]]:
-        """Ids, embeddings and texts of the given chunks, in batches, for rebuilding indexes."""
+        """Ids, embeddings and texts of the given chunks that are embedded, in batches, for rebuilding indexes."""
         for start in range(0, len(ids), batch):
             part = [int(i) for i in ids[start : start + batch]]
             with self.db.session() as s:
                 rows = s.execute(
                     select(Chunk.id, Chunk.embedding, Document.path, Chunk.heading, Chunk.text)
                     .join(Document, Document.id == Chunk.document_id)
-                    .where(Chunk.id.in_(part))
+                    .where(Chunk.id.in_(part), Chunk.embedding.is_not(None))
                 ).all()
             if rows:
                 yield (
                     np.array([r[0] for r in rows], dtype=np.int64),
-                    np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows]),
+                    np.vstack([np.frombuffer(cast(bytes, r[1]), dtype=np.float32) for r in rows]),
                     [searchable_text(r[2], r[3], r[4]) for r in rows],
                 )
 
+    def iter_chunk_texts(self, ids: Sequence[int], batch: int = 5000) -> Iterator[tuple[np.ndarray, list[str]]]:
+        """Ids and searchable texts of the given chunks (embedded or not), in batches."""
+        for start in range(0, len(ids), batch):
+            part = [int(i) for i in ids[start : start + batch]]
+            with self.db.session() as s:
+                rows = s.execute(
+                    select(Chunk.id, Document.path, Chunk.heading, Chunk.text)
+                    .join(Document, Document.id == Chunk.document_id).where(Chunk.id.in_(part)).order_by(Chunk.id)
+                ).all()
+            if rows:
+                yield np.array([r[0] for r in rows], dtype=np.int64), [searchable_text(*r[1:]) for r in rows]
+
     def update_embeddings(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Replace the stored embeddings of chunks (after a model change)."""
-        with self.db.session() as s:
-            s.execute(
-                update(Chunk),
-                [
-                    {"id": int(i), "embedding": np.asarray(v, dtype=np.float32).tobytes()}
-                    for i, v in zip(ids, vectors, strict=True)
-                ],
-            )
+        """Store the embeddings of chunks (after a model change, or the keyword write); gone chunks are skipped."""
+        table = cast(Table, Chunk.__table__)
+        statement = update(table).where(table.c.id == bindparam("chunk_id")).values(embedding=bindparam("vector"))
+        rows = [{"chunk_id": int(i), "vector": np.asarray(v, dtype=np.float32).tobytes()}
+                for i, v in zip(ids, vectors, strict=True)]
+        if rows:
+            with self.db.session() as s:
+                s.execute(statement, rows)
 
     def chunks_by_id(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
         """The chunks that exist among ``ids``; missing ids are simply absent."""

@@ -53,7 +53,7 @@ class CollectionIndex:
         return len(self.vectors)
 
     def ids(self) -> np.ndarray:
-        """Chunk ids in the dense index (the BM25 index holds the same, reconciled on open)."""
+        """Chunk ids in the dense index (the BM25 index holds these and the chunks not embedded yet)."""
         with self.lock:
             return self.vectors.ids()
 
@@ -62,6 +62,19 @@ class CollectionIndex:
         with self.lock:
             self.vectors.add(ids, vectors)
             self.bm25.add(ids, texts)
+
+    def add_keyword(self, ids: np.ndarray, texts: list[str]) -> None:
+        """Index chunks for BM25 only, while their embeddings are computed."""
+        with self.lock:
+            self.bm25.add(ids, texts)
+
+    def add_embedded(self, ids: np.ndarray, vectors: np.ndarray, texts: list[str]) -> None:
+        """Add the vectors of chunks BM25 holds already (``texts`` are indexed only for those it lacks)."""
+        with self.lock:
+            self.vectors.add(ids, vectors)
+            absent = [n for n, chunk_id in enumerate(ids.tolist()) if chunk_id not in self.bm25]
+            if absent:
+                self.bm25.add(ids[absent], [texts[n] for n in absent])
 
     def remove(self, ids: list[int]) -> None:
         """Drop chunk ids from both indexes."""
@@ -221,21 +234,28 @@ class IndexStore:
                 raise IndexCorruptError(f"index file {path} is missing or damaged")
 
     def reconcile(self, index: CollectionIndex, store: DocumentStore) -> RepairReport:
-        """Make the index hold exactly the collection's chunks in the database."""
+        """Make the index hold exactly the collection's chunks in the database.
+
+        BM25 holds every chunk; the dense index only the embedded ones (an ingest embeds the others).
+        """
         truth = store.chunk_ids(index.collection_id)
+        embedded = store.chunk_ids(index.collection_id, embedded=True)
         report = RepairReport()
-        for part in (index.vectors, index.bm25):
-            extra = np.setdiff1d(part.ids(), truth, assume_unique=True)
+        for part, wanted in ((index.vectors, embedded), (index.bm25, truth)):
+            extra = np.setdiff1d(part.ids(), wanted, assume_unique=True)
             if len(extra):
                 part.remove(extra.tolist())
                 report.removed = max(report.removed, len(extra))
-        missing_vectors = np.setdiff1d(truth, index.vectors.ids(), assume_unique=True)
+        missing_vectors = np.setdiff1d(embedded, index.vectors.ids(), assume_unique=True)
         missing_bm25 = np.setdiff1d(truth, index.bm25.ids(), assume_unique=True)
-        missing = np.union1d(missing_vectors, missing_bm25)
+        missing = np.union1d(missing_vectors, np.intersect1d(missing_bm25, embedded, assume_unique=True))
         for ids, vectors, texts in store.iter_chunk_payloads(missing.tolist()):
             index.vectors.add(ids, vectors)
             index.bm25.add(ids, texts)
-        report.added = len(missing)
+        keyword_only = np.setdiff1d(missing_bm25, embedded, assume_unique=True)
+        for ids, texts in store.iter_chunk_texts(keyword_only.tolist()):
+            index.bm25.add(ids, texts)
+        report.added = len(missing) + len(keyword_only)
         return report
 
     def save(self, index: CollectionIndex) -> None:

@@ -1,7 +1,8 @@
 """The metadata schema: collections, documents, pages, chunks, ingest jobs and the files they handled.
 
 The database is the source of truth. Chunk rows carry their embedding, so the vector
-and BM25 indexes can always be rebuilt from here without re-embedding.
+and BM25 indexes can always be rebuilt from here without re-embedding; a chunk whose
+embedding is still NULL is keyword-searchable only until the ingest embeds it.
 """
 
 from __future__ import annotations
@@ -100,7 +101,12 @@ class Chunk(Base):
     """A passage of a page; its id is also its id in the vector and BM25 indexes."""
 
     __tablename__ = "chunks"
-    __table_args__ = (Index("ix_chunks_collection", "collection_id", "id"),)
+    __table_args__ = (
+        Index("ix_chunks_collection", "collection_id", "id"),
+        # The chunks still waiting for their embedding (migration 0012), and their files, without a table read.
+        Index("ix_chunks_unembedded", "collection_id", "id", "document_id", sqlite_where=text("embedding IS NULL"),
+              postgresql_where=text("embedding IS NULL")),
+    )
     id: Mapped[int] = mapped_column(ChunkId, primary_key=True, autoincrement=True)
     document_id: Mapped[int] = mapped_column(
         ForeignKey("documents.id", ondelete="CASCADE"), index=True
@@ -114,7 +120,8 @@ class Chunk(Base):
     char_start: Mapped[int] = mapped_column(Integer)
     char_end: Mapped[int] = mapped_column(Integer)
     token_count: Mapped[int] = mapped_column(Integer)
-    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+    embedding: Mapped[bytes | None] = mapped_column(
+        LargeBinary, nullable=True, doc="None between the keyword write and the embedding pass of an ingest.")
 
 
 class IngestJobRow(Base):

@@ -165,6 +165,13 @@ class PgCollectionIndex:
                 # Another writer indexing the same committed chunk meanwhile (its first reconcile) wrote the same row.
                 "ON CONFLICT (chunk_id) DO NOTHING"), rows)
 
+    def add_keyword(self, ids: np.ndarray, texts: list[str]) -> None:
+        """Nothing yet: a row holds its vector, so a chunk is searchable here once ``add_embedded`` indexes it."""
+
+    def add_embedded(self, ids: np.ndarray, vectors: np.ndarray, texts: list[str]) -> None:
+        """Index the chunks with their vectors and terms (``add_keyword`` wrote no row)."""
+        self.add(ids, vectors, texts)
+
     def remove(self, ids: list[int]) -> None:
         """Drop chunk ids (rows of chunks deleted from the database are gone already)."""
         if ids:
@@ -267,10 +274,10 @@ class PgIndexes:
         return RepairReport(added=len(missing))
 
     def unindexed(self, collection_id: int) -> list[int]:
-        """Chunk ids of a collection that have no index row."""
+        """Embedded chunk ids of a collection that have no index row."""
         with self.db.engine.connect() as connection:
             return list(connection.execute(text(
-                "SELECT c.id FROM chunks c WHERE c.collection_id = :c AND NOT EXISTS "
+                "SELECT c.id FROM chunks c WHERE c.collection_id = :c AND c.embedding IS NOT NULL AND NOT EXISTS "
                 "(SELECT 1 FROM index_chunks i WHERE i.chunk_id = c.id) ORDER BY c.id"),
                 {"c": collection_id}).scalars())
 

@@ -40,6 +40,15 @@ class SearchIndex(Protocol):
     def add(self, ids: np.ndarray, vectors: np.ndarray, texts: list[str]) -> None:
         """Index chunks under their ids; an id already present is replaced."""
 
+    def add_keyword(self, ids: np.ndarray, texts: list[str]) -> None:
+        """Make chunks keyword-searchable before their embeddings exist (``add`` follows once they do).
+
+        A backend that cannot hold a chunk without its vector may leave this to ``add_embedded``.
+        """
+
+    def add_embedded(self, ids: np.ndarray, vectors: np.ndarray, texts: list[str]) -> None:
+        """Make chunks that ``add_keyword`` indexed dense-searchable too, now that their vectors exist."""
+
     def remove(self, ids: list[int]) -> None:
         """Drop chunk ids; unknown ids are ignored."""
 

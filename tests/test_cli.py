@@ -57,7 +57,7 @@ def test_ingest_status_and_ask_json(qa_set: Path, tmp_path: Path) -> None:
     first = _json(_run("ingest", str(qa_set / "docs"), "--json", data_dir=data))
     assert set(first) == {"added", "updated", "unchanged", "removed", "renamed", "failed", "documents", "chunks",
                           "seconds", "held", "phases"}
-    assert first["held"] is None and set(first["phases"]) >= {"scan", "plan", "parse_embed"}
+    assert first["held"] is None and set(first["phases"]) >= {"scan", "plan", "parse", "embed"}
     assert (first["added"], first["documents"]) == (2, 2)
     assert first["failed"] == [{"path": "empty.txt", "reason": "empty file (0 bytes)"}]
     again = _json(_run("ingest", str(qa_set / "docs"), "--json", data_dir=data))

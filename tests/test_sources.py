@@ -118,7 +118,7 @@ def test_history_records_each_run_with_counts_failures_and_phases(services: Any,
     assert {k: latest.counts[k] for k in ("added", "updated", "unchanged", "removed", "failed")} == {
         "added": 1, "updated": 1, "unchanged": 9, "removed": 0, "failed": 1}
     assert [(f.path, f.reason) for f in latest.failures] == [("blank.txt", "empty file (0 bytes)")]
-    assert set(latest.phases) == {"scan", "plan", "parse_embed", "remove", "save"}
+    assert set(latest.phases) == {"scan", "plan", "parse", "embed", "remove", "save"}
     assert latest.started and latest.finished and latest.finished >= latest.started
     assert runs[1].counts["added"] == 10
 

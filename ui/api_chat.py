@@ -97,7 +97,8 @@ def enclave_fields(saved: Saved, evidence: Evidence | None = None) -> Enclave:
     message = saved.message
     return Enclave(citations=[passage(c) for c in message.citations], sources=[passage(s) for s in message.sources],
                    refused=message.refused, refusal_reason=message.refusal_reason, quoted=message.quoted,
-                   chat_id=saved.chat_id, message_id=message.id, backend=message.backend, evidence=quotes(evidence))
+                   chat_id=saved.chat_id, message_id=message.id, backend=message.backend, evidence=quotes(evidence),
+                   indexing=message.indexing)
 
 
 def _chunk(ident: str, created: int, delta: dict[str, Any], finish: str | None = None,

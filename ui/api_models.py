@@ -109,6 +109,9 @@ class Enclave(BaseModel):
     evidence: list[Quote] = Field(default_factory=list, description="The passages' sentences that best answer the "
                                   "question, found before the model writes (streamed first, in an `evidence` "
                                   "chunk); empty when the question was refused from the evidence.")
+    indexing: str | None = Field(None, description="Set while files searched are still being embedded: keyword "
+                                 "search alone finds them (e.g. 'still indexing 3 files; answers use keyword search "
+                                 "for them'); null when every file is fully indexed.")
 
 
 class AssistantMessage(BaseModel):

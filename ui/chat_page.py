@@ -43,6 +43,8 @@ def follow(live: LiveAnswer, event: ChatEvent) -> None:
         live.status = event.detail  # the place in line for the model
     elif isinstance(event, Status) and event.stage is Stage.REWRITING:
         live.searched = event.detail
+    elif isinstance(event, Status) and event.stage is Stage.INDEXING:
+        live.indexing = event.detail
     elif isinstance(event, Status) and event.stage is Stage.GENERATING:
         live.status = None
 

@@ -75,9 +75,14 @@ def _searched_html(searched: str | None) -> str:
     return f'<div class="note searched">Searched for: {text_html(searched)}</div>' if searched else ""
 
 
+def _indexing_html(indexing: str | None) -> str:
+    """Files searched were still being embedded: say so, as the answer may improve once they are."""
+    return f'<div class="note indexing" role="status">Note: {text_html(indexing)}.</div>' if indexing else ""
+
+
 def message_html(message: ShownMessage, anchor: str) -> str:
     """One question and its answer, with who answered and any refusal or error."""
-    notes = [_searched_html(message.searched)]
+    notes = [_searched_html(message.searched), _indexing_html(message.indexing)]
     if message.withheld:
         notes.append('<div class="note">Sources withheld: you no longer have access to them.</div>')
     if message.error:
@@ -111,7 +116,8 @@ def live_html(live: LiveAnswer) -> str:
     valid = {s.n for s in live.sources}  # sentences are checked once the answer is finished
     answer = markdown_html(live.answer, inline=lambda escaped: _markers(escaped, "live", valid))
     status = escape(live.status or "Answering…")  # e.g. "waiting: 3 ahead of you"
-    return _turn_html(live.question, answer, evidence_html(live), _searched_html(live.searched), status, "live")
+    notes = _searched_html(live.searched) + _indexing_html(live.indexing)
+    return _turn_html(live.question, answer, evidence_html(live), notes, status, "live")
 
 
 def evidence_html(live: LiveAnswer) -> str:
@@ -227,6 +233,7 @@ class LiveAnswer:
     answer: str = ""
     sources: list[ShownSource] = field(default_factory=list)
     searched: str | None = None
+    indexing: str | None = None  # files searched still being embedded (keyword search alone finds them)
     status: str | None = None  # where the question is, e.g. in line for the model; None: it is being answered
     evidence: list[Quote] = field(default_factory=list)  # the passages' best sentences, shown before the answer
 

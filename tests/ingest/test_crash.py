@@ -43,7 +43,8 @@ def _assert_consistent_and_complete(services: Any, share: Path, expected_files: 
     cid = services.corpus.collection_id("default")
     index = services.corpus.index(cid)  # opening reconciles with the database
     truth = sorted(services.corpus.store.chunk_ids(cid).tolist())
-    assert sorted(index.vectors.ids().tolist()) == truth
+    embedded = sorted(services.corpus.store.chunk_ids(cid, embedded=True).tolist())
+    assert sorted(index.vectors.ids().tolist()) == embedded  # chunks killed before their embedding: keyword only
     assert sorted(index.bm25.ids().tolist()) == truth
     retriever = Retriever(services.corpus, services.settings.retrieval)
     for question in ("paid leave per month", "dental cleanings", "laptop replacement", "flights economy"):
@@ -54,6 +55,7 @@ def _assert_consistent_and_complete(services: Any, share: Path, expected_files: 
     assert status["documents"] == len(expected_files)
     truth = sorted(services.corpus.store.chunk_ids(cid).tolist())
     assert sorted(index.vectors.ids().tolist()) == truth == sorted(index.bm25.ids().tolist())
+    assert not len(services.corpus.store.chunk_ids(cid, embedded=False))  # the next run embedded what waited
     found = {p.chunk.file for q in DOCS.values() for p in retriever.retrieve(q, top_k=1).passages}
     assert found == expected_files
 

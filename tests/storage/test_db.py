@@ -18,12 +18,12 @@ def _doc(path: str, digest: str, texts: list[str]) -> NewDocument:
 
 
 def test_migrate_creates_schema_at_head(db: Database) -> None:
-    assert db.schema_version() == "0011"
+    assert db.schema_version() == "0012"
     tables = set(inspect(db.engine).get_table_names())
     assert {"collections", "documents", "document_pages", "chunks", "ingest_jobs",
             "ingest_job_files", "expected_answers", "sources"} <= tables
     db.migrate()  # running again is a no-op
-    assert db.schema_version() == "0011"
+    assert db.schema_version() == "0012"
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path) -> None:
@@ -74,3 +74,30 @@ def test_deleting_documents_removes_their_chunks_and_pages(db: Database) -> None
     assert len(removed) == 2
     assert list(store.known_documents(cid, "/r")) == ["a.md"]
     assert store.status() == [{"name": "default", "documents": 1, "chunks": 1, "pages": 1}]
+
+
+def test_migration_0012_keeps_embedded_chunks_and_lets_new_ones_wait(db_url: str) -> None:
+    from alembic import command
+
+    from storage.db import alembic_config
+
+    database = Database(db_url)
+    try:
+        config = alembic_config()
+        with database.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0011")
+        store = DocumentStore(database)
+        cid = store.collection_id("hr", create=True)
+        assert cid is not None
+        _, embedded = store.write_documents(cid, "/share", [_doc("a.md", "a" * 64, ["paid leave policy"])])
+        database.migrate()
+        assert store.chunk_ids(cid, embedded=True).tolist() == embedded  # the table copy kept the embedding
+        waiting = _doc("b.md", "b" * 64, ["parking permits"])
+        waiting.embeddings = None
+        _, added = store.write_documents(cid, "/share", [waiting])
+        assert store.unembedded(cid, 10) == added and store.files_waiting() == {cid: 1}
+        store.update_embeddings(np.array(added), np.ones((1, 4), dtype=np.float32))
+        assert store.files_waiting() == {} and len(store.chunk_ids(cid, embedded=True)) == 2
+    finally:
+        database.dispose()

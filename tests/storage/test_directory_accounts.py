@@ -28,7 +28,7 @@ def test_migration_0009_keeps_existing_accounts_local_and_memberships_manual(db_
                          text("INSERT INTO web_sessions (token_hash, user_id, created_at, expires_at, client) "
                               "SELECT 'h', id, CURRENT_TIMESTAMP, datetime('now', '+1 day'), '' FROM users"))
         db.migrate()
-        assert db.schema_version() == "0011"
+        assert db.schema_version() == "0012"
         store = AccountStore(db)
         alice = store.user("alice")
         assert alice is not None and alice.source == "local" and not alice.directory_disabled

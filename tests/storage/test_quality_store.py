@@ -31,7 +31,7 @@ def test_migration_0007_adds_expected_answers_beside_existing_chats(db_url: str)
         with db.engine.begin() as conn:
             conn.execute(text("INSERT INTO collections (id, name, created_at) VALUES (1, 'hr', CURRENT_TIMESTAMP)"))
         db.migrate()
-        assert db.schema_version() == "0011"
+        assert db.schema_version() == "0012"
         assert "expected_answers" in inspect(db.engine).get_table_names()
         QualityStore(db).save_expected(_expected(None))
         assert [e.question for e in QualityStore(db).expected("hr")] == ["Which class do we fly?"]

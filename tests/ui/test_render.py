@@ -224,3 +224,13 @@ def test_links_images_and_html_in_markdown_stay_text() -> None:
     assert "http://evil.example" in html and "&lt;b&gt;" in html
     assert_inert(html)
     assert [t for t, _ in elements(html)] == ["p", "code", "p"]
+
+
+def test_an_answer_found_while_files_are_still_embedded_says_so_while_streaming_and_after() -> None:
+    note = "still indexing 3 files; answers use keyword search for them"
+    streaming = live_html(LiveAnswer(question="Who delivers?", indexing=note))
+    saved = transcript_html([ShownMessage(id=1, question="Who delivers?", answer="Brightwater.", indexing=note)])
+    for html in (streaming, saved):
+        assert "Note: still indexing 3 files; answers use keyword search for them." in html
+    plain = transcript_html([ShownMessage(id=2, question="Who delivers?", answer="Brightwater.")])
+    assert "still indexing" not in plain

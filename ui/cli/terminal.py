@@ -112,7 +112,7 @@ def render_answer(console: Console, events: Any) -> Any:
 
     final = None
     for event in events:
-        if isinstance(event, Status) and event.stage in (Stage.REWRITING, Stage.GENERATING):
+        if isinstance(event, Status) and event.stage in (Stage.REWRITING, Stage.INDEXING, Stage.GENERATING):
             console.print(f"[dim]{event.stage}: {event.detail}[/dim]", highlight=False)
         elif isinstance(event, Evidence):  # the documents' own sentences first: the model may take seconds
             console.print("[dim]From the documents:[/dim]", highlight=False)
