@@ -22,7 +22,6 @@ import argparse
 import hashlib
 import json
 import re
-import shutil
 import subprocess
 import sys
 import sysconfig
@@ -45,7 +44,7 @@ class BundleError(Exception):
 
 
 def canonical(name: str) -> str:
-    """A project name as PEP 503 compares them (``PyYAML``, ``llama_cpp_python`` -> ``pyyaml``, ``llama-cpp-python``)."""
+    """A project name as PEP 503 compares them (``llama_cpp_python`` -> ``llama-cpp-python``)."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
 

@@ -58,7 +58,8 @@ class Steps:
     """Runs commands in a clean environment, logging each and timing it into ``result``."""
 
     def __init__(self, work: Path, python: str) -> None:
-        self.work, self.python, self.result = work, python, {"steps": {}}
+        self.work, self.python = work, python
+        self.result: dict[str, Any] = {"steps": {}}
         (work / "logs").mkdir()
         home = work / "home"
         home.mkdir()
