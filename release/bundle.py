@@ -265,8 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
-        print(f"{len(problems)} files do not match {args.bundle / MANIFEST}: do not install from this copy",
-              file=sys.stderr)
+        print(f"{len(problems)} of {len(read_manifest(args.bundle))} files do not match "
+              f"{args.bundle / MANIFEST}: do not install from this copy", file=sys.stderr)
         return 1
     print(f"all {len(read_manifest(args.bundle))} files match {args.bundle / MANIFEST}")
     return 0
