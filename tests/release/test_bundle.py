@@ -15,7 +15,9 @@ third of it building the archive. Where this is not a git checkout (an unpacked 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -105,7 +107,21 @@ def _traced() -> bool:
     return subprocess.run([*TRACE, "-o", "/dev/null", "true"], capture_output=True).returncode == 0
 
 
+def _run_in_group(command: list[str], log: Path, seconds: float) -> int:
+    """Run ``command`` in its own process group, killed whole (pip, the server, the tests) if it overruns."""
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=output, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        try:
+            return process.wait(timeout=seconds)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # build (up to 10 min) plus the driver (up to 15); about 6 minutes on two idle cores
 def test_bundle_installs_and_answers_where_only_loopback_exists(
     tmp_path: Path, record_figure: Callable[[str, object], None]
 ) -> None:
@@ -118,8 +134,7 @@ def test_bundle_installs_and_answers_where_only_loopback_exists(
     traced = _traced()
     command = ["unshare", "-n", "--", *([*TRACE, "-o", str(tmp_path / "strace.txt")] if traced else []), *driver]
     try:
-        run = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
-        assert run.returncode == 0, run.stderr[-3000:]
+        assert _run_in_group(command, tmp_path / "driver.txt", 900) == 0, (tmp_path / "driver.txt").read_text()[-3000:]
         result = json.loads((work / "result.json").read_text(encoding="utf-8"))
         steps = result["steps"]
         record_figure("bundle archive (MiB)", round(archive.stat().st_size / 2**20))
