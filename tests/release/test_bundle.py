@@ -20,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -128,7 +129,9 @@ def test_bundle_installs_and_answers_where_only_loopback_exists(
     _requirements()
     work, out = tmp_path / "work", tmp_path / "dist"
     work.mkdir()
+    started, cpu = time.monotonic(), os.times()
     archive = _build(out)
+    built_s = time.monotonic() - started
     python = str(Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}")
     driver = [sys.executable, "-m", "tests.release.bundle_driver", str(work), str(archive), python]
     traced = _traced()
@@ -136,10 +139,14 @@ def test_bundle_installs_and_answers_where_only_loopback_exists(
     try:
         assert _run_in_group(command, tmp_path / "driver.txt", 900) == 0, (tmp_path / "driver.txt").read_text()[-3000:]
         result = json.loads((work / "result.json").read_text(encoding="utf-8"))
-        steps = result["steps"]
+        steps, used = result["steps"], os.times()
         record_figure("bundle archive (MiB)", round(archive.stat().st_size / 2**20))
+        record_figure("make bundle (s)", round(built_s))
+        record_figure("whole test: wall s, CPU s of its processes", (round(time.monotonic() - started), round(
+            used.children_user + used.children_system - cpu.children_user - cpu.children_system)))
         record_figure("unpack + make install from the bundle (s)",
                       round(steps["unpack-v1"]["s"] + steps["install"]["s"]))
+        record_figure("part of the suite through make test (s)", steps["suite"]["s"])
         assert "error" not in result, f"{result['error']}\n{json.dumps(steps, indent=1)[-4000:]}"
         assert result["interfaces"].count(": <") == 1 and "lo:" in result["interfaces"]
 
