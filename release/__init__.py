@@ -1,0 +1,1 @@
+"""Release tooling: the offline bundle (``make bundle``, ``make verify-bundle``)."""
