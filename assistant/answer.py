@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from assistant.answerability import judge
 from assistant.citations import MARKER_RE, attribute_sentences, clean_markers, grounding
-from assistant.corpus import Corpus
+from assistant.corpus import IN_PROCESS, Corpus
 from assistant.errors import GenerationError
 from assistant.events import (
     Answer,
@@ -152,7 +152,7 @@ class AnswerService:
         query, passages = retrieval.query, retrieval.passages  # follow-ups made standalone, typos corrected
         if query != question:
             yield Status(Stage.REWRITING, query)
-        indexing = indexing_note(retrieval.indexing)
+        indexing = indexing_note(retrieval.indexing, self.settings.retrieval.index_backend == IN_PROCESS)
         if indexing:
             yield Status(Stage.INDEXING, indexing)
         yield Sources(passages)

@@ -45,12 +45,19 @@ def waiting(ahead: int, waited_s: float) -> Waiting:
     return Waiting(Stage.WAITING, detail, ahead, waited_s)
 
 
-def indexing_note(files: dict[str, int]) -> str | None:
-    """What to tell the asker while some files are keyword-searchable only; None when every file is embedded."""
+def indexing_note(files: dict[str, int], keyword_first: bool = True) -> str | None:
+    """What to tell the asker while some files are not embedded yet; None when every file is.
+
+    With ``keyword_first`` (the in-process index) such files are keyword-searchable already; the
+    PostgreSQL index makes a file searchable only once it is embedded.
+    """
     total = sum(files.values())
     if not total:
         return None
-    return f"still indexing {total} file{'s' if total != 1 else ''}; answers use keyword search for them"
+    files_text = f"{total} file{'s' if total != 1 else ''}"
+    if keyword_first:
+        return f"still indexing {files_text}; answers use keyword search for them"
+    return f"still indexing {files_text}; answers leave them out until they are indexed"
 
 
 @dataclass(frozen=True)
