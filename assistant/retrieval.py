@@ -186,10 +186,11 @@ class Retriever:
         """
         started = time.perf_counter()
         k = top_k or self.settings.top_k
-        indexes = self.indexes(collections)
+        readable = self._readable(collections)  # listed once a question: the indexes and what is still embedding
+        indexes = [self.corpus.index(cid) for cid in readable]
         if not indexes:
             return Retrieval([], query, (time.perf_counter() - started) * 1000, indexes)
-        indexing = self.still_indexing(collections)
+        indexing = self._waiting(readable)
         if self.settings.correct_spelling:
             query = correct(query, knows_term(indexes))
         queries = [query, *(question_parts(query) if self.settings.split_questions else [])]
@@ -215,15 +216,20 @@ class Retriever:
 
     def still_indexing(self, collections: list[str] | None) -> dict[str, int]:
         """Of ``collections`` (all when None), those with files still being embedded, and how many files."""
-        names = self.corpus.store.collections()
-        waiting = self.corpus.store.files_waiting()
-        return {names[cid]: n for cid, n in waiting.items()
-                if cid in names and (collections is None or names[cid] in collections)}
+        return self._waiting(self._readable(collections))
 
     def indexes(self, collections: list[str] | None) -> list[SearchIndex]:
         """The indexes of ``collections`` (all when None): all that a search may read."""
+        return [self.corpus.index(cid) for cid in self._readable(collections)]
+
+    def _readable(self, collections: list[str] | None) -> dict[int, str]:
+        """The ids and names of ``collections`` that exist (all when None)."""
         names = self.corpus.store.collections()
-        return [self.corpus.index(cid) for cid, name in names.items() if collections is None or name in collections]
+        return {cid: name for cid, name in names.items() if collections is None or name in collections}
+
+    def _waiting(self, readable: dict[int, str]) -> dict[str, int]:
+        waiting = self.corpus.store.files_waiting()
+        return {readable[cid]: n for cid, n in waiting.items() if cid in readable}
 
     def _ranked(
         self, query: str, dense: list[tuple[int, float]], bm25: list[tuple[int, float]],

@@ -65,10 +65,13 @@ class EmbeddingPass:
     def _run(self) -> None:
         store = self.corpus.store
         while not self._stop.is_set():
+            # Read before looking: once the run is done writing, the look below sees every chunk it wrote
+            # (read after, a finish() in between ended the pass with chunks still waiting).
+            last = self._last.is_set()
             waiting = store.unembedded(self.collection_id, self.group_chunks)
-            if not waiting or not (self._last.is_set() or self._backlog()):
-                if self._last.is_set():
-                    return
+            if not waiting and last:
+                return
+            if not waiting or not (last or self._backlog()):
                 self._written.wait(timeout=1.0)  # a run that died without abort() never leaves it waiting
                 self._written.clear()
                 continue
