@@ -8,7 +8,7 @@ from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property
 from typing import Any
 
-from assistant.embeddings import Embedder
+from assistant.embeddings import Embedder, declared_dim
 from assistant.errors import ModelMismatchError, NotFoundError
 from storage import pg_index
 from storage.documents import DocumentStore
@@ -51,12 +51,30 @@ class Corpus:
         """The embedding model, loaded on first use and checked against the index."""
         embedder = self._embedder_factory()
         self._check_model(embedder)
+        opened = self.__dict__.get("dim")
+        if opened is not None and opened != embedder.dim:
+            raise ModelMismatchError(
+                f"embedding model {self.model_name!r} makes {embedder.dim}-dimension vectors, but its files "
+                f"declared {opened} and the indexes were opened with that; run `run.py reindex`"
+            )
         return embedder
+
+    @cached_property
+    def dim(self) -> int:
+        """The width of this corpus's vectors, known before the model loads where possible.
+
+        The width stored with the index for the configured model, else the one the model's files
+        declare, else the loaded model's: so keyword-first ingest and keyword search open indexes
+        without waiting seconds for the model.
+        """
+        if self.store.get_meta(MODEL_KEY) == self.model_name and (stored := self.store.get_meta(DIM_KEY)):
+            return int(stored)
+        return declared_dim(self.model_name) or self.embedder.dim
 
     @cached_property
     def index_store(self) -> IndexStore:
         """Where collection indexes are saved."""
-        return IndexStore(self.index_root, self.embedder.dim, self.layout)
+        return IndexStore(self.index_root, self.dim, self.layout)
 
     def verify_model(self, dim: int | None = None) -> None:
         """Refuse to mix embeddings: the configured model must be the one the index was built with."""
@@ -95,7 +113,7 @@ class Corpus:
     def open_backend(self, backend: str) -> IndexBackend:
         """Collection indexes kept by ``backend`` (``live`` is the configured one; `copy-index` opens the other)."""
         if backend == POSTGRESQL:
-            return pg_index.PgIndexes(self.store, self.embedder.dim, self.read_only, self.layout.ef_search)
+            return pg_index.PgIndexes(self.store, self.dim, self.read_only, self.layout.ef_search)
         return LiveIndexes(self.index_store, self.store, self.read_only, self.index_check_s)
 
     def save(self, collection_id: int) -> None:
@@ -145,6 +163,7 @@ class Corpus:
             self.store.set_meta(MODEL_KEY, self.model_name)
             self.store.set_meta(DIM_KEY, str(embedder.dim))
             self.__dict__["embedder"] = embedder  # checked: the stored model is this one now
+            self.__dict__["dim"] = embedder.dim
             self.__dict__.pop("index_store", None)
             self.__dict__.pop("live", None)
             for cid in self.store.collections():

@@ -7,6 +7,7 @@ one) or one of ``ENGINES``, a model with its own runtime, picked by ``build_embe
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import os
 import threading
@@ -78,9 +79,58 @@ def build_embedder(settings: EmbeddingSettings) -> Embedder:
     return engine(settings) if engine else SentenceTransformerEmbedder(settings)
 
 
+# sentence-transformers modules that keep the transformer's pooled width (a Dense layer would change it).
+_WIDTH_KEEPING_MODULES = frozenset({"Transformer", "Pooling", "Normalize"})
+
+
+def declared_dim(model: str) -> int | None:
+    """The vector width a sentence-transformers model folder declares, read without loading the model.
+
+    None where it cannot be told from the files (an engine, a Dense layer, no pooling config): then
+    only the loaded model says. Lets a keyword-first ingest open indexes before the model is loaded.
+    """
+    if model in ENGINES:
+        return None
+    try:
+        folder = resolve_model_dir(model)
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+        kinds = {str(module.get("type", "")).rsplit(".", 1)[-1] for module in modules}
+        pooling = json.loads((folder / "1_Pooling" / "config.json").read_text(encoding="utf-8"))
+    except (ConfigError, OSError, ValueError, AttributeError):
+        return None
+    if not kinds <= _WIDTH_KEEPING_MODULES:
+        return None
+    width = pooling.get("word_embedding_dimension")
+    return width if isinstance(width, int) and width > 0 else None
+
+
 def tokenizer_source(model: str) -> str:
     """What ingest counts chunk tokens with: an engine's name, or the model folder (its tokenizer.json)."""
     return model if model in ENGINES else str(resolve_model_dir(model))
+
+
+# CPU features (Linux /proc/cpuinfo flags) with which torch computes bfloat16 matrix products natively.
+NATIVE_BF16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
+    """The CPU's feature flags, empty where the system does not list them."""
+    try:
+        text = cpuinfo.read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            return frozenset(value.split())
+    return frozenset()
+
+
+def use_bfloat16(precision: str, flags: frozenset[str] | None = None) -> bool:
+    """Whether ``embedding.precision`` means bfloat16 on this CPU ('auto': only where it is native)."""
+    if precision != "auto":
+        return precision == "bfloat16"
+    return bool((cpu_flags() if flags is None else flags) & NATIVE_BF16_FLAGS)
 
 
 BACKGROUND_YIELD_S = 1.0  # the longest an ingest batch waits for questions to finish
@@ -183,6 +233,8 @@ class SentenceTransformerEmbedder:
             raise ConfigError(f"embedding model {self.name!r} does not report its dimension")
         self.dim = int(dim)
         self.max_tokens = int(self.model.max_seq_length or 256)
+        self.bfloat16 = use_bfloat16(settings.precision)
+        self._torch = torch
         self._queries = QueryBatcher(self._encode)
 
     @property
@@ -195,12 +247,17 @@ class SentenceTransformerEmbedder:
         return embed_in_turns(self._encode, self._queries, texts, self.dim, self.batch_size, background)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
-        """One ``encode`` call of a non-empty list; sentence-transformers sorts by length to limit padding."""
-        vectors = self.model.encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        """One ``encode`` call of a non-empty list; sentence-transformers sorts by length to limit padding.
+
+        In bfloat16 the matrix products run under autocast (normalisation, softmax and pooling stay in
+        float32), and the vectors come back as float32 like any others.
+        """
+        with self._torch.autocast("cpu", dtype=self._torch.bfloat16, enabled=self.bfloat16):
+            vectors = self.model.encode(
+                texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_tensor=True,
+                show_progress_bar=False,
+            )
+        return np.asarray(vectors.float().numpy(), dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
         """A unit vector for one question (batched with questions other users ask at the same time)."""

@@ -27,6 +27,7 @@ the same unit for Enclave's achieved rate and for the compute limit.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shlex
@@ -94,14 +95,25 @@ def emit(payload: dict[str, Any]) -> None:
 # --- child: Enclave -----------------------------------------------------------------------------
 
 class TimedEmbedder:
-    """Enclave's embedder, recording the time and texts of passage batches."""
+    """Enclave's embedder, loaded on first use as `run.py ingest` loads it, recording passage batches."""
 
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.name: str = inner.name
-        self.dim: int = inner.dim
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+        self.name: str = settings.model
         self.seconds = 0.0
         self.texts: list[str] = []
+
+    @functools.cached_property
+    def inner(self) -> Any:
+        """The real embedder, loaded by the first call that needs it (the ingest's embedding pass)."""
+        from assistant.embeddings import SentenceTransformerEmbedder
+
+        return SentenceTransformerEmbedder(self.settings)
+
+    @property
+    def dim(self) -> int:
+        """The loaded model's width."""
+        return int(self.inner.dim)
 
     def embed_passages(self, texts: list[str], background: bool = False) -> Any:
         """Embed and record how long it took."""
@@ -165,14 +177,13 @@ def child_enclave(folder: Path, data_dir: Path, t0: float) -> None:
     enforce_offline()
     from sqlalchemy import select
 
-    from assistant.embeddings import SentenceTransformerEmbedder
     from assistant.services import build_services
     from assistant.settings import load_settings
     from storage.models import DocumentPage
 
     settings = load_settings(data_dir=data_dir)
-    # Loaded here rather than on first use as `run.py ingest` does; either way it is inside the timing.
-    embedder = TimedEmbedder(SentenceTransformerEmbedder(settings.embedding))
+    # Loaded on first use, as `run.py ingest` loads it: keyword search needs no model.
+    embedder = TimedEmbedder(settings.embedding)
     services = build_services(settings, embedder=embedder)
     try:
         first = FirstSearch(services, t0)
@@ -195,8 +206,9 @@ def child_enclave(folder: Path, data_dir: Path, t0: float) -> None:
         "pages": report.pages, "page_rows": len(pages), "source_tokens": source_tokens(model_dir, pages),
         "embedded_chunks": report.embedded_chunks, "embed_s": embedder.seconds,
         "embed_input_tokens": sum(counts), "batch_size": settings.embedding.batch_size,
-        "parse_workers": settings.ingest.parse_workers, "model_dir": model_dir,
+        "parse_workers": settings.ingest.parsers(), "model_dir": model_dir,
         "max_seq_length": embedder.inner.max_tokens, "torch_threads": torch_threads(),
+        "bfloat16": embedder.inner.bfloat16,
     })
 
 
@@ -233,14 +245,20 @@ def child_starter(folder: Path, model_dir: str, dim: int, t0: float) -> None:
 
 # --- child: compute limit -----------------------------------------------------------------------
 
-def child_limit(model_dir: str, passages_file: Path) -> None:
-    """Tokens/s of SentenceTransformer.encode on fixed passages: best over batch sizes and thread counts."""
+def child_limit(model_dir: str, passages_file: Path, bfloat16: bool) -> None:
+    """Tokens/s of SentenceTransformer.encode on fixed passages: best over batch sizes and thread counts.
+
+    ``bfloat16``: measured under the same bfloat16 autocast as Enclave's embedder used, so the limit
+    is the one for the arithmetic Enclave ran.
+    """
     import torch
     from sentence_transformers import SentenceTransformer
 
     texts = json.loads(passages_file.read_text(encoding="utf-8"))
     model = SentenceTransformer(model_dir, device="cpu", local_files_only=True)
     tokens = sum(input_tokens(model_dir, texts, int(model.max_seq_length or 512)))
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16)
+    autocast.__enter__()
     model.encode(texts[:16], batch_size=16)  # warm-up
     rates: dict[str, float] = {}
     for _ in range(2):
@@ -251,7 +269,9 @@ def child_limit(model_dir: str, passages_file: Path) -> None:
                 model.encode(texts, batch_size=batch, normalize_embeddings=True, convert_to_numpy=True)
                 key = f"{threads} threads, batch {batch}"
                 rates[key] = max(rates.get(key, 0.0), tokens / (time.perf_counter() - started))
+    autocast.__exit__(None, None, None)
     emit({"passages": len(texts), "mean_tokens": tokens / max(1, len(texts)), "tokens_per_s_by_setting": rates,
+          "bfloat16": bfloat16,
           "tokens_per_s": max(rates.values()), "best_setting": max(rates, key=rates.__getitem__)})
 
 
@@ -313,7 +333,8 @@ def measure(folder: Path, scratch: Path) -> dict[str, Any]:
     starter["process_wall_s"] = starter_wall
     print("3/4 embedding model compute limit ...", flush=True)
     limit, _ = run_child(
-        ["--child", "limit", "--model-dir", model_dir, "--passages", str(data_dir / "limit_passages.json")],
+        ["--child", "limit", "--model-dir", model_dir, "--passages", str(data_dir / "limit_passages.json"),
+         "--precision", "bfloat16" if enclave["bfloat16"] else "float32"],
         "compute limit",
     )
     for label, result in (("Enclave", enclave), ("starter", starter)):
@@ -388,7 +409,9 @@ def print_table(fig: dict[str, Any], raw: dict[str, Any]) -> None:
           f"{starter['embed_input_tokens']:,} tokens embedded (the model cuts inputs at {enclave['max_seq_length']}).")
     limit = raw["compute_limit"]
     rates = "; ".join(f"{k}: {r:,.0f}" for k, r in limit["tokens_per_s_by_setting"].items())
-    print(f"compute limit (tokens/s): {limit['passages']} passages of {limit['mean_tokens']:.0f} tokens; {rates}.")
+    arithmetic = "bfloat16 autocast" if limit.get("bfloat16") else "float32"
+    print(f"compute limit (tokens/s, {arithmetic} as Enclave ran): {limit['passages']} passages of "
+          f"{limit['mean_tokens']:.0f} tokens; {rates}.")
     print(f"torch threads: Enclave {enclave['torch_threads']}, starter {starter['torch_threads']}.")
 
 
@@ -397,7 +420,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT_FOLDER, help="Folder of documents.")
     parser.add_argument("--json-out", type=Path, default=DEFAULT_JSON, help="Where to write the figures.")
-    for hidden in ("--child", "--data-dir", "--t0", "--model-dir", "--dim", "--passages"):
+    for hidden in ("--child", "--data-dir", "--t0", "--model-dir", "--dim", "--passages", "--precision"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -427,7 +450,7 @@ def run_child_mode(args: argparse.Namespace) -> None:
     elif args.child == "starter":
         child_starter(args.folder, args.model_dir, int(args.dim), float(args.t0))
     elif args.child == "limit":
-        child_limit(args.model_dir, Path(args.passages))
+        child_limit(args.model_dir, Path(args.passages), args.precision == "bfloat16")
     else:
         sys.exit(f"unknown child mode {args.child!r}")
 

@@ -439,9 +439,9 @@ class IngestService(Generic[Target]):
 
         settings = self.settings
         tokenizer = self.tokenizer()
-        window = window or max(4, settings.parse_workers * 4)
+        window = window or max(4, settings.parsers() * 4)
         with ProcessPool(
-            max_workers=settings.parse_workers, initializer=init_parser_process, initargs=(settings.worker_memory_mb,),
+            max_workers=settings.parsers(), initializer=init_parser_process, initargs=(settings.worker_memory_mb,),
             context=parser_context(),
         ) as pool:
             pending: deque[tuple[FileEntry, str, bool, ProcessFuture]] = deque()

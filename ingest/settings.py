@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 from pydantic import BaseModel, ConfigDict, Field
+
+MAX_AUTO_PARSERS = 4  # parse_workers = 0: past four, parsing outruns any CPU embedder and only takes memory
 
 
 class IngestSettings(BaseModel):
@@ -20,8 +24,14 @@ class IngestSettings(BaseModel):
     ocr: bool = Field(True, description="Run tesseract on scanned pages and images when it is installed.")
     ocr_languages: str = Field("eng", description="Tesseract language codes, joined by '+'.")
     save_every_s: float = Field(20.0, description="Seconds between index checkpoints during a long ingest.")
-    parse_workers: int = Field(1, description="Parser processes working ahead of the embedder.")
+    parse_workers: int = Field(
+        0, ge=0, description="Parser processes working ahead of the embedder; 0 means one per CPU core, at most "
+        f"{MAX_AUTO_PARSERS}. They run niced, so questions keep the cores first.")
     embed_group_chunks: int = Field(
         256, ge=1, description="Chunks written (keyword-searchable at once) and then embedded together in one "
         "step; smaller groups make the first files searchable sooner, larger ones commit less often.")
     worker_memory_mb: int = Field(3072, description="Address-space cap of each parser process; 0 for none.")
+
+    def parsers(self) -> int:
+        """Parser processes to run: ``parse_workers``, or one per core up to ``MAX_AUTO_PARSERS`` when it is 0."""
+        return self.parse_workers or max(1, min(MAX_AUTO_PARSERS, os.cpu_count() or 1))

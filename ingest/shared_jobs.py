@@ -91,7 +91,7 @@ class SharedFiles:
         if not first:  # checked before any parser process starts: idle workers ask this every poll
             return 0
         held: deque[FileClaim] = deque()
-        window = self.service.settings.parse_workers + 1  # the next file parses while this one embeds
+        window = self.service.settings.parsers() + 1  # the next file parses while this one embeds
         handled = 0
         try:
             with _ClaimLease(self.claims, self.worker):

@@ -55,6 +55,28 @@ class GatedEmbedder:
         return list(self.inner.count_tokens(texts))
 
 
+class SlowLoadingEmbedder(GatedEmbedder):
+    """The real embedder behind a model load that lasts until ``gate`` opens, as a cold start's load does."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.name = inner.name
+        self.gate = threading.Event()
+        self.loads = 0
+
+    @property
+    def inner(self) -> Any:  # type: ignore[override]
+        """The model, once its load is done."""
+        self.loads += 1
+        assert self.gate.wait(120), "the test never let the model load"
+        return self._inner
+
+    @property
+    def dim(self) -> int:  # type: ignore[override]
+        """Known only once loaded."""
+        return int(self.inner.dim)
+
+
 def _share(root: Path) -> Path:
     root.mkdir()
     for name, text in FACTS.items():
@@ -111,6 +133,35 @@ def test_file_is_keyword_searchable_before_its_embeddings_then_dense(
         events = list(services.answers.ask(QUESTION, retrieve_only=True))
         assert not [e for e in events if isinstance(e, Status) and e.stage is Stage.INDEXING]
         assert next(e.answer for e in events if isinstance(e, Done)).indexing is None
+    finally:
+        services.close()
+
+
+def test_a_fresh_install_keyword_searches_its_files_before_the_model_has_loaded(
+    embedder: Any, isolated_paths: Path, tmp_path: Path
+) -> None:
+    """The first ingest on a new data dir: the index opens from the model's declared width, not its load."""
+    from assistant.services import build_services
+    from assistant.settings import load_settings
+
+    loading = SlowLoadingEmbedder(embedder)
+    services = build_services(load_settings(data_dir=isolated_paths), embedder=loading)
+    pool = ThreadPoolExecutor(max_workers=1)
+    run = pool.submit(services.ingest.ingest, _share(tmp_path / "share"))
+    try:
+        corpus = services.corpus
+        _wait_for(lambda: corpus.store.collection_id("default") is not None
+                  and len(corpus.store.chunk_ids(corpus.collection_id("default"))) == len(FACTS))
+        index = corpus.index(corpus.collection_id("default"))
+        best_id = index.search_bm25(QUESTION, 3)[0][0]
+        assert corpus.store.chunks_by_id([best_id])[best_id].file == "zeppelin.md"
+        assert not loading.gate.is_set()  # every file found while the model is still loading
+    finally:
+        loading.gate.set()
+        pool.shutdown(wait=True)
+    try:
+        assert run.result().added == 3 and loading.loads
+        assert _files_found(services)["zeppelin.md"].dense is not None
     finally:
         services.close()
 

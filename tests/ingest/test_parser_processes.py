@@ -30,3 +30,31 @@ def test_ingest_from_a_large_process_parses_under_the_memory_cap(make_services: 
     finally:
         reserved.close()
     assert report.failed == [] and report.added == 3
+
+
+def _own_niceness() -> int:
+    import os
+
+    return os.nice(0)
+
+
+def test_parser_processes_run_below_the_priority_of_questions() -> None:
+    """Parsing is background work: on busy cores the app's question threads get the CPU first."""
+    import os
+
+    from pebble import ProcessPool
+
+    from ingest.parser_process import init_parser_process
+    from ingest.pipeline import parser_context
+
+    with ProcessPool(max_workers=1, initializer=init_parser_process, initargs=(0,), context=parser_context()) as pool:
+        assert pool.schedule(_own_niceness).result(timeout=60) > os.nice(0)
+
+
+def test_parse_workers_default_to_one_per_core_within_bounds() -> None:
+    import os
+
+    from ingest.settings import MAX_AUTO_PARSERS, IngestSettings
+
+    assert IngestSettings().parsers() == max(1, min(MAX_AUTO_PARSERS, os.cpu_count() or 1))
+    assert IngestSettings(parse_workers=3).parsers() == 3
