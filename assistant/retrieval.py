@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from assistant.acronyms import expand as expand_acronyms
 from assistant.corpus import Corpus
 from assistant.errors import ConfigError
 from assistant.fusion import TermCounts, lexical_coverage, named_documents
@@ -30,6 +31,7 @@ PART_BREAK = re.compile(rf",?\s+and\s+(?={_ASKING})|(?<=\?)\s+(?=\S)", re.IGNORE
 # A part is searched on its own only when it asks something: not "Answer in USD millions." or
 # "ROA is defined as ...", the instructions and definitions that follow many analysts' questions.
 ASKS = re.compile(rf"^{_ASKING}|\?$", re.IGNORECASE)
+ACRONYM_PASSAGES = 10  # passages an unknown acronym's spelled-out phrase is looked for in
 
 
 @dataclass(frozen=True)
@@ -191,8 +193,12 @@ class Retriever:
         if not indexes:
             return Retrieval([], query, (time.perf_counter() - started) * 1000, indexes)
         indexing = self._waiting(readable)
+        known = knows_term(indexes)
+        if self.settings.expand_acronyms:
+            query = expand_acronyms(query, known, lambda asked: self._nearest_texts(asked, indexes),
+                                    lambda sentence: bool(ASKS.search(sentence)))
         if self.settings.correct_spelling:
-            query = correct(query, knows_term(indexes))
+            query = correct(query, known)
         queries = [query, *(question_parts(query) if self.settings.split_questions else [])]
         vectors = self.corpus.embedder.embed_queries(queries)  # one pass for all parts
         hits = [self._search(q, v, indexes) for q, v in zip(queries, vectors, strict=True)]
@@ -288,6 +294,14 @@ class Retriever:
         dense_of, bm25_of = dict(page_dense), dict(page_bm25)
         order = sorted(pages, key=pages.__getitem__, reverse=True)[:n]
         return [Passage(chunks[best[u]], pages[u], dense_of.get(u), bm25_of.get(u)) for u in order]
+
+    def _nearest_texts(self, query: str, indexes: list[SearchIndex]) -> list[str]:
+        """The texts of the passages nearest ``query`` by embedding alone (where acronyms are spelled out)."""
+        vector = self.corpus.embedder.embed_queries([query])[0]
+        hits = sorted((hit for index in indexes for hit in index.search_dense(vector, ACRONYM_PASSAGES)),
+                      key=lambda hit: hit[1], reverse=True)[:ACRONYM_PASSAGES]
+        chunks = self.corpus.store.chunks_by_id([i for i, _ in hits])
+        return [chunks[i].text for i, _ in hits if i in chunks]
 
     def _search(
         self, query: str, vector: np.ndarray, indexes: list[SearchIndex]

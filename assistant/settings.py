@@ -89,6 +89,10 @@ class RetrievalSettings(Section):
     correct_spelling: bool = Field(
         True, description="Correct question words that are in no readable document and no English dictionary."
     )
+    expand_acronyms: bool = Field(
+        True, description="Search an acronym no readable document uses (\"PTO\") as the phrase the passages found "
+        "for the question spell it with (\"paid time off\"), before any spelling correction.",
+    )
     split_questions: bool = Field(
         True, description="Search each part of a compound question too, so every part gets its own passages."
     )
