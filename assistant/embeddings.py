@@ -133,6 +133,9 @@ def use_bfloat16(precision: str, flags: frozenset[str] | None = None) -> bool:
     return bool((cpu_flags() if flags is None else flags) & NATIVE_BF16_FLAGS)
 
 
+# Passes of about the same time on two cores (0.15 s), the fastest per chunk for each arithmetic.
+BFLOAT16_BATCH, FLOAT32_BATCH = 16, 8
+
 BACKGROUND_YIELD_S = 1.0  # the longest an ingest batch waits for questions to finish
 
 
@@ -226,7 +229,6 @@ class SentenceTransformerEmbedder:
             torch.set_num_threads(settings.threads)
         self.folder = resolve_model_dir(settings.model)
         self.name = settings.model
-        self.batch_size = settings.batch_size
         self.model: Any = SentenceTransformer(str(self.folder), device="cpu", local_files_only=True)
         dim = self.model.get_embedding_dimension()
         if not dim:
@@ -234,6 +236,7 @@ class SentenceTransformerEmbedder:
         self.dim = int(dim)
         self.max_tokens = int(self.model.max_seq_length or 256)
         self.bfloat16 = use_bfloat16(settings.precision)
+        self.batch_size = settings.batch_size or (BFLOAT16_BATCH if self.bfloat16 else FLOAT32_BATCH)
         self._torch = torch
         self._queries = QueryBatcher(self._encode)
 

@@ -205,7 +205,7 @@ def child_enclave(folder: Path, data_dir: Path, t0: float) -> None:
         "documents": report.documents, "chunks": report.chunks, "failed": len(report.failed),
         "pages": report.pages, "page_rows": len(pages), "source_tokens": source_tokens(model_dir, pages),
         "embedded_chunks": report.embedded_chunks, "embed_s": embedder.seconds,
-        "embed_input_tokens": sum(counts), "batch_size": settings.embedding.batch_size,
+        "embed_input_tokens": sum(counts), "batch_size": embedder.inner.batch_size,
         "parse_workers": settings.ingest.parsers(), "model_dir": model_dir,
         "max_seq_length": embedder.inner.max_tokens, "torch_threads": torch_threads(),
         "bfloat16": embedder.inner.bfloat16,
