@@ -260,7 +260,7 @@ class SentenceTransformerEmbedder:
                 texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_tensor=True,
                 show_progress_bar=False,
             )
-        return np.asarray(vectors.float().numpy(), dtype=np.float32)
+        return vectors.float().numpy()
 
     def embed_query(self, text: str) -> np.ndarray:
         """A unit vector for one question (batched with questions other users ask at the same time)."""

@@ -297,9 +297,7 @@ class Retriever:
 
     def _nearest_texts(self, query: str, indexes: list[SearchIndex]) -> list[str]:
         """The texts of the passages nearest ``query`` by embedding alone (where acronyms are spelled out)."""
-        vector = self.corpus.embedder.embed_queries([query])[0]
-        hits = sorted((hit for index in indexes for hit in index.search_dense(vector, ACRONYM_PASSAGES)),
-                      key=lambda hit: hit[1], reverse=True)[:ACRONYM_PASSAGES]
+        hits = self._dense(self.corpus.embedder.embed_queries([query])[0], indexes, ACRONYM_PASSAGES)
         chunks = self.corpus.store.chunks_by_id([i for i, _ in hits])
         return [chunks[i].text for i, _ in hits if i in chunks]
 
@@ -308,10 +306,15 @@ class Retriever:
     ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
         n = self.settings.candidates
         bm25 = [hit for index in indexes for hit in index.search_bm25(query, n)]
+        bm25.sort(key=lambda hit: hit[1], reverse=True)
+        return self._dense(vector, indexes, n), bm25[:n]
+
+    @staticmethod
+    def _dense(vector: np.ndarray, indexes: list[SearchIndex], n: int) -> list[tuple[int, float]]:
+        """The ``n`` nearest chunks to ``vector`` over all ``indexes``, best first."""
         dense = [hit for index in indexes for hit in index.search_dense(vector, n)]
         dense.sort(key=lambda hit: hit[1], reverse=True)
-        bm25.sort(key=lambda hit: hit[1], reverse=True)
-        return dense[:n], bm25[:n]
+        return dense[:n]
 
     def _rerank(self, query: str, passages: list[Passage]) -> list[Passage]:
         assert self.reranker is not None

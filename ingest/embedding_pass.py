@@ -57,25 +57,21 @@ class EmbeddingPass:
         self._written.set()
         self._executor.shutdown(wait=True)
 
-    def _backlog(self) -> bool:
-        """Whether so many chunks wait that embedding starts before parsing ends."""
-        head_start = self.group_chunks * HEAD_START_GROUPS
-        return len(self.corpus.store.unembedded(self.collection_id, head_start)) >= head_start
-
     def _run(self) -> None:
         store = self.corpus.store
+        head_start = self.group_chunks * HEAD_START_GROUPS
         while not self._stop.is_set():
             # Read before looking: once the run is done writing, the look below sees every chunk it wrote
             # (read after, a finish() in between ended the pass with chunks still waiting).
             last = self._last.is_set()
-            waiting = store.unembedded(self.collection_id, self.group_chunks)
+            waiting = store.unembedded(self.collection_id, self.group_chunks if last else head_start)
             if not waiting and last:
                 return
-            if not waiting or not (last or self._backlog()):
+            if not (last or len(waiting) >= head_start):  # parsing goes on, and no backlog yet: let it lead
                 self._written.wait(timeout=1.0)  # a run that died without abort() never leaves it waiting
                 self._written.clear()
                 continue
-            for ids, texts in store.iter_chunk_texts(waiting):
+            for ids, texts in store.iter_chunk_texts(waiting[: self.group_chunks]):
                 vectors = self.corpus.embedder.embed_passages(texts, background=True)
                 store.update_embeddings(ids, vectors)
                 self.corpus.index(self.collection_id).add_embedded(ids, vectors, texts)

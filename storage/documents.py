@@ -238,32 +238,30 @@ class DocumentStore:
         self, ids: Sequence[int], batch: int = 5000
     ) -> Iterator[tuple[np.ndarray, np.ndarray, list[str]]]:
         """Ids, embeddings and texts of the given chunks that are embedded, in batches, for rebuilding indexes."""
-        for start in range(0, len(ids), batch):
-            part = [int(i) for i in ids[start : start + batch]]
-            with self.db.session() as s:
-                rows = s.execute(
-                    select(Chunk.id, Chunk.embedding, Document.path, Chunk.heading, Chunk.text)
-                    .join(Document, Document.id == Chunk.document_id)
-                    .where(Chunk.id.in_(part), Chunk.embedding.is_not(None))
-                ).all()
-            if rows:
-                yield (
-                    np.array([r[0] for r in rows], dtype=np.int64),
-                    np.vstack([np.frombuffer(cast(bytes, r[1]), dtype=np.float32) for r in rows]),
-                    [searchable_text(r[2], r[3], r[4]) for r in rows],
-                )
+        columns = (Chunk.id, Chunk.embedding, Document.path, Chunk.heading, Chunk.text)
+        for rows in self._chunk_rows(columns, ids, batch, Chunk.embedding.is_not(None)):
+            yield (
+                np.array([r[0] for r in rows], dtype=np.int64),
+                np.vstack([np.frombuffer(cast(bytes, r[1]), dtype=np.float32) for r in rows]),
+                [searchable_text(r[2], r[3], r[4]) for r in rows],
+            )
 
     def iter_chunk_texts(self, ids: Sequence[int], batch: int = 5000) -> Iterator[tuple[np.ndarray, list[str]]]:
         """Ids and searchable texts of the given chunks (embedded or not), in batches."""
+        for rows in self._chunk_rows((Chunk.id, Document.path, Chunk.heading, Chunk.text), ids, batch):
+            yield np.array([r[0] for r in rows], dtype=np.int64), [searchable_text(*r[1:]) for r in rows]
+
+    def _chunk_rows(self, columns: Sequence[Any], ids: Sequence[int], batch: int, *where: Any) -> Iterator[list[Any]]:
+        """``columns`` of the given chunks (joined with their documents), ``batch`` ids a query, by chunk id."""
         for start in range(0, len(ids), batch):
             part = [int(i) for i in ids[start : start + batch]]
             with self.db.session() as s:
                 rows = s.execute(
-                    select(Chunk.id, Document.path, Chunk.heading, Chunk.text)
-                    .join(Document, Document.id == Chunk.document_id).where(Chunk.id.in_(part)).order_by(Chunk.id)
+                    select(*columns).join(Document, Document.id == Chunk.document_id)
+                    .where(Chunk.id.in_(part), *where).order_by(Chunk.id)
                 ).all()
             if rows:
-                yield np.array([r[0] for r in rows], dtype=np.int64), [searchable_text(*r[1:]) for r in rows]
+                yield list(rows)
 
     def update_embeddings(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Store the embeddings of chunks (after a model change, or the keyword write); gone chunks are skipped."""
