@@ -170,6 +170,9 @@ def test_delete_asks_first_and_rename_says_it_is_done(context: Any, world: World
     page.fill("#chat-title input, #chat-title textarea", "Perks questions")
     page.click("#rename-chat")
     page.wait_for_function("document.body.innerText.includes('Renamed to “Perks questions”')", timeout=30_000)
+    # The list is another output of the same event: under load Gradio may still be drawing it ("processing").
+    page.wait_for_function("document.querySelector('#chat-list').innerText.includes('Perks questions')",
+                           timeout=30_000)
     assert "Perks questions" in page.inner_text("#chat-list")
     page.click("#delete-chat")
     page.wait_for_selector("#delete-question:has-text('Delete “Perks questions”')", timeout=30_000)
